@@ -1,0 +1,65 @@
+# Parley: `make up` runs the whole system embedded; `make test` runs every test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+WEB_SOURCES := $(shell find web/app web/components web/lib web/public -type f 2>/dev/null) \
+	$(wildcard web/*.ts web/*.mjs web/*.js web/*.json)
+
+export NEXT_TELEMETRY_DISABLED := 1
+
+.PHONY: up test install dev web lint typecheck format migrate test-python test-web clean
+
+up: install web
+	$(BIN)/parley up
+
+test: dev web lint typecheck test-web test-python
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Parley needs Python 3.11 or newer ($(PYTHON) is older)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+install: $(VENV)/.installed
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+dev: $(VENV)/.dev-installed
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web/out/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+	@touch $@
+
+web: web/out/index.html
+
+lint: dev
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: dev
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+typecheck: dev
+	$(BIN)/mypy
+
+test-web: web
+	cd web && npm test
+
+test-python: dev web
+	$(BIN)/pytest
+
+migrate: install
+	$(BIN)/parley migrate user
+	$(BIN)/parley migrate chat
+
+clean:
+	rm -rf $(VENV) web/node_modules web/out web/.next .parley

@@ -1,0 +1,166 @@
+"""``parley``: run the whole system (``up``), one service (``serve``), or its migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from parley.core.settings import SettingError, Settings, get_settings
+
+cli = typer.Typer(
+    help="Parley: real-time chat as Python microservices.", no_args_is_help=True, add_completion=False
+)
+console = Console(stderr=True, soft_wrap=True)
+
+PORTS = {"user": 5000, "mail": 5001, "chat": 5002, "web": 3000}
+WITH_TABLES = ("user", "chat")
+
+
+class Service(StrEnum):
+    user = "user"
+    chat = "chat"
+    mail = "mail"
+    web = "web"
+
+
+class Migratable(StrEnum):
+    user = "user"
+    chat = "chat"
+
+
+def fail(message: str, code: int = 2) -> None:
+    console.print(f"[bold red]parley:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    """Settings, or one clear line naming the bad variable and a non-zero exit."""
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+        settings.jwt_secret()
+    except SettingError as exc:
+        fail(f"configuration error: {exc}")
+        raise  # unreachable; fail() exits
+    return settings
+
+
+def migrations_dir(service: str) -> Path:
+    store = importlib.import_module(f"parley.{service}.store")
+    path: Path = store.MIGRATIONS_DIR
+    return path
+
+
+async def apply_migrations(settings: Settings, services: tuple[str, ...]) -> None:
+    from parley.core.database import migrate
+
+    for service in services:
+        await migrate(settings.database_url(service), service, migrations_dir(service))
+
+
+def run_migrations(settings: Settings, services: tuple[str, ...]) -> None:
+    try:
+        asyncio.run(apply_migrations(settings, services))
+    except (OSError, ConnectionError) as exc:
+        fail(f"cannot reach the database for migrations: {exc}", 1)
+    except Exception as exc:
+        if type(exc).__module__.startswith(("sqlalchemy", "asyncpg", "sqlite3")):
+            fail(f"migrations failed: {type(exc).__name__}: {str(exc).splitlines()[0]}", 1)
+        raise
+
+
+def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=settings.limits.trust_forwarded_for,
+        timeout_graceful_shutdown=20,
+        ws="websockets-sansio",
+    )
+
+
+@cli.command()
+def up(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    data_dir: Annotated[Path, typer.Option(help="Where embedded data lives.")] = Path(".parley"),
+) -> None:
+    """Run every service in one process on one port, with embedded backends."""
+    os.environ.setdefault("PARLEY_DATA_DIR", str(data_dir))
+    if "PUBLIC_URL" not in os.environ and port != 3000:
+        os.environ["PUBLIC_URL"] = f"http://localhost:{port}"
+    settings = load_settings()
+    from parley.core.logging import configure_logging
+
+    configure_logging("console" if settings.app.log_format == "auto" else settings.app.log_format)
+    run_migrations(settings, WITH_TABLES)
+    from parley.web.gateway import create_app
+
+    app = create_app(settings, embedded=("user", "chat", "mail"))
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host  # noqa: S104 only compared
+    url = f"http://{shown}:{port}"
+    console.print(f"\n[bold green]Parley is up:[/] {url}")
+    if settings.smtp.dev_mailbox:
+        console.print(f"Login codes appear here and at {url}/dev/mail\n")
+    serve_app(app, host, port, settings)
+
+
+@cli.command()
+def serve(
+    service: Annotated[Service, typer.Argument(help="The service to run.")],
+    host: Annotated[str | None, typer.Option(help="Address (default $HOST or 0.0.0.0).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default $PORT or the service's own).")] = None,
+    migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first.")] = True,
+) -> None:
+    """Run one service as its own process, configured by the environment."""
+    settings = load_settings()
+    from parley.core.logging import configure_logging
+
+    configure_logging(settings.app.log_format, settings.app.log_level)
+    name = service.value
+    bind_host = host or os.environ.get("HOST") or "0.0.0.0"  # noqa: S104 a service listens on every interface
+    try:
+        bind_port = port or int(os.environ.get("PORT") or PORTS[name])
+    except ValueError:
+        fail("configuration error: PORT is invalid: not a number")
+        return
+    if migrate and name in WITH_TABLES:
+        run_migrations(settings, (name,))
+    if name == "web":
+        from parley.web.gateway import create_app
+
+        app: Any = create_app(settings)
+    else:
+        app = importlib.import_module(f"parley.{name}.app").create_app(settings)
+    serve_app(app, bind_host, bind_port, settings)
+
+
+@cli.command("migrate")
+def migrate_command(service: Annotated[Migratable, typer.Argument(help="Whose tables.")]) -> None:
+    """Apply a service's migrations to its DATABASE_URL."""
+    settings = load_settings()
+    run_migrations(settings, (service.value,))
+    console.print(f"{service.value}: migrations applied")
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

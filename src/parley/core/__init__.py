@@ -1,0 +1,1 @@
+"""Shared building blocks. Knows no service; every service builds on it."""

@@ -1,0 +1,179 @@
+"""JWTs: issued by the user service, verified by every service, revoked through the cache.
+
+Tokens carry ``sub`` (the user id), ``user`` (``{_id, name, email}``, as the seed app's did),
+``exp``, ``iat`` and ``jti``. HS256 with ``JWT_SECRET`` by default; with ``JWT_PRIVATE_KEY`` (PEM,
+RSA or Ed25519) the user service signs asymmetrically and the others need only ``JWT_PUBLIC_KEYS``.
+Logout stores the ``jti`` in the cache until the token would have expired; every verification
+looks it up, so a revocation is seen by every service at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from redis.asyncio import Redis
+
+from parley.core.errors import Unauthorized
+
+REVOKED_PREFIX = "parley:revoked:"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a verified token says the caller is. The only source of a caller's identity."""
+
+    id: str
+    name: str
+    email: str
+    jti: str
+    exp: int
+    token: str
+
+    def user(self) -> dict[str, str]:
+        return {"_id": self.id, "name": self.name, "email": self.email}
+
+
+def _kid(public_pem: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(public_pem).digest()[:12]).decode().rstrip("=")
+
+
+class Tokens:
+    """Issues, verifies and revokes tokens."""
+
+    def __init__(
+        self,
+        cache: Redis,
+        *,
+        secret: str | None = None,
+        private_key: str | None = None,
+        public_keys: str | None = None,
+        ttl_seconds: int = 7 * 24 * 3600,
+    ) -> None:
+        self.cache = cache
+        self.ttl = ttl_seconds
+        self._secret = secret
+        self._private: Any = None
+        self._algorithm = "HS256"
+        self._public: dict[str, tuple[Any, str]] = {}  # kid -> (key, algorithm)
+        if private_key:
+            self._private = serialization.load_pem_private_key(private_key.encode(), password=None)
+            self._algorithm = self._algorithm_of(self._private)
+            self._add_public(self._private.public_key())
+        for pem in _split_pems(public_keys or ""):
+            self._add_public(serialization.load_pem_public_key(pem.encode()))
+        if not secret and not self._public:
+            raise ValueError("JWT_SECRET, JWT_PRIVATE_KEY or JWT_PUBLIC_KEYS must be set")
+
+    @staticmethod
+    def _algorithm_of(key: Any) -> str:
+        if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
+            return "EdDSA"
+        if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+            return "RS256"
+        raise ValueError("JWT keys must be RSA or Ed25519")
+
+    def _add_public(self, key: Any) -> None:
+        pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self._public[_kid(pem)] = (key, self._algorithm_of(key))
+
+    @property
+    def can_issue(self) -> bool:
+        return self._private is not None or bool(self._secret)
+
+    def issue(self, user: dict[str, Any]) -> str:
+        """A fresh token for ``user`` (a document with ``_id``, ``name`` and ``email``)."""
+        now = int(time.time())
+        claims = {
+            "sub": str(user["_id"]),
+            "user": {"_id": str(user["_id"]), "name": user["name"], "email": user["email"]},
+            "iat": now,
+            "exp": now + self.ttl,
+            "jti": secrets.token_urlsafe(16),
+        }
+        if self._private is not None:
+            pem = self._private.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            return jwt.encode(claims, self._private, algorithm=self._algorithm, headers={"kid": _kid(pem)})
+        if not self._secret:
+            raise RuntimeError("this service cannot issue tokens")
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def decode(self, token: str) -> dict[str, Any]:
+        """The token's claims if its signature and expiry hold; :class:`Unauthorized` otherwise."""
+        try:
+            header = jwt.get_unverified_header(token)
+            alg = header.get("alg")
+            if alg == "HS256" and self._secret:
+                key: Any = self._secret
+            elif header.get("kid") in self._public:
+                key, expected = self._public[header["kid"]]
+                if alg != expected:
+                    raise jwt.InvalidAlgorithmError(alg)
+            else:
+                raise jwt.InvalidTokenError("unknown key")
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=[alg], options={"require": ["sub", "exp", "iat", "jti"]}
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("Your session has expired, please log in again") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("Invalid token") from None
+        user = claims.get("user")
+        if not isinstance(user, dict) or str(user.get("_id")) != str(claims["sub"]):
+            raise Unauthorized("Invalid token")
+        return claims
+
+    async def verify(self, token: str) -> Identity:
+        """Verify signature, expiry and revocation; the caller's :class:`Identity`."""
+        claims = self.decode(token)
+        if await self.cache.exists(REVOKED_PREFIX + str(claims["jti"])):
+            raise Unauthorized("This session has been logged out")
+        user = claims["user"]
+        return Identity(
+            id=str(claims["sub"]),
+            name=str(user.get("name", "")),
+            email=str(user.get("email", "")),
+            jti=str(claims["jti"]),
+            exp=int(claims["exp"]),
+            token=token,
+        )
+
+    async def revoke(self, identity: Identity) -> None:
+        """Refuse this token from now until it would have expired anyway."""
+        ttl = max(1, identity.exp - int(time.time()) + 1)
+        await self.cache.set(REVOKED_PREFIX + identity.jti, "1", ex=ttl)
+        await self.cache.publish("parley:revocations", json.dumps({"jti": identity.jti, "sub": identity.id}))
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys as a JSON Web Key Set (empty with a shared secret)."""
+        keys = []
+        for kid, (key, alg) in self._public.items():
+            jwk = json.loads(jwt.algorithms.get_default_algorithms()[alg].to_jwk(key))
+            keys.append({**jwk, "kid": kid, "alg": alg, "use": "sig"})
+        return {"keys": keys}
+
+
+def _split_pems(text: str) -> list[str]:
+    text = text.replace("\\n", "\n")
+    marker = "-----END PUBLIC KEY-----"
+    return [part.strip() + "\n" + marker for part in text.split(marker) if "BEGIN" in part]
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token from an ``Authorization: Bearer …`` header; :class:`Unauthorized` if there is none."""
+    if not authorization:
+        raise Unauthorized("Please log in")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Please log in")
+    return token.strip()

@@ -1,0 +1,144 @@
+"""The web service: the built web app, and the one origin in front of the other services.
+
+In ``parley up`` every service runs in this process and requests are handed to their ASGI apps
+directly; in ``parley serve web`` requests are proxied to ``USER_SERVICE``, ``CHAT_SERVICE`` and
+``MAIL_SERVICE``. Either way a browser talks to one origin.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from parley.core.app import Check, create_service_app
+from parley.core.http import register_local, unregister_local
+from parley.core.settings import Settings
+from parley.web.proxy import HttpProxy
+from parley.web.static import StaticSite, find_web_dir
+
+# Which service answers which paths. A prefix matches itself and anything below it.
+ROUTES: dict[str, tuple[str, ...]] = {
+    "user": (
+        "/api/v1/login",
+        "/api/v1/verify",
+        "/api/v1/me",
+        "/api/v1/update/user",
+        "/api/v1/user",
+        "/api/v1/logout",
+        "/.well-known",
+    ),
+    "chat": ("/api/v1/chat", "/api/v1/message", "/socket.io", "/media"),
+    "mail": ("/dev/mail",),
+}
+EMBEDDED_ORDER = ("user", "mail", "chat")
+
+
+def service_for(path: str) -> str | None:
+    """The service that owns ``path``, or None for the web app itself."""
+    for service, prefixes in ROUTES.items():
+        for prefix in prefixes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return service
+    return None
+
+
+def load_service_app(service: str, settings: Settings) -> FastAPI:
+    module = importlib.import_module(f"parley.{service}.app")
+    app: FastAPI = module.create_app(settings)
+    return app
+
+
+class Gateway:
+    """Hands each request to the app of the service that owns its path."""
+
+    def __init__(self, web: FastAPI, upstreams: dict[str, ASGIApp]) -> None:
+        self.web = web
+        self.upstreams = upstreams
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            service = service_for(scope["path"])
+            if service is not None and service in self.upstreams:
+                await self.upstreams[service](scope, receive, send)
+                return
+        await self.web(scope, receive, send)
+
+
+def create_app(settings: Settings, *, embedded: Sequence[str] = ()) -> Gateway:
+    """The web service; ``embedded`` names the services to run in this process (``parley up``)."""
+    services = {name: load_service_app(name, settings) for name in EMBEDDED_ORDER if name in embedded}
+    proxies: dict[str, HttpProxy] = {}
+    for name in ROUTES:
+        url = getattr(settings.services, f"{name}_service")
+        if name not in services and url:
+            proxies[name] = HttpProxy(url, trust_forwarded_for=settings.limits.trust_forwarded_for)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for name, app in services.items():
+            register_local(name, app)
+        try:
+            async with AsyncExitStack() as stack:
+                for app in services.values():
+                    await stack.enter_async_context(app.router.lifespan_context(app))
+                for proxy in proxies.values():
+                    stack.push_async_callback(proxy.close)
+                yield
+        finally:
+            for name in services:
+                unregister_local(name)
+
+    def checks(_: Request) -> dict[str, Check]:
+        found: dict[str, Check] = {}
+        for name, app in services.items():
+            for check, fn in getattr(app.state, "checks", {}).items():
+                found[f"{name}.{check}"] = fn
+        for name, proxy in proxies.items():
+            found[name] = proxy.ready
+        return found
+
+    web = create_service_app(
+        service="web",
+        title="Parley",
+        description="Real-time chat: one-time-code login, one-to-one and group chats, images, live delivery.",
+        routers=[],
+        lifespan=lifespan,
+        checks=checks,
+    )
+    web.state.settings = settings
+    site = StaticSite(find_web_dir(settings.app.web_dir))
+    web.state.site = site
+
+    @web.api_route("/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def static(request: Request, path: str) -> Response:
+        return site.response(request.url.path, request.method)
+
+    def merged_openapi() -> dict[str, Any]:
+        # One document for the whole system: every service's paths and schemas.
+        if web.openapi_schema:
+            return web.openapi_schema
+        doc = get_openapi(
+            title=web.title, version=web.version, description=web.description, routes=web.routes
+        )
+        for app in services.values():
+            part = app.openapi()
+            for path, item in part.get("paths", {}).items():
+                if path not in ("/healthz", "/readyz", "/metrics"):
+                    doc.setdefault("paths", {})[path] = item
+            for kind, items in part.get("components", {}).items():
+                doc.setdefault("components", {}).setdefault(kind, {}).update(items)
+        web.openapi_schema = doc
+        return doc
+
+    web.openapi = merged_openapi  # type: ignore[method-assign]
+    upstreams: dict[str, ASGIApp] = {**services, **proxies}
+    gateway = Gateway(web, upstreams)
+    gateway.services = services  # type: ignore[attr-defined]
+    return gateway

@@ -1,0 +1,133 @@
+"""The ``parley`` command as an operator runs it: a real process on a real port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+PARLEY = [sys.executable, "-m", "parley.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [*PARLEY, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR")}
+    return {**keep, "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "mysql://nope"),
+        ("OTP_MAX_ATTEMPTS", "many"),
+        ("REDIS_URL", "http://not-redis"),
+        ("SMTP_TLS", "maybe"),
+    ],
+)
+def test_bad_setting_stops_with_one_line_naming_it(
+    env: dict[str, str], tmp_path: Path, name: str, value: str
+) -> None:
+    result = run(["serve", "user", "--no-migrate"], {**env, name: value}, tmp_path)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert name in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_production_without_jwt_secret_is_refused(env: dict[str, str], tmp_path: Path) -> None:
+    result = run(["serve", "user", "--no-migrate"], {**env, "PARLEY_ENV": "production"}, tmp_path)
+    assert result.returncode == 2
+    assert "JWT_SECRET" in result.stderr
+
+
+@pytest.fixture
+def parley_up(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603
+        [*PARLEY, "up", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            out = proc.stdout.read() if proc.stdout else ""
+            proc.kill()
+            raise AssertionError(f"parley up did not start:\n{out}")
+        time.sleep(0.1)
+    yield base, proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def test_parley_up_runs_login_end_to_end(parley_up: tuple[str, subprocess.Popen[str]]) -> None:
+    base, proc = parley_up
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        page = await client.get("/")
+        assert page.status_code == 200
+        assert "Parley" in page.text
+        email = "Operator@Example.com "
+        assert (await client.post("/api/v1/login", json={"email": email})).status_code == 200
+        deadline = time.monotonic() + 15
+        while True:
+            mails = (await client.get("/dev/mail/messages")).json()
+            mine = [m for m in mails if m["to"] == "operator@example.com"]
+            if mine or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert mine, "the login code never reached the dev mailbox"
+        match = re.search(r"\b(\d{6})\b", mine[0]["body"])
+        assert match
+        verified = await client.post("/api/v1/verify", json={"email": email, "otp": match.group(1)})
+        assert verified.status_code == 200, verified.text
+        token = verified.json()["token"]
+        me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.json()["email"] == "operator@example.com"
+        assert me.json()["name"] == "operator"
+        spec = (await client.get("/openapi.json")).json()
+        assert "/api/v1/login" in spec["paths"]
+        assert "/api/v1/verify" in spec["paths"]
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    # The code is shown in the terminal (dev mailbox), the way an operator reads it.
+    assert match.group(1) in out
