@@ -1,0 +1,1 @@
+"""The user service: one-time-code login, tokens, profiles and search."""

@@ -1,0 +1,84 @@
+"""The user service's app: its lifespan owns the database, cache, bus, tokens and rate limiter."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from parley.core.app import create_service_app
+from parley.core.database import Database
+from parley.core.resources import build_bus, build_cache, build_tokens
+from parley.core.settings import Settings
+from parley.user.otp import OtpStore, derive_key
+from parley.user.ratelimit import RateLimiter
+from parley.user.routes import routers
+from parley.user.service import Login
+
+
+def otp_secret(settings: Settings) -> str:
+    """The server secret codes are keyed with: shared by every instance of the user service.
+
+    ``JWT_SECRET`` when there is one, else the signing key; outside production a secret is
+    generated into the data dir. Only a key derived from it is ever used (see :mod:`otp`).
+    """
+    tokens = settings.tokens
+    if tokens.jwt_secret:
+        return tokens.jwt_secret
+    if tokens.jwt_private_key:
+        return tokens.jwt_private_key
+    return settings.jwt_secret()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The user service: login by emailed code, tokens, profiles, the directory."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as resources:
+            db = Database(settings.database_url("user"))
+            resources.push_async_callback(db.close)
+            cache = build_cache(settings)
+            resources.push_async_callback(cache.aclose)
+            tokens = build_tokens(settings, cache, issuer=True)
+            limiter = RateLimiter(settings.cache.redis_url)
+            resources.push_async_callback(limiter.close)
+            bus = await build_bus(settings)
+            resources.push_async_callback(bus.close)
+            limits = settings.limits
+            otps = OtpStore(
+                cache,
+                derive_key(otp_secret(settings)),
+                ttl=limits.otp_ttl_seconds,
+                max_attempts=limits.otp_max_attempts,
+                resend_seconds=limits.otp_resend_seconds,
+            )
+            app.state.settings = settings
+            app.state.db = db
+            app.state.cache = cache
+            app.state.tokens = tokens
+            app.state.bus = bus
+            app.state.limiter = limiter
+            app.state.login = Login(
+                otps=otps,
+                limiter=limiter,
+                bus=bus,
+                tokens=tokens,
+                mail_queue=settings.bus.mail_queue,
+                login_rate=limits.login_rate_per_minute,
+                verify_rate=limits.verify_rate_per_minute,
+            )
+            app.state.checks = {"database": db.ping, "cache": cache.ping, "broker": bus.ping}
+            app.state.trust_forwarded_for = limits.trust_forwarded_for
+            yield
+
+    app = create_service_app(
+        service="user",
+        title="Parley user service",
+        description="One-time-code login, tokens, profiles and the user directory.",
+        routers=routers,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,34 @@
+"""The user service's dependencies, declared once as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.core.auth import Identity, Tokens
+from parley.core.database import Database
+from parley.core.deps import client_ip, current_identity, get_tokens
+from parley.user.service import Login
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work; it commits before the answer is sent."""
+    db: Database = request.app.state.db
+    async with db.session() as session:
+        yield session
+
+
+def get_login(request: Request) -> Login:
+    login: Login = request.app.state.login
+    return login
+
+
+# scope="function": the session closes (and commits) when the route returns, before the response.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+CurrentUser = Annotated[Identity, Depends(current_identity)]
+TokensDep = Annotated[Tokens, Depends(get_tokens)]
+LoginDep = Annotated[Login, Depends(get_login)]
+ClientIP = Annotated[str, Depends(client_ip)]

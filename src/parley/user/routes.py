@@ -1,0 +1,140 @@
+"""The user service's HTTP API (``/api/v1``): parse, call one service function, answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from parley.user import service
+from parley.user.deps import ClientIP, CurrentUser, LoginDep, SessionDep, TokensDep
+from parley.user.schemas import (
+    AuthResponse,
+    BatchRequest,
+    ErrorResponse,
+    LoginRequest,
+    MessageResponse,
+    UpdateUserRequest,
+    UserDocument,
+    UsersResponse,
+    VerifyRequest,
+)
+
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
+auth = APIRouter(prefix="/api/v1", tags=["auth"])
+users = APIRouter(prefix="/api/v1", tags=["user"])
+wellknown = APIRouter(tags=["auth"])
+
+
+@auth.post(
+    "/login",
+    summary="Email a one-time login code",
+    description=(
+        "Sends a 6-digit code to the address; it expires after a few minutes and works once. "
+        "The same address may ask again after a cooldown (429 with `Retry-After` until then)."
+    ),
+    responses=errors(400, 429, 503),
+)
+async def login(body: LoginRequest, login: LoginDep, ip: ClientIP) -> MessageResponse:
+    await login.request_code(body.email, ip)
+    return MessageResponse(message="OTP sent to your email")
+
+
+@auth.post(
+    "/verify",
+    summary="Exchange the emailed code for a token",
+    description="Creates the user on their first login (named after the part of the address before `@`).",
+    responses=errors(400, 429, 503),
+)
+async def verify(body: VerifyRequest, login: LoginDep, session: SessionDep, ip: ClientIP) -> AuthResponse:
+    user, token = await login.verify(session, body.email, body.otp, ip)
+    return AuthResponse(message="Login successful", user=UserDocument.of(user), token=token)
+
+
+@auth.post(
+    "/logout",
+    summary="Log out: this token is refused from now on, by every service",
+    responses=errors(401),
+)
+async def logout(identity: CurrentUser, tokens: TokensDep) -> MessageResponse:
+    await service.logout(tokens, identity)
+    return MessageResponse(message="Logged out")
+
+
+@users.get("/me", summary="The caller's own profile", responses=errors(401))
+async def me(identity: CurrentUser, session: SessionDep) -> UserDocument:
+    return UserDocument.of(await service.current_user(session, identity))
+
+
+@users.post(
+    "/update/user",
+    summary="Change the caller's name",
+    description="Answers with a fresh token that carries the new name.",
+    responses=errors(400, 401),
+)
+async def update_user(
+    body: UpdateUserRequest, identity: CurrentUser, session: SessionDep, tokens: TokensDep
+) -> AuthResponse:
+    user, token = await service.rename(session, tokens, identity, body.name)
+    return AuthResponse(message="User updated", user=UserDocument.of(user), token=token)
+
+
+@users.get(
+    "/user/all",
+    summary="Find people to chat with",
+    description=(
+        "Users whose name or email contains `q` (case-insensitive), ordered by name. "
+        "The caller is never in the list: it is for finding someone else. "
+        f"When there are more, the `{NEXT_CURSOR_HEADER}` header carries the cursor of the next page."
+    ),
+    responses={
+        200: {
+            "headers": {
+                NEXT_CURSOR_HEADER: {"description": "The next page's cursor", "schema": {"type": "string"}}
+            }
+        },
+        **errors(400, 401),
+    },
+)
+async def list_users(
+    identity: CurrentUser,
+    session: SessionDep,
+    response: Response,
+    q: Annotated[str | None, Query(max_length=100, description="Part of a name or email")] = None,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=1000, description="From `X-Next-Cursor`")] = None,
+) -> list[UserDocument]:
+    found, next_cursor = await service.search(session, identity, query=q, limit=limit, cursor=cursor)
+    if next_cursor:
+        response.headers[NEXT_CURSOR_HEADER] = next_cursor
+    return [UserDocument.of(user) for user in found]
+
+
+@users.post(
+    "/user/batch",
+    summary="Profiles of many users at once",
+    description="Unknown and malformed ids are simply absent from the answer.",
+    responses=errors(401),
+)
+async def batch_users(body: BatchRequest, identity: CurrentUser, session: SessionDep) -> UsersResponse:
+    found = await service.find_users(session, body.ids)
+    return UsersResponse(users=[UserDocument.of(user) for user in found])
+
+
+@users.get("/user/{user_id}", summary="One user's profile", responses=errors(401, 404))
+async def get_user(user_id: str, identity: CurrentUser, session: SessionDep) -> UserDocument:
+    return UserDocument.of(await service.find_user(session, user_id))
+
+
+@wellknown.get("/.well-known/jwks.json", summary="The public keys that verify tokens")
+async def jwks(tokens: TokensDep) -> dict[str, Any]:
+    return tokens.jwks()
+
+
+routers = (auth, users, wellknown)

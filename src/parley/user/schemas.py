@@ -1,0 +1,84 @@
+"""The user service's API documents, shaped like the seed app's (``_id``, ``createdAt`` …)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parley.user.store import User
+
+BATCH_MAX = 500
+
+
+def iso(moment: datetime) -> str:
+    """``2026-11-25T10:00:00.000Z``: UTC, milliseconds, as the seed's documents."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class UserDocument(BaseModel):
+    """A user as every client sees one."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    id: str = Field(alias="_id", examples=["6745a1b2c3d4e5f6a7b8c9d0"])
+    name: str = Field(examples=["alice"])
+    email: str = Field(examples=["alice@example.com"])
+    created_at: str = Field(alias="createdAt", examples=["2026-11-25T10:00:00.000Z"])
+    updated_at: str = Field(alias="updatedAt", examples=["2026-11-25T10:00:00.000Z"])
+
+    @classmethod
+    def of(cls, user: User) -> UserDocument:
+        return cls(
+            id=user.id,
+            name=user.name,
+            email=user.email,
+            created_at=iso(user.created_at),
+            updated_at=iso(user.updated_at),
+        )
+
+
+class LoginRequest(BaseModel):
+    email: str = Field(max_length=1000, examples=["alice@example.com"])
+
+
+class VerifyRequest(BaseModel):
+    # Some clients send the code as a number; it is read as the digits they typed.
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    email: str = Field(max_length=1000, examples=["alice@example.com"])
+    otp: str = Field(max_length=100, examples=["042917"], description="The 6-digit code from the email")
+
+
+class UpdateUserRequest(BaseModel):
+    name: str = Field(
+        max_length=1000,
+        examples=["Alice Liddell"],
+        description="1 to 50 visible characters; surrounding spaces are trimmed",
+    )
+
+
+class BatchRequest(BaseModel):
+    ids: list[str] = Field(max_length=BATCH_MAX, description=f"At most {BATCH_MAX} user ids")
+
+
+class MessageResponse(BaseModel):
+    message: str
+
+
+class AuthResponse(BaseModel):
+    """A successful login or profile change: the user and a token that says who they are now."""
+
+    message: str
+    user: UserDocument
+    token: str
+
+
+class UsersResponse(BaseModel):
+    users: list[UserDocument]
+
+
+class ErrorResponse(BaseModel):
+    message: str
+    code: str

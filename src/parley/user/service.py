@@ -1,0 +1,317 @@
+"""The user service's logic: logging in with an emailed code, profiles, the directory.
+
+Functions take the session (or the :class:`Login` that holds the cache, bus and tokens) explicitly
+and never commit: the request's unit of work commits once, before the answer is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import unicodedata
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import structlog
+from email_validator import EmailNotValidError, validate_email
+from limits.errors import StorageError
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.core.auth import Identity, Tokens
+from parley.core.bus import Bus
+from parley.core.ids import is_id
+from parley.core.metrics import OTPS_ISSUED, OTPS_REFUSED
+from parley.user import store
+from parley.user.errors import (
+    AccountGone,
+    BackendUnavailable,
+    CodeExpired,
+    CodeVoid,
+    InvalidCode,
+    InvalidCursor,
+    InvalidEmail,
+    InvalidName,
+    MailUnavailable,
+    MalformedCode,
+    ResendTooSoon,
+    TooManyRequests,
+    UserNotFound,
+)
+from parley.user.otp import Check, OtpStore, well_formed
+from parley.user.ratelimit import RateLimiter
+from parley.user.store import EMAIL_MAX, NAME_MAX, User
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 100
+PUBLISH_TIMEOUT_SECONDS = 5.0
+OTP_SUBJECT = "Your Parley login code"
+FALLBACK_NAME = "User"
+# Characters a name may not contain anywhere: controls, line and paragraph separators,
+# surrogates, private-use and unassigned code points.
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn", "Zl", "Zp"})
+# Characters that take no room of their own: spaces and format characters (zero-width ones).
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Cf", "Mn", "Me"})
+
+
+# ---------------------------------------------------------------- input
+
+
+def normalize_email(raw: str) -> str:
+    """``raw`` trimmed, lower-cased and checked; :class:`InvalidEmail` with the reason otherwise."""
+    email = raw.strip().lower()
+    if not email:
+        raise InvalidEmail("Please enter your email address")
+    if len(email) > EMAIL_MAX:
+        raise InvalidEmail(f"An email address is at most {EMAIL_MAX} characters")
+    try:
+        checked = validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidEmail(f"Please enter a valid email address: {exc}") from None
+    normalized = checked.normalized.lower()
+    if len(normalized) > EMAIL_MAX:
+        raise InvalidEmail(f"An email address is at most {EMAIL_MAX} characters")
+    return normalized
+
+
+def _strip_invisible(text: str) -> str:
+    start, end = 0, len(text)
+    while start < end and (text[start].isspace() or unicodedata.category(text[start]) == "Cf"):
+        start += 1
+    while end > start and (text[end - 1].isspace() or unicodedata.category(text[end - 1]) == "Cf"):
+        end -= 1
+    return text[start:end]
+
+
+def clean_name(raw: str) -> str:
+    """A display name: trimmed, 1–50 characters, something visible, no control characters.
+
+    Characters are counted as code points after NFC normalisation, never as bytes.
+    """
+    name = _strip_invisible(unicodedata.normalize("NFC", raw))
+    if not name:
+        raise InvalidName("Please enter a name")
+    if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in name):
+        raise InvalidName("A name cannot contain control characters or line breaks")
+    if all(unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in name):
+        raise InvalidName("A name needs at least one visible character")
+    if len(name) > NAME_MAX:
+        raise InvalidName(f"A name is at most {NAME_MAX} characters")
+    return name
+
+
+def default_name(email: str) -> str:
+    """A new user's name: the part of their address before the ``@``, cut to 50 characters."""
+    local = email.rsplit("@", 1)[0]
+    try:
+        return clean_name(local[:NAME_MAX])
+    except InvalidName:
+        return FALLBACK_NAME
+
+
+def otp_mail(email: str, code: str, ttl_seconds: int) -> dict[str, str]:
+    """The code's email, as the mail queue carries it (``{to, subject, body}``, as the seed)."""
+    if ttl_seconds % 60 == 0:
+        minutes = ttl_seconds // 60
+        lifetime = f"{minutes} minute{'s' if minutes != 1 else ''}"
+    else:
+        lifetime = f"{ttl_seconds} seconds"
+    body = (
+        f"Your Parley login code is {code}\n\n"
+        f"It expires in {lifetime} and works once. "
+        "If you did not try to log in, you can ignore this email."
+    )
+    return {"to": email, "subject": OTP_SUBJECT, "body": body}
+
+
+@contextmanager
+def backend_errors() -> Iterator[None]:
+    """The cache being away is the service being briefly unavailable, never a 500."""
+    try:
+        yield
+    except (RedisError, StorageError, ConnectionError, TimeoutError) as exc:
+        log.warning("user.cache.unavailable", error=type(exc).__name__)
+        raise BackendUnavailable() from exc
+
+
+# ---------------------------------------------------------------- login
+
+
+class Login:
+    """Logging in: a code by email (``/login``), exchanged for a token (``/verify``)."""
+
+    def __init__(
+        self,
+        *,
+        otps: OtpStore,
+        limiter: RateLimiter,
+        bus: Bus,
+        tokens: Tokens,
+        mail_queue: str,
+        login_rate: int,
+        verify_rate: int,
+    ) -> None:
+        self.otps = otps
+        self.limiter = limiter
+        self.bus = bus
+        self.tokens = tokens
+        self.mail_queue = mail_queue
+        self.login_rate = login_rate
+        self.verify_rate = verify_rate
+
+    async def _limit(self, name: str, ip: str, per_minute: int) -> None:
+        with backend_errors():
+            wait = await self.limiter.hit(name, ip, per_minute)
+        if wait:
+            log.info("user.ratelimit.refused", limit=name, ip=ip)
+            raise TooManyRequests(
+                f"Too many attempts from your network, please try again in {wait} seconds",
+                retry_after=wait,
+            )
+
+    async def request_code(self, raw_email: str, ip: str) -> str:
+        """Email a fresh code to ``raw_email``; the normalised address.
+
+        Order: the address is checked, then the client's rate, then the address's resend
+        cooldown; only then is a code made and queued. When it cannot be queued, the code and the
+        cooldown are undone so the person may ask again at once.
+        """
+        email = normalize_email(raw_email)
+        await self._limit("login", ip, self.login_rate)
+        with backend_errors():
+            wait = await self.otps.start_cooldown(email)
+            if wait:
+                raise ResendTooSoon(
+                    f"A code was just sent; you can ask for another in {wait} seconds", retry_after=wait
+                )
+            code = await self.otps.issue(email)
+        mail = otp_mail(email, code, self.otps.ttl)
+        try:
+            # A bus that knows it is disconnected fails at once instead of after the timeout.
+            await self.bus.ping()
+            await asyncio.wait_for(self.bus.publish(self.mail_queue, mail), PUBLISH_TIMEOUT_SECONDS)
+        except Exception as exc:
+            log.warning("user.otp.unsent", email=email, error=type(exc).__name__)
+            with backend_errors():
+                await self.otps.discard(email)
+                await self.otps.clear_cooldown(email)
+            raise MailUnavailable() from exc
+        OTPS_ISSUED.inc()
+        log.info("user.otp.sent", email=email)
+        return email
+
+    async def verify(self, session: AsyncSession, raw_email: str, raw_code: str, ip: str) -> tuple[User, str]:
+        """Exchange a code for the user (created on their first login) and a token."""
+        email = normalize_email(raw_email)
+        await self._limit("verify", ip, self.verify_rate)
+        code = raw_code.strip()
+        if not well_formed(code):
+            OTPS_REFUSED.labels("malformed").inc()
+            raise MalformedCode()
+        with backend_errors():
+            outcome = await self.otps.check(email, code)
+        if outcome.check is not Check.OK:
+            OTPS_REFUSED.labels(outcome.check.value).inc()
+            log.info("user.otp.refused", email=email, reason=outcome.check.value)
+            if outcome.check is Check.EXPIRED:
+                raise CodeExpired()
+            if outcome.check is Check.VOID:
+                raise CodeVoid()
+            if outcome.attempts_left == 0:
+                raise InvalidCode("Invalid code. That was the last try: please request a new code")
+            raise InvalidCode()
+        user, created = await store.get_or_create_user(session, email, default_name(email))
+        log.info("user.login", user_id=user.id, new=created)
+        return user, self.tokens.issue(token_claims(user))
+
+
+def token_claims(user: User) -> dict[str, str]:
+    """What a token says about its user (``{_id, name, email}``, as the seed's)."""
+    return {"_id": user.id, "name": user.name, "email": user.email}
+
+
+async def logout(tokens: Tokens, identity: Identity) -> None:
+    """Refuse the caller's token from now on, in every service."""
+    with backend_errors():
+        await tokens.revoke(identity)
+    log.info("user.logout", user_id=identity.id)
+
+
+# ---------------------------------------------------------------- profiles
+
+
+async def current_user(session: AsyncSession, identity: Identity) -> User:
+    """The caller's own user; :class:`AccountGone` if the token outlived its user."""
+    user = await store.get_user(session, identity.id)
+    if user is None:
+        raise AccountGone()
+    return user
+
+
+async def rename(
+    session: AsyncSession, tokens: Tokens, identity: Identity, raw_name: str
+) -> tuple[User, str]:
+    """Change the caller's name; the user and a fresh token carrying the new name."""
+    name = clean_name(raw_name)
+    user = await current_user(session, identity)
+    user = await store.rename_user(session, user, name)
+    log.info("user.renamed", user_id=user.id)
+    return user, tokens.issue(token_claims(user))
+
+
+async def find_user(session: AsyncSession, user_id: str) -> User:
+    """One user by id; :class:`UserNotFound` when there is none or the id is malformed."""
+    user = await store.get_user(session, user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+async def find_users(session: AsyncSession, user_ids: Sequence[str]) -> list[User]:
+    """The users among ``user_ids`` that exist; unknown and malformed ids are left out."""
+    return await store.get_users(session, user_ids)
+
+
+# ---------------------------------------------------------------- directory
+
+
+def encode_cursor(key: tuple[str, str]) -> str:
+    """An opaque cursor for the directory page after ``key``."""
+    raw = json.dumps(list(key), ensure_ascii=False, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """The key a cursor continues after; :class:`InvalidCursor` for anything we did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw.decode())
+    except (binascii.Error, ValueError):
+        raise InvalidCursor() from None
+    if (
+        not isinstance(key, list)
+        or len(key) != 2
+        or not all(isinstance(part, str) for part in key)
+        or not is_id(key[1])
+    ):
+        raise InvalidCursor()
+    return key[0], key[1]
+
+
+async def search(
+    session: AsyncSession, identity: Identity, *, query: str | None, limit: int, cursor: str | None
+) -> tuple[list[User], str | None]:
+    """A page of other people whose name or address contains ``query``; and the next page's cursor.
+
+    The caller is never in the results: they are looking for someone else to talk to.
+    """
+    after = decode_cursor(cursor) if cursor else None
+    query = (query or "").strip() or None
+    users, last = await store.search_users(
+        session, query=query, exclude=identity.id, after=after, limit=max(1, min(limit, MAX_PAGE))
+    )
+    return users, encode_cursor(last) if last else None

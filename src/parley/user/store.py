@@ -1,0 +1,190 @@
+"""The user service's table and the statements that read and write it.
+
+One table, ``users``. E-mail addresses are stored lower-case and are unique: that constraint is
+what makes two racing first logins for one address end up with one user. ``name_key`` is the
+case-folded name, kept beside the name so search and the directory's order behave the same on
+SQLite and PostgreSQL (SQLite's ``lower()`` only knows ASCII); the index on ``(name_key, id)``
+serves the directory's order and its cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import DateTime, Dialect, Index, Select, String, and_, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from parley.core.database import make_base
+from parley.core.ids import is_id, new_id
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+Base = make_base()
+
+EMAIL_MAX = 254
+NAME_MAX = 50
+# Case folding may lengthen a name ("ß" → "ss"), so its key has room to grow.
+NAME_KEY_MAX = 200
+LIKE_ESCAPE = "\\"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores it naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    # Millisecond precision: what the documents show is what the database holds.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def name_key(name: str) -> str:
+    """The form of a name that search and ordering compare."""
+    return name.casefold()
+
+
+class User(Base):  # type: ignore[valid-type, misc]
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    name_key: Mapped[str] = mapped_column(String(NAME_KEY_MAX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_users_name_key_id", "name_key", "id"),)
+
+
+async def get_user(session: AsyncSession, user_id: str) -> User | None:
+    """The user with ``user_id``; None when there is none or ``user_id`` is not an id."""
+    if not is_id(user_id):
+        return None
+    return await session.get(User, user_id)
+
+
+async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+    """The user with this (already normalised) address."""
+    result = await session.execute(select(User).where(User.email == email))
+    return result.scalar_one_or_none()
+
+
+async def get_users(session: AsyncSession, user_ids: Sequence[str]) -> list[User]:
+    """The users among ``user_ids`` that exist, in the order asked; malformed ids are skipped."""
+    wanted = list(dict.fromkeys(uid for uid in user_ids if is_id(uid)))
+    if not wanted:
+        return []
+    result = await session.execute(select(User).where(User.id.in_(wanted)))
+    found = {user.id: user for user in result.scalars()}
+    return [found[uid] for uid in wanted if uid in found]
+
+
+async def get_or_create_user(session: AsyncSession, email: str, name: str) -> tuple[User, bool]:
+    """The user with ``email``, created with ``name`` if there is none; and whether it was created.
+
+    Two first logins racing for one address both get the same user: the insert does nothing when
+    the unique address is already taken (it waits for a racing insert to commit first), and the
+    row is then read back. Unlike catching an ``IntegrityError``, this leaves the transaction usable
+    on PostgreSQL.
+    """
+    existing = await get_user_by_email(session, email)
+    if existing is not None:
+        return existing, False
+    now = utcnow()
+    values = {
+        "id": new_id(),
+        "email": email,
+        "name": name,
+        "name_key": name_key(name),
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(User).values(**values).on_conflict_do_nothing(index_elements=["email"])
+    result = await session.execute(statement)
+    created = bool(getattr(result, "rowcount", 0))
+    user = await get_user_by_email(session, email)
+    if user is None:  # pragma: no cover - the row either was inserted or already existed
+        raise RuntimeError("user vanished between insert and read")
+    return user, created
+
+
+async def rename_user(session: AsyncSession, user: User, name: str) -> User:
+    """Give ``user`` a new (already validated) name."""
+    user.name = name
+    user.name_key = name_key(name)
+    user.updated_at = utcnow()
+    await session.flush()
+    return user
+
+
+def escape_like(text: str) -> str:
+    """``text`` with LIKE's wildcards escaped, so it matches only itself."""
+    return (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
+
+
+def directory(
+    *, query: str | None, exclude: str | None, after: tuple[str, str] | None, limit: int
+) -> Select[User]:
+    """The directory's statement: users whose name or address contains ``query``, in name order.
+
+    Ordered by ``(name_key, id)``; ``after`` is the last key of the previous page.
+    """
+    statement = select(User)
+    if exclude is not None:
+        statement = statement.where(User.id != exclude)
+    if query:
+        statement = statement.where(
+            or_(
+                User.name_key.like(f"%{escape_like(name_key(query))}%", escape=LIKE_ESCAPE),
+                User.email.like(f"%{escape_like(query.lower())}%", escape=LIKE_ESCAPE),
+            )
+        )
+    if after is not None:
+        key, last_id = after
+        statement = statement.where(or_(User.name_key > key, and_(User.name_key == key, User.id > last_id)))
+    return statement.order_by(User.name_key, User.id).limit(limit)
+
+
+async def search_users(
+    session: AsyncSession,
+    *,
+    query: str | None,
+    exclude: str | None,
+    after: tuple[str, str] | None,
+    limit: int,
+) -> tuple[list[User], tuple[str, str] | None]:
+    """A page of the directory, and the key to continue after (None on the last page)."""
+    result = await session.execute(directory(query=query, exclude=exclude, after=after, limit=limit + 1))
+    users = list(result.scalars())
+    if len(users) <= limit:
+        return users, None
+    page = users[:limit]
+    return page, (page[-1].name_key, page[-1].id)
