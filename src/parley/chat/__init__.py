@@ -1,0 +1,1 @@
+"""The chat service: chats, groups, members, messages, read state and images."""

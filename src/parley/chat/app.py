@@ -1,0 +1,134 @@
+"""The chat service's app: its resources live for the lifespan, on ``app.state``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from parley.chat.directory import ChatDirectory
+from parley.chat.documents import MediaLinks
+from parley.chat.events import EventSink
+from parley.chat.realtime import Realtime
+from parley.chat.routes import media_router, router
+from parley.chat.service import ChatService
+from parley.chat.storage import storage_from_url
+from parley.chat.uow import UnitOfWork
+from parley.chat.uploads import DEFAULT_BODY_LIMIT, MESSAGE_BODY_LIMIT, BodyLimitMiddleware
+from parley.chat.users import UserDirectory
+from parley.core.app import create_service_app
+from parley.core.database import Database
+from parley.core.http import service_client
+from parley.core.resources import build_cache, build_tokens
+from parley.core.settings import SettingError, Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The chat service (chats, members, messages, media) built from ``settings``."""
+    media = settings.media
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            storage = storage_from_url(
+                settings.media_url(),
+                s3_endpoint_url=media.s3_endpoint_url,
+                aws_access_key_id=media.aws_access_key_id,
+                aws_secret_access_key=media.aws_secret_access_key,
+                aws_region=media.aws_region,
+            )
+        except ValueError as exc:
+            raise SettingError("MEDIA_STORAGE", f"is invalid: {exc}") from None
+        async with AsyncExitStack() as resources:
+            db = Database(settings.database_url("chat"))
+            resources.push_async_callback(db.close)
+            cache = build_cache(settings)
+            resources.push_async_callback(cache.aclose)
+            resources.push_async_callback(storage.close)
+            user_client = service_client("user", settings.services.user_service)
+            resources.push_async_callback(user_client.aclose)
+
+            app.state.db = db
+            app.state.cache = cache
+            app.state.tokens = build_tokens(settings, cache)
+            app.state.storage = storage
+            app.state.users = UserDirectory(user_client, cache)
+            app.state.media_links = MediaLinks.from_settings(settings)
+            app.state.directory = ChatDirectory(db, lambda: _sink(app), lambda uow: _service(app, uow))
+            realtime = Realtime(
+                tokens=app.state.tokens,
+                cache=cache,
+                directory=app.state.directory,
+                client_manager_url=_fan_out_url(settings),
+                cors_origins=_socket_origins(settings),
+            )
+            # The real-time layer's event sink, per-chat ordering (store, commit, emit in one
+            # section) and who has which chat open (see parley.chat.events and parley.chat.uow).
+            app.state.realtime = realtime
+            app.state.events = realtime.sink
+            app.state.ordering = realtime.ordered
+            app.state.viewers = realtime.viewers
+            app.state.checks = {"database": db.ping, "cache": cache.ping, "media": storage.ping}
+            await realtime.start()
+            resources.push_async_callback(realtime.stop)
+            yield
+
+    app = create_service_app(
+        service="chat",
+        title="Parley chat",
+        description="Chats, groups, messages, read receipts and images.",
+        routers=[router, media_router],
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=DEFAULT_BODY_LIMIT,
+        limits={("POST", "/api/v1/message"): MESSAGE_BODY_LIMIT},
+    )
+    app.add_middleware(SocketIOMiddleware)
+    app.state.settings = settings
+    app.state.trust_forwarded_for = settings.limits.trust_forwarded_for
+    return app
+
+
+class SocketIOMiddleware:
+    """Hands ``/socket.io/`` to the Socket.IO server the lifespan built; the rest to the API."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and scope["path"].startswith("/socket.io"):
+            realtime: Realtime | None = getattr(scope["app"].state, "realtime", None)
+            if realtime is not None:
+                await realtime.asgi_app(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _fan_out_url(settings: Settings) -> str | None:
+    """Socket.IO fans events out across instances through Redis, else RabbitMQ; embedded, in-process."""
+    if not settings.cache.embedded:
+        return settings.cache.redis_url
+    if not settings.bus.embedded:
+        return settings.bus.url
+    return None
+
+
+def _socket_origins(settings: Settings) -> list[str] | str:
+    """Browsers may connect from the public origin; in development from anywhere (tokens, not cookies)."""
+    return "*" if settings.dev else [settings.app.public_url]
+
+
+def _sink(app: FastAPI) -> EventSink:
+    sink: EventSink = app.state.events
+    return sink
+
+
+def _service(app: FastAPI, uow: UnitOfWork) -> ChatService:
+    state = app.state
+    return ChatService(
+        uow=uow, users=state.users, links=state.media_links, storage=state.storage, viewers=state.viewers
+    )

@@ -1,0 +1,53 @@
+"""The chat service's FastAPI dependencies, declared once as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from parley.chat.documents import MediaLinks
+from parley.chat.service import ChatService
+from parley.chat.storage import MediaStorage
+from parley.chat.uow import UnitOfWork, unit_of_work
+from parley.chat.users import UserDirectory
+from parley.core.deps import CurrentIdentity
+
+
+async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    """The request's transaction; committed (and its events emitted) before the response is sent."""
+    state = request.app.state
+    async with unit_of_work(state.db, state.events, state.ordering) as uow:
+        yield uow
+
+
+def get_users(request: Request) -> UserDirectory:
+    users: UserDirectory = request.app.state.users
+    return users
+
+
+def get_links(request: Request) -> MediaLinks:
+    links: MediaLinks = request.app.state.media_links
+    return links
+
+
+def get_storage(request: Request) -> MediaStorage:
+    storage: MediaStorage = request.app.state.storage
+    return storage
+
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function")]
+Users = Annotated[UserDirectory, Depends(get_users)]
+Links = Annotated[MediaLinks, Depends(get_links)]
+Storage = Annotated[MediaStorage, Depends(get_storage)]
+CurrentUser = CurrentIdentity
+
+
+def get_chat_service(
+    request: Request, uow: UnitOfWorkDep, users: Users, links: Links, storage: Storage
+) -> ChatService:
+    return ChatService(uow=uow, users=users, links=links, storage=storage, viewers=request.app.state.viewers)
+
+
+Chats = Annotated[ChatService, Depends(get_chat_service)]

@@ -1,0 +1,49 @@
+"""What the real-time layer asks the chat service: memberships, contacts, and "I have it open"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from parley.chat import store
+from parley.chat.events import EventSink
+from parley.chat.service import ChatService
+from parley.chat.uow import UnitOfWork, unit_of_work
+from parley.core.database import Database
+from parley.core.ids import is_id
+
+
+class ChatDirectory:
+    """Answers membership questions from the store; marks chats read for open sockets.
+
+    ``service`` builds a :class:`ChatService` for a unit of work; ``sink`` returns the current
+    event sink (read at call time, so a sink installed later is used).
+    """
+
+    def __init__(
+        self, db: Database, sink: Callable[[], EventSink], service: Callable[[UnitOfWork], ChatService]
+    ) -> None:
+        self.db = db
+        self.sink = sink
+        self.service = service
+
+    async def is_member(self, chat_id: str, user_id: str) -> bool:
+        if not is_id(chat_id):
+            return False
+        async with self.db.session() as session:
+            found = await store.load_membership(session, chat_id, user_id)
+        return found is not None and found[1] is not None
+
+    async def contacts(self, user_id: str) -> list[str]:
+        async with self.db.session() as session:
+            return await store.contacts_of(session, user_id)
+
+    async def chat_members(self, chat_id: str) -> list[str]:
+        if not is_id(chat_id):
+            return []
+        async with self.db.session() as session:
+            return await store.member_ids(session, chat_id)
+
+    async def mark_seen_on_join(self, chat_id: str, user_id: str) -> None:
+        """The user opened the chat: everything in it is read (``messagesSeen`` goes to the senders)."""
+        async with unit_of_work(self.db, self.sink()) as uow:
+            await self.service(uow).mark_all_read(user_id, chat_id)

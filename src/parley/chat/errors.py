@@ -1,0 +1,61 @@
+"""The chat service's errors; each maps to its HTTP status through :class:`AppError`."""
+
+from __future__ import annotations
+
+from parley.core.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
+
+
+class ChatNotFound(NotFound):
+    code, message = "chat_not_found", "Chat not found"
+
+
+class NotAMember(Forbidden):
+    code, message = "not_a_member", "You are not a member of this chat"
+
+
+class NotAnAdmin(Forbidden):
+    code, message = "not_an_admin", "Only group admins can do that"
+
+
+class NotAGroup(BadRequest):
+    code, message = "not_a_group", "This is not a group chat"
+
+
+class UserNotFound(NotFound):
+    code, message = "user_not_found", "User not found"
+
+
+class MemberNotFound(NotFound):
+    code, message = "member_not_found", "That user is not a member of this chat"
+
+
+class InvalidId(BadRequest):
+    code, message = "invalid_id", "Invalid id"
+
+
+class InvalidName(BadRequest):
+    code, message = "invalid_name", "Invalid name"
+
+
+class InvalidMessage(BadRequest):
+    code, message = "invalid_message", "Invalid message"
+
+
+class ChatWithYourself(BadRequest):
+    code, message = "chat_with_yourself", "You cannot start a chat with yourself"
+
+
+class GroupTooSmall(BadRequest):
+    code, message = "group_too_small", "A group needs at least two other people"
+
+
+class GroupTooLarge(BadRequest):
+    code, message = "group_too_large", "A group can have at most 256 members"
+
+
+class ClientIdReused(Conflict):
+    code, message = "client_id_reused", "This clientId was already used for a message in another chat"
+
+
+class UserServiceUnavailable(ServiceUnavailable):
+    code, message = "user_service_unavailable", "The user service is unavailable, try again shortly"

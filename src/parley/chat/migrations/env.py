@@ -1,0 +1,3 @@
+from parley.core.database import run_migrations_online
+
+run_migrations_online()

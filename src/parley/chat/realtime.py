@@ -1,0 +1,940 @@
+"""The real-time layer: Socket.IO v4 at ``/socket.io/`` on the chat service.
+
+One :class:`Realtime` per chat-service instance. It authenticates sockets with the same tokens as
+the HTTP API, delivers the chat service's events to every socket of each recipient (across
+instances, through a Redis or RabbitMQ client manager), relays typing, tracks which chats are open
+(so new messages there count as seen) and keeps presence in the cache, where it outlives a crashed
+instance by at most ``presence_ttl`` seconds.
+
+Integration in the chat app's lifespan is a few lines::
+
+    realtime = Realtime(tokens=tokens, cache=cache, directory=directory, client_manager_url=...)
+    app.mount("/socket.io", realtime.asgi_app)          # or route /socket.io/ to it
+    app.state.events, app.state.ordering, app.state.viewers = realtime.sink, realtime.ordered, realtime.viewers
+    await realtime.start()
+    ...
+    await realtime.stop()
+
+Cache keys (all under ``key_prefix``):
+
+``presence:{user}``
+    sorted set of ``{instance}:{sid}``, each scored by the time it expires unless its instance
+    refreshes it (every ``heartbeat`` seconds). A user is online while any score is in the future.
+``presence:index``
+    sorted set of user ids scored by the latest expiry of any of their sockets; every instance
+    sweeps the entries that are past due, so users of a crashed instance go offline and their
+    contacts are told.
+``viewers:{chat}``
+    sorted set of ``{user}:{instance}:{sid}`` for sockets that have the chat joined, scored the same way.
+
+Presence announcements always carry the *full* list, recomputed from the cache when sent. So an
+online/offline transition only decides *when* contacts hear about a change, never *what* they
+hear: a duplicate or spurious announcement is harmless, which keeps the bookkeeping free of locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+from urllib.parse import urlparse
+
+import fakeredis
+import socketio
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import LockError, RedisError
+from socketio.exceptions import ConnectionRefusedError as Refused
+
+from parley.chat.events import NEW_CHAT, NEW_MESSAGE, EventSink
+from parley.core.auth import REVOKED_PREFIX, Identity, Tokens
+from parley.core.errors import Unauthorized
+from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
+
+log = structlog.get_logger(__name__)
+
+# Where core.auth.Tokens.revoke announces a revoked token: JSON ``{"jti", "sub"}``.
+REVOCATIONS_CHANNEL = "parley:revocations"
+
+# Server → client events.
+GET_ONLINE_USER = "getOnlineUser"
+USER_TYPING = "userTyping"
+USER_STOPPED_TYPING = "userStoppedTyping"
+# Client → server events.
+TYPING = "typing"
+STOP_TYPING = "stopTyping"
+JOIN_CHAT = "joinChat"
+LEAVE_CHAT = "leaveChat"
+
+NAMESPACE = "/"
+# A socket may have this many chats joined at once; joining one more forgets the oldest.
+MAX_JOINED_CHATS = 16
+# Packets waiting for a client before it counts as stalled and is dropped (it may reconnect).
+MAX_PENDING_PACKETS = 2000
+
+
+def user_room(user_id: str) -> str:
+    """The room every socket of a user is in."""
+    return f"user:{user_id}"
+
+
+class Directory(Protocol):
+    """What the real-time layer asks the chat service (which answers from its store)."""
+
+    async def is_member(self, chat_id: str, user_id: str) -> bool: ...
+
+    async def contacts(self, user_id: str) -> list[str]:
+        """Ids of everyone who shares a chat with the user."""
+        ...
+
+    async def chat_members(self, chat_id: str) -> list[str]: ...
+
+    async def mark_seen_on_join(self, chat_id: str, user_id: str) -> None:
+        """The user opened the chat: mark it read (the chat service emits ``messagesSeen``)."""
+        ...
+
+
+class ChatRef(BaseModel):
+    """The payload of ``typing``, ``stopTyping``, ``joinChat`` and ``leaveChat``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    chat_id: str = Field(alias="chatId", pattern=r"^[0-9a-f]{24}$")
+
+
+class TokenBucket:
+    """``rate`` events a second with bursts of ``burst``; says when a client floods for ``grace`` s.
+
+    A flood ends once the client has slowed down enough for the bucket to be half full again.
+    """
+
+    def __init__(self, rate: float, burst: int, grace: float) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.grace = grace
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+        self.flooding_since: float | None = None
+
+    def take(self) -> Literal["ok", "drop", "abuse"]:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            if self.tokens >= self.burst / 2:
+                self.flooding_since = None
+            return "ok"
+        if self.flooding_since is None:
+            self.flooding_since = now
+        elif now - self.flooding_since >= self.grace:
+            return "abuse"
+        return "drop"
+
+
+@dataclass
+class _Typing:
+    last_sent: float
+    timer: asyncio.TimerHandle
+
+
+@dataclass
+class _Connection:
+    """What this instance knows about one of its sockets."""
+
+    sid: str
+    identity: Identity
+    bucket: TokenBucket
+    # One event at a time per socket, in the order the client sent them.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    joined: dict[str, None] = field(default_factory=dict)  # an ordered set
+    typing: dict[str, _Typing] = field(default_factory=dict)
+    warned_flood: bool = False
+
+    @property
+    def user_id(self) -> str:
+        return self.identity.id
+
+
+@dataclass
+class _LocalLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+def _redis_db(url: str) -> str:
+    path = urlparse(url).path.strip("/")
+    return path or "0"
+
+
+def _client_managers(url: str | None, channel: str | None) -> tuple[Any, Any]:
+    """The Socket.IO client manager for ``url`` and a write-only twin that publishes on its channel.
+
+    Redis pub/sub channels are not scoped by database number, so the default channel names the
+    database: deployments on different databases of one Redis server do not hear each other.
+    """
+    if not url or url.startswith("memory://"):
+        return None, None
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        name = channel or f"parley:socketio:{_redis_db(url)}"
+        return (
+            socketio.AsyncRedisManager(url, channel=name),
+            socketio.AsyncRedisManager(url, channel=name, write_only=True),
+        )
+    if url.startswith(("amqp://", "amqps://")):
+        name = channel or "parley.socketio"
+        return (
+            socketio.AsyncAioPikaManager(url, channel=name),
+            socketio.AsyncAioPikaManager(url, channel=name, write_only=True),
+        )
+    raise ValueError("the Socket.IO client manager URL must be redis://…, amqp://… or memory://")
+
+
+async def _close_manager(manager: Any) -> None:
+    """Stop a client manager's listener and close its connections (the library has no close())."""
+    task = getattr(manager, "thread", None)
+    if isinstance(task, asyncio.Task) and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    for name in ("pubsub", "redis"):
+        client = getattr(manager, name, None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+    connection = getattr(manager, "publisher_connection", None)
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            await connection.close()
+
+
+class RealtimeSink:
+    """The chat service's :class:`~parley.chat.events.EventSink`: events to every socket of each user."""
+
+    def __init__(self, realtime: Realtime) -> None:
+        self._realtime = realtime
+
+    async def emit(self, event: str, payload: dict[str, Any], *, to_users: list[str]) -> None:
+        await self._realtime.deliver(event, payload, to_users)
+
+
+class Realtime:
+    """Socket.IO for one chat-service instance; see the module's documentation."""
+
+    def __init__(
+        self,
+        *,
+        tokens: Tokens,
+        cache: Redis,
+        directory: Directory,
+        client_manager_url: str | None,
+        cors_origins: list[str] | str = "*",
+        presence_ttl: float = 30,
+        heartbeat: float = 10,
+        typing_timeout: float = 5,
+        typing_throttle: float = 1,
+        membership_ttl: float = 5,
+        contacts_ttl: float = 2,
+        event_rate: float = 20,
+        event_burst: int = 40,
+        flood_grace: float = 5,
+        lock_timeout: float = 5,
+        key_prefix: str = "parley:rt:",
+        channel: str | None = None,
+    ) -> None:
+        if heartbeat >= presence_ttl:
+            raise ValueError("heartbeat must be shorter than presence_ttl")
+        self.tokens = tokens
+        self.cache = cache
+        self.directory = directory
+        self.presence_ttl = presence_ttl
+        self.heartbeat = heartbeat
+        self.typing_timeout = typing_timeout
+        self.typing_throttle = typing_throttle
+        self.membership_ttl = membership_ttl
+        self.contacts_ttl = contacts_ttl
+        self.event_rate = event_rate
+        self.event_burst = event_burst
+        self.flood_grace = flood_grace
+        self.lock_timeout = lock_timeout
+        self.prefix = key_prefix
+        self.instance = secrets.token_hex(6)
+
+        manager, self._publisher = _client_managers(client_manager_url, channel)
+        # Per-chat ordering needs a lock every instance sees: only a real Redis is shared.
+        self._shared_locks = manager is not None and not isinstance(cache, fakeredis.FakeAsyncRedis)
+        self.sio: Any = socketio.AsyncServer(
+            async_mode="asgi",
+            client_manager=manager,
+            cors_allowed_origins=cors_origins,
+            logger=False,
+            engineio_logger=False,
+            # Clients send only small JSON objects.
+            max_http_buffer_size=64 * 1024,
+        )
+        self.asgi_app: Any = socketio.ASGIApp(self.sio, socketio_path="socket.io")
+        self.sink: EventSink = RealtimeSink(self)
+
+        self._connections: dict[str, _Connection] = {}
+        self._by_jti: dict[str, set[str]] = {}
+        self._members: dict[str, tuple[float, list[str]]] = {}
+        self._membership: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._contacts: dict[str, tuple[float, list[str]]] = {}
+        self._locks: dict[str, _LocalLock] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self._closed = False
+        self._handlers: dict[str, Callable[[_Connection, str], Awaitable[None]]] = {
+            TYPING: self._typing,
+            STOP_TYPING: self._stop_typing,
+            JOIN_CHAT: self._join,
+            LEAVE_CHAT: self._leave,
+        }
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        for event in self._handlers:
+            self.sio.on(event, self._handler_for(event))
+        self.sio.on("*", self._on_unknown)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Start the client manager, the heartbeat (presence, sweep) and the revocation listener."""
+        self._stopping = False
+        self._closed = False
+        if not self.sio.manager_initialized:
+            # Normally done on the first connection; early, so this instance hears other
+            # instances' events and fails now rather than later if the manager cannot connect.
+            self.sio.manager_initialized = True
+            self.sio.manager.initialize()
+            await self._await_manager_subscription()
+        pubsub = await self._subscribe_revocations()
+        self._tasks["revocations"] = asyncio.create_task(self._listen_revocations(pubsub))
+        self._tasks["heartbeat"] = asyncio.create_task(self._heartbeat_loop())
+        log.info("realtime.started", instance=self.instance)
+
+    async def stop(self, timeout: float = 5) -> None:
+        """Drain: close this instance's sockets (clients reconnect elsewhere), end its presence, stop tasks."""
+        self._stopping = True
+        for task in self._tasks.values():
+            task.cancel()
+        for task in self._tasks.values():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        # Closing the Engine.IO transport (rather than a Socket.IO disconnect) lets clients
+        # reconnect, to another instance during a rolling restart.
+        closing = [
+            asyncio.create_task(self._close_transport(sid))
+            for sid in list(self._connections)
+            if self._eio_sid(sid) is not None
+        ]
+        if closing:
+            await asyncio.wait(closing, timeout=timeout)
+        for sid in list(self._connections):
+            # Whatever did not go through the disconnect handler (a stalled transport).
+            self._forget(sid)
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=timeout)
+        # From here on nothing is emitted: a late handler must not reopen the managers' connections.
+        self._closed = True
+        for task in list(self._background):
+            task.cancel()
+        await self.sio.shutdown()
+        await _close_manager(self.sio.manager)
+        if self._publisher is not None:
+            await _close_manager(self._publisher)
+        log.info("realtime.stopped", instance=self.instance)
+
+    async def _await_manager_subscription(self, timeout: float = 5) -> None:
+        """With Redis, wait until the manager listens, so no event published from now on is missed."""
+        manager = self.sio.manager
+        if not isinstance(manager, socketio.AsyncRedisManager):
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pubsub = getattr(manager, "pubsub", None)
+            if pubsub is not None and getattr(pubsub, "subscribed", False):
+                return
+            await asyncio.sleep(0.01)
+        log.warning("realtime.manager.not_subscribed", instance=self.instance)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
+        """Run ``coro`` in the background; its failure is logged, never raised."""
+        if self._closed:
+            coro.close()
+            return
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("realtime.task.failed", task=what, error=f"{type(exc).__name__}: {exc}")
+
+        task = asyncio.create_task(guarded())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ---------------------------------------------------------------- keys
+
+    def _presence_key(self, user_id: str) -> str:
+        return f"{self.prefix}presence:{user_id}"
+
+    @property
+    def _index_key(self) -> str:
+        return f"{self.prefix}presence:index"
+
+    def _viewers_key(self, chat_id: str) -> str:
+        return f"{self.prefix}viewers:{chat_id}"
+
+    def _socket_member(self, sid: str) -> str:
+        return f"{self.instance}:{sid}"
+
+    def _viewer_member(self, connection: _Connection) -> str:
+        return f"{connection.user_id}:{self.instance}:{connection.sid}"
+
+    def _key_ttl(self) -> int:
+        """How long a presence or viewers key outlives its last refresh (then nothing is left)."""
+        return max(2, math.ceil(self.presence_ttl * 3))
+
+    # ---------------------------------------------------------------- connect / disconnect
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        if self._stopping:
+            raise Refused("unavailable")
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or not token.strip():
+            log.info("realtime.refused", reason="no token")
+            raise Refused("unauthorized", {"code": "unauthorized"})
+        token = token.strip()
+        if token[:7].lower() == "bearer ":
+            token = token[7:].strip()
+        try:
+            identity = await self.tokens.verify(token)
+        except Unauthorized as exc:
+            log.info("realtime.refused", reason=exc.message)
+            raise Refused("unauthorized", {"code": exc.code, "detail": exc.message}) from None
+        except Exception as exc:
+            log.error("realtime.auth.failed", error=f"{type(exc).__name__}: {exc}")
+            raise Refused("unavailable") from None
+
+        # Registered before any other await: a revocation published from now on finds this socket.
+        connection = _Connection(
+            sid, identity, TokenBucket(self.event_rate, self.event_burst, self.flood_grace)
+        )
+        self._connections[sid] = connection
+        self._by_jti.setdefault(identity.jti, set()).add(sid)
+        SOCKETS_CONNECTED.inc()
+        try:
+            await self.sio.save_session(sid, {"identity": identity})
+            await self.sio.enter_room(sid, user_room(identity.id))
+            first = await self._presence_add(connection)
+            # Queued before the connection's acknowledgement; clients hand it over once connected.
+            await self._send_online_list(identity.id, sid=sid)
+        except Exception as exc:
+            log.error("realtime.connect.failed", user_id=identity.id, error=f"{type(exc).__name__}: {exc}")
+            self._forget(sid)
+            raise Refused("unavailable") from None
+        log.info("realtime.connected", user_id=identity.id, sid=sid)
+        if first:
+            self._spawn(self._announce(identity.id), "announce-online")
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        connection = self._connections.get(sid)
+        if connection is None:
+            return
+        log.info("realtime.disconnected", user_id=connection.user_id, sid=sid, reason=str(reason))
+        self._forget(sid)
+
+    def _detach(self, sid: str) -> _Connection | None:
+        """Forget a socket here, at once (no await: nothing can interleave or cancel it halfway)."""
+        connection = self._connections.pop(sid, None)
+        if connection is None:
+            return None
+        SOCKETS_CONNECTED.dec()
+        sids = self._by_jti.get(connection.identity.jti)
+        if sids is not None:
+            sids.discard(sid)
+            if not sids:
+                del self._by_jti[connection.identity.jti]
+        for chat_id, typing in list(connection.typing.items()):
+            typing.timer.cancel()
+            self._spawn(self._to_others(chat_id, connection.user_id, USER_STOPPED_TYPING), "typing-stop")
+        connection.typing.clear()
+        return connection
+
+    async def _release(self, connection: _Connection) -> None:
+        """Remove a gone socket from the cache; tell contacts if it was the user's last socket."""
+        try:
+            async with self.cache.pipeline(transaction=False) as pipe:
+                for chat_id in connection.joined:
+                    pipe.zrem(self._viewers_key(chat_id), self._viewer_member(connection))
+                await pipe.execute()
+            last = await self._presence_remove(connection)
+        except Exception as exc:
+            # The entries expire by themselves; the sweep announces the change then.
+            log.warning("realtime.presence.remove_failed", user_id=connection.user_id, error=str(exc))
+            return
+        if last:
+            await self._announce(connection.user_id)
+
+    def _forget(self, sid: str) -> None:
+        """Drop a socket: its local state now, its cache entries in the background.
+
+        Socket.IO handlers swallow cancellation, so no cache work runs inside one (or inside the
+        revocation listener, which calls into them): it could neither be cancelled nor drained.
+        """
+        connection = self._detach(sid)
+        if connection is not None:
+            self._spawn(self._release(connection), "release")
+
+    def _disconnect_later(self, sid: str) -> None:
+        self._spawn(self.sio.disconnect(sid, ignore_queue=True), "disconnect")
+
+    async def _close_transport(self, sid: str) -> None:
+        eio_sid = self._eio_sid(sid)
+        if eio_sid is not None:
+            await self.sio.eio.disconnect(eio_sid)
+
+    def _eio_sid(self, sid: str) -> str | None:
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+        return str(eio_sid) if eio_sid is not None else None
+
+    # ---------------------------------------------------------------- presence
+
+    async def _presence_add(self, connection: _Connection) -> bool:
+        """Count the socket as online; whether it is the user's first socket anywhere."""
+        now = time.time()
+        expires = now + self.presence_ttl
+        key = self._presence_key(connection.user_id)
+        async with self.cache.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.zadd(key, {self._socket_member(connection.sid): expires})
+            pipe.zcard(key)
+            pipe.expire(key, self._key_ttl())
+            pipe.zadd(self._index_key, {connection.user_id: expires}, gt=True)
+            results = await pipe.execute()
+        return int(results[2]) == 1
+
+    async def _presence_remove(self, connection: _Connection) -> bool:
+        """Stop counting the socket; whether it was the user's last socket anywhere."""
+        now = time.time()
+        key = self._presence_key(connection.user_id)
+        async with self.cache.pipeline(transaction=True) as pipe:
+            pipe.zrem(key, self._socket_member(connection.sid))
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.zcard(key)
+            removed, _, left = await pipe.execute()
+        if int(left) == 0:
+            await self.cache.zrem(self._index_key, connection.user_id)
+        return int(removed) == 1 and int(left) == 0
+
+    async def online(self, user_ids: Iterable[str]) -> list[str]:
+        """Those of ``user_ids`` with a live socket on any instance, in the order given."""
+        ids = list(dict.fromkeys(user_ids))
+        if not ids:
+            return []
+        now = time.time()
+        async with self.cache.pipeline(transaction=False) as pipe:
+            for user_id in ids:
+                pipe.zcount(self._presence_key(user_id), f"({now}", "+inf")
+            counts = await pipe.execute()
+        return [user_id for user_id, count in zip(ids, counts, strict=True) if int(count) > 0]
+
+    async def is_online(self, user_id: str) -> bool:
+        return bool(await self.online([user_id]))
+
+    async def _contacts_of(self, user_id: str) -> list[str]:
+        now = time.monotonic()
+        cached = self._contacts.get(user_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        contacts = [c for c in await self.directory.contacts(user_id) if c != user_id]
+        self._contacts[user_id] = (now + self.contacts_ttl, contacts)
+        return contacts
+
+    async def _send_online_list(self, user_id: str, *, sid: str | None = None) -> None:
+        """Send the user (or only socket ``sid``, on this instance) their online contacts."""
+        online = await self.online(await self._contacts_of(user_id))
+        if sid is not None:
+            await self._emit(GET_ONLINE_USER, online, to=sid, ignore_queue=True)
+        else:
+            await self._emit(GET_ONLINE_USER, online, room=user_room(user_id))
+
+    async def _announce(self, user_id: str) -> None:
+        """``user_id`` came or went: every online contact gets their fresh full list."""
+        contacts = await self._contacts_of(user_id)
+        await self._refresh_lists(await self.online(contacts))
+
+    async def _refresh_lists(self, user_ids: list[str], batch: int = 32) -> None:
+        for start in range(0, len(user_ids), batch):
+            await asyncio.gather(*(self._send_online_list(u) for u in user_ids[start : start + batch]))
+
+    # ---------------------------------------------------------------- heartbeat
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await self.beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("realtime.heartbeat.failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def beat(self) -> None:
+        """One heartbeat: refresh this instance's presence and viewers, sweep expired users, drop dead sockets."""
+        now = time.time()
+        expires = now + self.presence_ttl
+        ttl = self._key_ttl()
+        connections = list(self._connections.values())
+        async with self.cache.pipeline(transaction=False) as pipe:
+            chats: set[str] = set()
+            for connection in connections:
+                key = self._presence_key(connection.user_id)
+                pipe.zadd(key, {self._socket_member(connection.sid): expires})
+                pipe.expire(key, ttl)
+                pipe.zadd(self._index_key, {connection.user_id: expires}, gt=True)
+                for chat_id in connection.joined:
+                    pipe.zadd(self._viewers_key(chat_id), {self._viewer_member(connection): expires})
+                    chats.add(chat_id)
+            for chat_id in chats:
+                pipe.zremrangebyscore(self._viewers_key(chat_id), "-inf", now)
+                pipe.expire(self._viewers_key(chat_id), ttl)
+            await pipe.execute()
+        await self._sweep(now)
+        await self._drop_dead_sockets(connections, now)
+        self._prune_caches()
+
+    async def _sweep(self, now: float, limit: int = 500) -> None:
+        """Users whose every socket expired (a crashed instance's) go offline; their contacts are told."""
+        due = await self.cache.zrangebyscore(self._index_key, "-inf", now, start=0, num=limit)
+        for raw in due:
+            user_id = str(raw)
+            key = self._presence_key(user_id)
+            async with self.cache.pipeline(transaction=True) as pipe:
+                pipe.zremrangebyscore(key, "-inf", now)
+                pipe.zcard(key)
+                _, left = await pipe.execute()
+            # Only the instance whose ZREM removed the entry announces the change.
+            if int(left) == 0 and await self.cache.zrem(self._index_key, user_id):
+                log.info("realtime.presence.expired", user_id=user_id)
+                self._spawn(self._announce(user_id), "announce-expired")
+
+    async def _drop_dead_sockets(self, connections: list[_Connection], now: float) -> None:
+        """Disconnect sockets whose token expired or was revoked (a missed notice), and stalled ones."""
+        if not connections:
+            return
+        jtis = list({c.identity.jti for c in connections})
+        async with self.cache.pipeline(transaction=False) as pipe:
+            for jti in jtis:
+                pipe.exists(REVOKED_PREFIX + jti)
+            revoked = {jti for jti, found in zip(jtis, await pipe.execute(), strict=True) if found}
+        for connection in connections:
+            if connection.identity.exp <= now or connection.identity.jti in revoked:
+                log.info("realtime.session_ended", user_id=connection.user_id, sid=connection.sid)
+                self._disconnect_later(connection.sid)
+            elif self._pending_packets(connection.sid) > MAX_PENDING_PACKETS:
+                log.warning("realtime.stalled", user_id=connection.user_id, sid=connection.sid)
+                self._spawn(self._close_transport(connection.sid), "close-stalled")
+
+    def _pending_packets(self, sid: str) -> int:
+        eio_sid = self._eio_sid(sid)
+        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        queue = getattr(socket, "queue", None)
+        return int(queue.qsize()) if isinstance(queue, asyncio.Queue) else 0
+
+    def _prune_caches(self) -> None:
+        now = time.monotonic()
+        self._members = {k: v for k, v in self._members.items() if v[0] > now}
+        self._membership = {k: v for k, v in self._membership.items() if v[0] > now}
+        self._contacts = {k: v for k, v in self._contacts.items() if v[0] > now}
+
+    # ---------------------------------------------------------------- revocations
+
+    async def _subscribe_revocations(self) -> PubSub:
+        pubsub = self.cache.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(REVOCATIONS_CHANNEL)
+        return pubsub
+
+    async def _listen_revocations(self, pubsub: PubSub | None) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                if pubsub is None:
+                    pubsub = await self._subscribe_revocations()
+                backoff = 0.5
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        await self._revoked(message.get("data"))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The heartbeat's revocation check covers what is missed meanwhile.
+                log.warning("realtime.revocations.lost", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+            finally:
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                    pubsub = None
+
+    async def _revoked(self, data: Any) -> None:
+        try:
+            body = json.loads(data)
+        except (TypeError, ValueError):
+            return
+        jti = body.get("jti") if isinstance(body, dict) else None
+        if not isinstance(jti, str):
+            return
+        for sid in list(self._by_jti.get(jti, ())):
+            connection = self._connections.get(sid)
+            log.info("realtime.revoked", user_id=connection.user_id if connection else None, sid=sid)
+            self._disconnect_later(sid)
+
+    # ---------------------------------------------------------------- client events
+
+    def _handler_for(self, event: str) -> Callable[..., Awaitable[None]]:
+        async def handler(sid: str, *args: Any) -> None:
+            await self._dispatch(event, sid, args)
+
+        return handler
+
+    async def _on_unknown(self, event: str, sid: str, *args: Any) -> None:
+        await self._dispatch(event, sid, args)
+
+    async def _dispatch(self, event: str, sid: str, args: tuple[Any, ...]) -> None:
+        """Rate-limit, validate and run one client event; never raises."""
+        connection = self._connections.get(sid)
+        if connection is None:
+            return
+        verdict = connection.bucket.take()
+        if verdict == "abuse":
+            log.warning("realtime.flood.disconnect", user_id=connection.user_id, sid=sid)
+            await self.sio.disconnect(sid, ignore_queue=True)
+            return
+        if verdict == "drop":
+            if not connection.warned_flood:
+                connection.warned_flood = True
+                log.warning("realtime.flood", user_id=connection.user_id, sid=sid)
+            return
+        connection.warned_flood = False
+        handler = self._handlers.get(event)
+        if handler is None:
+            log.info("realtime.unknown_event", event_name=event[:64], user_id=connection.user_id)
+            return
+        try:
+            if len(args) != 1:
+                raise ValueError("one argument expected")
+            ref = ChatRef.model_validate(args[0])
+        except (ValidationError, ValueError):
+            log.warning("realtime.bad_payload", event_name=event, user_id=connection.user_id)
+            return
+        async with connection.lock:
+            if sid not in self._connections:
+                return
+            try:
+                await handler(connection, ref.chat_id)
+            except Exception as exc:
+                log.error(
+                    "realtime.event.failed",
+                    event_name=event,
+                    user_id=connection.user_id,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+
+    async def _is_member(self, chat_id: str, user_id: str, *, fresh: bool = False) -> bool:
+        now = time.monotonic()
+        cached = self._membership.get((chat_id, user_id))
+        if cached is not None and cached[0] > now and not fresh:
+            return cached[1]
+        member = await self.directory.is_member(chat_id, user_id)
+        # A "no" is kept briefly: the user may be added to the chat any moment.
+        ttl = self.membership_ttl if member else min(1.0, self.membership_ttl)
+        self._membership[(chat_id, user_id)] = (now + ttl, member)
+        return member
+
+    async def _members_of(self, chat_id: str) -> list[str]:
+        now = time.monotonic()
+        cached = self._members.get(chat_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        members = await self.directory.chat_members(chat_id)
+        self._members[chat_id] = (now + self.membership_ttl, members)
+        return members
+
+    async def _to_others(self, chat_id: str, user_id: str, event: str) -> None:
+        """``event`` ``{chatId, userId}`` to every other member of the chat."""
+        rooms = [user_room(m) for m in await self._members_of(chat_id) if m != user_id]
+        if rooms:
+            await self._emit(event, {"chatId": chat_id, "userId": user_id}, room=rooms)
+
+    async def _typing(self, connection: _Connection, chat_id: str) -> None:
+        if not await self._is_member(chat_id, connection.user_id):
+            log.info("realtime.typing.not_member", chat_id=chat_id, user_id=connection.user_id)
+            return
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(self.typing_timeout, self._typing_expired, connection.sid, chat_id)
+        state = connection.typing.get(chat_id)
+        if state is None:
+            state = connection.typing[chat_id] = _Typing(last_sent=-math.inf, timer=timer)
+        else:
+            state.timer.cancel()
+            state.timer = timer
+        now = time.monotonic()
+        if now - state.last_sent >= self.typing_throttle:
+            state.last_sent = now
+            await self._to_others(chat_id, connection.user_id, USER_TYPING)
+
+    def _typing_expired(self, sid: str, chat_id: str) -> None:
+        connection = self._connections.get(sid)
+        if connection is None or connection.typing.pop(chat_id, None) is None:
+            return
+        self._spawn(self._to_others(chat_id, connection.user_id, USER_STOPPED_TYPING), "typing-timeout")
+
+    async def _stop_typing(self, connection: _Connection, chat_id: str) -> None:
+        state = connection.typing.pop(chat_id, None)
+        if state is None:
+            return
+        state.timer.cancel()
+        await self._to_others(chat_id, connection.user_id, USER_STOPPED_TYPING)
+
+    async def _join(self, connection: _Connection, chat_id: str) -> None:
+        if not await self._is_member(chat_id, connection.user_id, fresh=True):
+            log.info("realtime.join.not_member", chat_id=chat_id, user_id=connection.user_id)
+            return
+        connection.joined.pop(chat_id, None)
+        connection.joined[chat_id] = None
+        async with self.cache.pipeline(transaction=False) as pipe:
+            while len(connection.joined) > MAX_JOINED_CHATS:
+                oldest = next(iter(connection.joined))
+                del connection.joined[oldest]
+                pipe.zrem(self._viewers_key(oldest), self._viewer_member(connection))
+            key = self._viewers_key(chat_id)
+            pipe.zadd(key, {self._viewer_member(connection): time.time() + self.presence_ttl})
+            pipe.expire(key, self._key_ttl())
+            await pipe.execute()
+        # After the viewer is recorded: a message stored meanwhile is marked by one or the other.
+        await self.directory.mark_seen_on_join(chat_id, connection.user_id)
+
+    async def _leave(self, connection: _Connection, chat_id: str) -> None:
+        if chat_id not in connection.joined:
+            return
+        del connection.joined[chat_id]
+        await self.cache.zrem(self._viewers_key(chat_id), self._viewer_member(connection))
+
+    async def viewers(self, chat_id: str) -> set[str]:
+        """Ids of users with a socket (on any instance) that has the chat joined right now."""
+        members = await self.cache.zrangebyscore(self._viewers_key(chat_id), f"({time.time()}", "+inf")
+        return {str(member).split(":", 1)[0] for member in members}
+
+    # ---------------------------------------------------------------- server events
+
+    async def _emit(self, event: str, data: Any, **target: Any) -> None:
+        """``sio.emit`` unless this instance has stopped."""
+        if not self._closed:
+            await self.sio.emit(event, data, **target)
+
+    async def deliver(self, event: str, payload: dict[str, Any], to_users: list[str]) -> None:
+        """Emit ``event`` to every socket of each of ``to_users``, on every instance."""
+        recipients = list(dict.fromkeys(to_users))
+        if not recipients:
+            return
+        if self._closed:
+            log.warning("realtime.stopped.dropped", event_name=event)
+            return
+        rooms = [user_room(u) for u in recipients]
+        if self._publisher is not None:
+            # Published only, never delivered locally first: every instance, this one included,
+            # delivers from the one channel, in the order the events were published (see ordered()).
+            await self._publisher.emit(event, payload, namespace=NAMESPACE, room=rooms)
+        else:
+            await self.sio.emit(event, payload, room=rooms)
+        if event == NEW_MESSAGE:
+            MESSAGES_DELIVERED.inc(len(recipients))
+        elif event == NEW_CHAT:
+            self._chat_changed(payload.get("chatId"), recipients)
+
+    def _chat_changed(self, chat_id: Any, members: list[str]) -> None:
+        """A chat was created: forget what is cached about it, and refresh its members' online lists."""
+        if isinstance(chat_id, str):
+            self._members.pop(chat_id, None)
+            for member in members:
+                self._membership.pop((chat_id, member), None)
+        for member in members:
+            self._contacts.pop(member, None)
+
+        async def refresh() -> None:
+            await self._refresh_lists(await self.online(members))
+
+        self._spawn(refresh(), "refresh-online")
+
+    def ordered(self, chat_id: str) -> AbstractAsyncContextManager[None]:
+        """A per-chat critical section for "store a message, commit, emit ``newMessage``".
+
+        Held around those steps, it makes every member receive a chat's messages in stored order,
+        also when instances store them concurrently: the events are published, inside the section,
+        on the client manager's single channel (one Redis pub/sub channel or one fanout exchange
+        with publisher confirms), which hands them to every instance in publish order, and each
+        instance queues them to its sockets in that order. Across instances the section is a Redis
+        lock (with a timeout, so a crashed holder blocks a chat for at most ``lock_timeout``);
+        within one it is an ``asyncio.Lock`` (which also spares local waiters from polling Redis).
+        """
+        return self._ordered(chat_id)
+
+    @asynccontextmanager
+    async def _ordered(self, chat_id: str) -> AsyncIterator[None]:
+        local = self._locks.get(chat_id)
+        if local is None:
+            local = self._locks[chat_id] = _LocalLock()
+        local.users += 1
+        try:
+            async with local.lock:
+                if not self._shared_locks:
+                    yield
+                    return
+                async with self._shared_lock(chat_id):
+                    yield
+        finally:
+            local.users -= 1
+            if local.users == 0:
+                self._locks.pop(chat_id, None)
+
+    @asynccontextmanager
+    async def _shared_lock(self, chat_id: str) -> AsyncIterator[None]:
+        lock = self.cache.lock(
+            f"{self.prefix}order:{chat_id}",
+            timeout=self.lock_timeout,
+            sleep=0.005,
+            blocking_timeout=self.lock_timeout * 2,
+            thread_local=False,
+        )
+        acquired = False
+        try:
+            acquired = bool(await lock.acquire())
+        except RedisError as exc:
+            log.warning("realtime.order.lock_failed", chat_id=chat_id, error=str(exc))
+        if not acquired:
+            # Delivering out of order beats refusing the message.
+            log.warning("realtime.order.unlocked", chat_id=chat_id)
+        try:
+            yield
+        finally:
+            if acquired:
+                try:
+                    await lock.release()
+                except (LockError, RedisError) as exc:
+                    log.warning("realtime.order.release_failed", chat_id=chat_id, error=str(exc))

@@ -1,0 +1,447 @@
+"""What the chat service does: chats, groups, messages, read state.
+
+Every function works inside the caller's unit of work and never commits; events it queues leave
+after the commit (see :mod:`parley.chat.events`). Access is checked first, through
+:meth:`ChatService.access`, for every chat a caller names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.chat import store
+from parley.chat.documents import MediaLinks, chat_detail, chat_document, message_document, preview_of
+from parley.chat.errors import (
+    ChatNotFound,
+    ChatWithYourself,
+    ClientIdReused,
+    GroupTooLarge,
+    GroupTooSmall,
+    InvalidId,
+    InvalidMessage,
+    InvalidName,
+    MemberNotFound,
+    NotAGroup,
+    NotAMember,
+    NotAnAdmin,
+)
+from parley.chat.events import MESSAGES_SEEN, NEW_CHAT, NEW_MESSAGE, Viewers, no_viewers
+from parley.chat.media import new_media_key, process_image
+from parley.chat.schemas import (
+    ChatList,
+    ChatListItem,
+    ChatUpdated,
+    ChatView,
+    Done,
+    History,
+    MessageOut,
+    MessagesSeenEvent,
+    NewChatEvent,
+    UserOut,
+)
+from parley.chat.storage import MediaStorage, StoredObject
+from parley.chat.store import Chat, Member, Message
+from parley.chat.uow import UnitOfWork
+from parley.chat.users import Profile, UserDirectory, unknown_profile
+from parley.core.auth import Identity
+from parley.core.errors import NotFound
+from parley.core.ids import is_id, new_id
+from parley.core.metrics import MESSAGES_STORED
+
+log = structlog.get_logger(__name__)
+
+MAX_TEXT_LENGTH = 4000
+MAX_NAME_LENGTH = 100
+MAX_CLIENT_ID_LENGTH = 100
+MAX_GROUP_MEMBERS = 256
+DEFAULT_PAGE = 50
+MAX_PAGE = 100
+
+# Control characters other than tab and line breaks: invisible, and NUL is refused by PostgreSQL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+# --- checking input ---------------------------------------------------------------------------------------
+
+
+def clean_text(text: str) -> str:
+    """Message text without control characters or surrounding whitespace; at most 4000 characters."""
+    cleaned = _CONTROL.sub("", text).strip()
+    if len(cleaned) > MAX_TEXT_LENGTH:
+        raise InvalidMessage(f"Messages can be at most {MAX_TEXT_LENGTH} characters")
+    return cleaned
+
+
+def clean_name(name: str) -> str:
+    """A group name: trimmed, 1–100 characters, at least one of them visible, no control characters."""
+    cleaned = name.strip()
+    if any(unicodedata.category(c) == "Cc" for c in cleaned):
+        raise InvalidName("Group names cannot contain control characters")
+    if not any(unicodedata.category(c)[0] in "LNPS" for c in cleaned):
+        raise InvalidName("Group names need at least one visible character")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise InvalidName(f"Group names can be at most {MAX_NAME_LENGTH} characters")
+    return cleaned
+
+
+def clean_client_id(client_id: str | None) -> str | None:
+    """The sender's own message id (None when not given): 1–100 printable characters."""
+    if client_id is None or not client_id.strip():
+        return None
+    cleaned = client_id.strip()
+    if len(cleaned) > MAX_CLIENT_ID_LENGTH or not cleaned.isprintable():
+        raise InvalidMessage(f"clientId must be 1–{MAX_CLIENT_ID_LENGTH} printable characters")
+    return cleaned
+
+
+def user_ids(values: list[str], field: str) -> list[str]:
+    """Distinct user ids in the order given; :class:`InvalidId` for one that is not an id."""
+    for value in values:
+        if not is_id(value):
+            raise InvalidId(f"{field} contains something that is not a user id")
+    return list(dict.fromkeys(values))
+
+
+def user_document(profile: Profile) -> UserOut:
+    try:
+        return UserOut.model_validate(profile)
+    except ValidationError:
+        return UserOut.model_validate(unknown_profile(str(profile.get("_id", ""))))
+
+
+# --- the service ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ChatService:
+    """The chat service's operations for one unit of work."""
+
+    uow: UnitOfWork
+    users: UserDirectory
+    links: MediaLinks
+    storage: MediaStorage
+    viewers: Viewers = no_viewers
+
+    @property
+    def session(self) -> AsyncSession:
+        return self.uow.session
+
+    async def access(self, chat_id: str, user_id: str, *, lock: bool = False) -> tuple[Chat, Member]:
+        """The chat and the caller's membership: :class:`ChatNotFound` or :class:`NotAMember` otherwise."""
+        if not is_id(chat_id):
+            raise ChatNotFound()
+        found = await store.load_membership(self.session, chat_id, user_id, lock=lock)
+        if found is None:
+            raise ChatNotFound()
+        chat, member = found
+        if member is None:
+            raise NotAMember()
+        return chat, member
+
+    # --- chats ------------------------------------------------------------------------------------------
+
+    async def start_direct_chat(self, me: Identity, other_id: str) -> tuple[str, bool]:
+        """The 1:1 chat between the caller and ``other_id``: its id, and whether it is new."""
+        if not is_id(other_id):
+            raise InvalidId("otherUserId is not a valid user id")
+        if other_id == me.id:
+            raise ChatWithYourself()
+        existing = await store.find_direct_chat(self.session, me.id, other_id)
+        if existing is not None:
+            return existing.id, False
+        await self.users.require([other_id], me.token)
+        chat_id = new_id()
+        created = await store.insert_direct_chat(
+            self.session, chat_id=chat_id, a=me.id, b=other_id, now=store.utcnow()
+        )
+        if not created:  # someone else created it a moment ago
+            existing = await store.find_direct_chat(self.session, me.id, other_id)
+            if existing is None:  # pragma: no cover - the unique key just said it exists
+                raise ChatNotFound()
+            return existing.id, False
+        self.uow.emit(NEW_CHAT, NewChatEvent(chatId=chat_id), to_users=[me.id, other_id])
+        log.info("chat.created", chat_id=chat_id, group=False)
+        return chat_id, True
+
+    async def create_group(self, me: Identity, name: str, member_ids: list[str]) -> str:
+        """A new group with the caller as its admin and at least two other people."""
+        name = clean_name(name)
+        others = [uid for uid in user_ids(member_ids, "userIds") if uid != me.id]
+        if len(others) < 2:
+            raise GroupTooSmall()
+        if len(others) + 1 > MAX_GROUP_MEMBERS:
+            raise GroupTooLarge()
+        await self.users.require(others, me.token)
+        chat_id = new_id()
+        await store.insert_group(
+            self.session, chat_id=chat_id, name=name, creator=me.id, others=others, now=store.utcnow()
+        )
+        self.uow.emit(NEW_CHAT, NewChatEvent(chatId=chat_id), to_users=[me.id, *others])
+        log.info("chat.created", chat_id=chat_id, group=True, members=len(others) + 1)
+        return chat_id
+
+    async def list_chats(self, me: Identity) -> ChatList:
+        """Every chat of the caller, latest activity first, in a fixed number of queries."""
+        chats = await store.list_chats(self.session, me.id)
+        members = await store.members_by_chat(self.session, user_id=me.id)
+        unseen = await store.unseen_counts(self.session, me.id)
+        others = {chat.id: other for chat in chats if (other := store.other_in_direct(chat, me.id))}
+        profiles = await self.users.profiles(others.values(), me.token) if others else {}
+        return ChatList(
+            chats=[
+                ChatListItem(
+                    user=user_document(profiles[others[chat.id]]) if chat.id in others else None,
+                    chat=chat_document(chat, members.get(chat.id, []), unseen.get(chat.id, 0)),
+                )
+                for chat in chats
+            ]
+        )
+
+    async def view_chat(self, me: Identity, chat_id: str) -> ChatView:
+        """The chat with its admins and every member's profile."""
+        chat, _ = await self.access(chat_id, me.id)
+        return await self._view(me, chat)
+
+    async def _view(self, me: Identity, chat: Chat) -> ChatView:
+        members = (await store.members_by_chat(self.session, chat_id=chat.id)).get(chat.id, [])
+        unseen = (await store.unseen_counts(self.session, me.id, chat.id)).get(chat.id, 0)
+        profiles = await self.users.profiles([m.user_id for m in members], me.token)
+        return ChatView(
+            chat=chat_detail(chat, members, unseen),
+            members=[user_document(profiles[m.user_id]) for m in members],
+        )
+
+    # --- groups -----------------------------------------------------------------------------------------
+
+    async def _group(self, me: Identity, chat_id: str) -> tuple[Chat, Member]:
+        chat, member = await self.access(chat_id, me.id, lock=True)
+        if not chat.is_group:
+            raise NotAGroup()
+        return chat, member
+
+    async def rename_group(self, me: Identity, chat_id: str, name: str) -> ChatUpdated:
+        """Any member may rename a group."""
+        name = clean_name(name)
+        chat, _ = await self._group(me, chat_id)
+        await store.rename_chat(self.session, chat, name, store.utcnow())
+        log.info("chat.renamed", chat_id=chat.id, by=me.id)
+        return ChatUpdated(message="Group renamed", chat=(await self._view(me, chat)).chat)
+
+    async def add_members(self, me: Identity, chat_id: str, member_ids: list[str]) -> ChatUpdated:
+        """Any member may add people; those already in the group are left as they are."""
+        wanted = user_ids(member_ids, "userIds")
+        chat, _ = await self._group(me, chat_id)
+        current = set(await store.member_ids(self.session, chat.id))
+        new = [uid for uid in wanted if uid not in current]
+        if len(current) + len(new) > MAX_GROUP_MEMBERS:
+            raise GroupTooLarge()
+        if new:
+            await self.users.require(new, me.token)
+            # Newcomers can read the history, but it does not count as unread for them.
+            added = await store.add_members(
+                self.session,
+                chat.id,
+                new,
+                role=store.ROLE_MEMBER,
+                now=store.utcnow(),
+                read_seq=chat.latest_message_seq or 0,
+            )
+            await store.touch_chat(self.session, chat, store.utcnow())
+            self.uow.emit(NEW_CHAT, NewChatEvent(chatId=chat.id), to_users=added)
+            log.info("chat.members.added", chat_id=chat.id, by=me.id, count=len(added))
+        return ChatUpdated(message="Members added", chat=(await self._view(me, chat)).chat)
+
+    async def remove_member(self, me: Identity, chat_id: str, user_id: str) -> ChatUpdated:
+        """Admins may remove anyone else; to leave, members use :meth:`leave_group`."""
+        chat, mine = await self._group(me, chat_id)
+        if mine.role != store.ROLE_ADMIN:
+            raise NotAnAdmin()
+        if user_id == me.id:
+            raise InvalidId("To leave the group, use leave instead")
+        if not is_id(user_id) or user_id not in await store.member_ids(self.session, chat.id):
+            raise MemberNotFound()
+        now = store.utcnow()
+        await store.remove_member(self.session, chat.id, user_id)
+        await store.refresh_seen(self.session, chat.id, now)
+        await store.touch_chat(self.session, chat, now)
+        log.info("chat.members.removed", chat_id=chat.id, by=me.id, removed=user_id)
+        return ChatUpdated(message="Member removed", chat=(await self._view(me, chat)).chat)
+
+    async def leave_group(self, me: Identity, chat_id: str) -> Done:
+        """Leave a group; when the last admin leaves, the longest-standing member becomes admin."""
+        chat, _ = await self._group(me, chat_id)
+        now = store.utcnow()
+        await store.remove_member(self.session, chat.id, me.id)
+        promoted = await store.ensure_an_admin(self.session, chat.id)
+        await store.refresh_seen(self.session, chat.id, now)
+        await store.touch_chat(self.session, chat, now)
+        log.info("chat.members.left", chat_id=chat.id, user=me.id, promoted=promoted)
+        return Done(message="You left the group")
+
+    # --- messages ---------------------------------------------------------------------------------------
+
+    async def send_message(
+        self, me: Identity, chat_id: str, text: str, image: bytes | None, client_id: str | None
+    ) -> tuple[MessageOut, bool]:
+        """Store a message from the caller; the document, and False when ``client_id`` was a repeat."""
+        text = clean_text(text)
+        client_id = clean_client_id(client_id)
+        if not text and not image:
+            raise InvalidMessage("A message needs text or an image")
+        if not is_id(chat_id):
+            raise InvalidId("chatId is not a valid chat id")
+        chat, _ = await self.access(chat_id, me.id)
+        if client_id is not None:
+            earlier = await store.message_by_client_id(self.session, me.id, client_id)
+            if earlier is not None:
+                return self._repeat(earlier, chat), False
+
+        values: dict[str, Any] = {
+            "id": new_id(),
+            "chat_id": chat.id,
+            "sender_id": me.id,
+            "message_type": store.TYPE_TEXT,
+            "text": text,
+            "client_id": client_id,
+        }
+        if image:
+            processed = await asyncio.to_thread(process_image, image)
+            key = new_media_key(processed.extension)
+            await self.storage.put(key, processed.data, processed.content_type)
+            values.update(
+                message_type=store.TYPE_IMAGE,
+                image_key=key,
+                image_width=processed.width,
+                image_height=processed.height,
+                image_content_type=processed.content_type,
+            )
+
+        await self.uow.in_order(chat.id)
+        now = store.utcnow()
+        values.update(created_at=now, updated_at=now)
+        seq = await store.insert_message(self.session, values)
+        if seq is None:  # the same clientId arrived twice at once, and the other one won
+            if values.get("image_key"):
+                with contextlib.suppress(Exception):
+                    await self.storage.delete(values["image_key"])
+            earlier = await store.message_by_client_id(self.session, me.id, client_id or "")
+            if earlier is None:  # pragma: no cover - the unique key just said it exists
+                raise InvalidMessage("This message could not be stored, try again")
+            return self._repeat(earlier, chat), False
+
+        await store.set_latest_message(
+            self.session, chat.id, seq=seq, preview=preview_of(text, bool(image)), sender=me.id, now=now
+        )
+        members = await store.member_ids(self.session, chat.id)
+        message = Message(seq=seq, **values)
+        self.uow.emit(NEW_MESSAGE, message_document(message, self.links), to_users=members)
+        self.uow.on_commit(MESSAGES_STORED.inc)
+        log.info("chat.message.sent", chat_id=chat.id, sender=me.id, message_type=values["message_type"])
+        seen = await self._read_by_viewers(chat, me.id, members, seq)
+        return message_document(message, self.links, seen.get(message.id)), True
+
+    async def _read_by_viewers(
+        self, chat: Chat, sender: str, members: list[str], seq: int
+    ) -> dict[str, datetime]:
+        """Members who have the chat open read the new message at once (``messagesSeen`` follows it)."""
+        try:
+            watching = await self.viewers(chat.id)
+        except Exception as exc:  # who is watching is a nicety; the message is stored either way
+            log.warning("chat.viewers.failed", chat_id=chat.id, error=type(exc).__name__)
+            return {}
+        seen: dict[str, datetime] = {}
+        for reader in sorted(watching & set(members) - {sender}):
+            seen.update(await self._mark_read(chat, reader, seq))
+        return seen
+
+    def _repeat(self, earlier: Message, chat: Chat) -> MessageOut:
+        if earlier.chat_id != chat.id:
+            raise ClientIdReused()
+        return message_document(earlier, self.links)
+
+    async def history(self, me: Identity, chat_id: str, before: str | None, limit: int) -> History:
+        """A page of messages (oldest first) before ``before`` or the newest; marks them read."""
+        chat, mine = await self.access(chat_id, me.id)
+        before_seq = None
+        if before is not None:
+            anchor = await store.message_by_id(self.session, before) if is_id(before) else None
+            if anchor is None or anchor.chat_id != chat.id:
+                raise InvalidId("before is not a message of this chat")
+            before_seq = anchor.seq
+        page = await store.history_page(self.session, chat.id, before_seq=before_seq, limit=limit)
+        seen_now: dict[str, datetime] = {}
+        if page and page[-1].seq > mine.last_read_seq:
+            seen_now = await self._mark_read(chat, me.id, page[-1].seq)
+        other = store.other_in_direct(chat, me.id)
+        user = None
+        if other is not None:
+            user = user_document((await self.users.profiles([other], me.token))[other])
+        return History(
+            messages=[message_document(m, self.links, seen_now.get(m.id)) for m in page], user=user
+        )
+
+    async def mark_all_read(self, user_id: str, chat_id: str) -> None:
+        """Mark everything in the chat read by ``user_id`` (who has it open); nothing if not a member."""
+        if not is_id(chat_id):
+            return
+        found = await store.load_membership(self.session, chat_id, user_id)
+        if found is None:
+            return
+        chat, mine = found
+        if mine is None:
+            return
+        if chat.latest_message_seq is not None and chat.latest_message_seq > mine.last_read_seq:
+            await self._mark_read(chat, user_id, chat.latest_message_seq)
+
+    async def _mark_read(self, chat: Chat, reader: str, up_to: int) -> dict[str, datetime]:
+        """Move the reader's position to ``up_to``; tell each sender which of theirs were read."""
+        # The chat's row lock keeps two members' receipts in a group from passing each other
+        # unseen: each would wait for the other's read position otherwise.
+        found = await store.load_membership(self.session, chat.id, reader, lock=chat.is_group)
+        if found is None or found[1] is None:
+            return {}
+        mine = found[1]
+        if up_to <= mine.last_read_seq:
+            return {}
+        newly_read, seen = await store.advance_read_position(
+            self.session, chat.id, reader, from_seq=mine.last_read_seq, to_seq=up_to, now=store.utcnow()
+        )
+        by_sender: dict[str, list[str]] = defaultdict(list)
+        for message_id, sender in newly_read:
+            by_sender[sender].append(message_id)
+        for sender, ids in by_sender.items():
+            self.uow.emit(
+                MESSAGES_SEEN,
+                MessagesSeenEvent(chatId=chat.id, seenBy=reader, messageIds=ids),
+                to_users=[sender],
+            )
+        if newly_read:
+            log.info("chat.messages.read", chat_id=chat.id, reader=reader, count=len(newly_read))
+        return seen
+
+
+# --- media ------------------------------------------------------------------------------------------------
+
+
+async def fetch_media(
+    links: MediaLinks, storage: MediaStorage, key: str, exp: str | None, sig: str | None
+) -> tuple[StoredObject, int]:
+    """The image behind a signed link and how long it may be cached; 403 unless the link holds."""
+    links.verify(key, exp, sig)
+    found = await storage.get(key)
+    if found is None:
+        raise NotFound("Image not found")
+    remaining = int(exp or 0) - int(time.time())
+    return found, max(0, min(remaining, links.ttl))

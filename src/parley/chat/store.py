@@ -1,0 +1,476 @@
+"""The chat service's tables and the statements that read and write them.
+
+Who may see what is written once: :func:`is_member` is the membership condition, and
+:func:`membership_of`, :func:`chats_visible_to` and :func:`chat_ids_visible_to` build every
+statement that reads a user's chats from it.
+
+Messages are ordered by ``seq``, an integer the database hands out in increasing order; history
+pages and read positions are expressed in it. A member's read position is the ``seq`` of the last
+message they have read; a message is *seen* once every other member has read past it, and that
+moment is kept in ``seen_at``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    Select,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, aliased, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from parley.core.database import make_base
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+Base = make_base()
+
+ROLE_ADMIN = "admin"
+ROLE_MEMBER = "member"
+TYPE_TEXT = "text"
+TYPE_IMAGE = "image"
+
+# BIGINT on PostgreSQL; SQLite only autoincrements an INTEGER PRIMARY KEY (which is 64-bit there).
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores it naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Chat(Base):  # type: ignore[misc,valid-type]
+    """A 1:1 chat (``direct_key`` set, no name) or a group (named, ``direct_key`` NULL)."""
+
+    __tablename__ = "chats"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    is_group: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    name: Mapped[str | None] = mapped_column(String(100))
+    # "<smaller id>:<larger id>" for 1:1 chats: unique, so two people racing to start the same
+    # chat end up in one.
+    direct_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    created_by: Mapped[str] = mapped_column(String(32), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # When the chat last saw a message (its creation until then): the chat list's order.
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # The latest message, kept here so the chat list needs no query per chat.
+    latest_message_seq: Mapped[int | None] = mapped_column(Seq)
+    latest_message_text: Mapped[str | None] = mapped_column(Text)
+    latest_message_sender: Mapped[str | None] = mapped_column(String(32))
+
+
+class Member(Base):  # type: ignore[misc,valid-type]
+    """A user in a chat, with their role and read position. Leaving deletes the row."""
+
+    __tablename__ = "chat_members"
+    __table_args__ = (Index("ix_chat_members_user_id_chat_id", "user_id", "chat_id"),)
+
+    chat_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role: Mapped[str] = mapped_column(String(10), nullable=False)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_read_seq: Mapped[int] = mapped_column(Seq, nullable=False, default=0)
+    last_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Message(Base):  # type: ignore[misc,valid-type]
+    """One message: text, an image, or both."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("sender_id", "client_id"),
+        Index("ix_messages_chat_id_seq", "chat_id", "seq"),
+        {"sqlite_autoincrement": True},
+    )
+
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(24), unique=True, nullable=False)
+    chat_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("chats.id", ondelete="CASCADE"), nullable=False
+    )
+    sender_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    message_type: Mapped[str] = mapped_column(String(10), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    image_key: Mapped[str | None] = mapped_column(String(100))
+    image_width: Mapped[int | None] = mapped_column(Integer)
+    image_height: Mapped[int | None] = mapped_column(Integer)
+    image_content_type: Mapped[str | None] = mapped_column(String(50))
+    # The sender's own id for the message, so a retried send stores it once.
+    client_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def direct_key(a: str, b: str) -> str:
+    """The one key of the 1:1 chat between ``a`` and ``b``, whoever starts it."""
+    first, second = sorted((a, b))
+    return f"{first}:{second}"
+
+
+def other_in_direct(chat: Chat, user_id: str) -> str | None:
+    """The other person of a 1:1 chat (from its key, without a query); None for groups."""
+    if chat.direct_key is None:
+        return None
+    first, _, second = chat.direct_key.partition(":")
+    return second if first == user_id else first
+
+
+# --- who may see what ---------------------------------------------------------------------------------
+
+
+def is_member(user_id: str) -> ColumnElement[bool]:
+    """The membership condition: ``user_id`` belongs to the chat in the statement."""
+    return and_(Member.chat_id == Chat.id, Member.user_id == user_id)
+
+
+def membership_of(chat_id: str, user_id: str) -> Select[Chat, Member]:
+    """The chat and, when ``user_id`` belongs to it, their membership (else None): one row or none."""
+    return select(Chat, Member).outerjoin(Member, is_member(user_id)).where(Chat.id == chat_id)
+
+
+def chats_visible_to(user_id: str) -> Select[Chat]:
+    """Every chat ``user_id`` belongs to."""
+    return select(Chat).join(Member, is_member(user_id))
+
+
+def chat_ids_visible_to(user_id: str) -> Select[str]:
+    """The ids of every chat ``user_id`` belongs to (for use as a subquery)."""
+    return select(Member.chat_id).where(Member.user_id == user_id)
+
+
+# --- reading --------------------------------------------------------------------------------------------
+
+
+async def load_membership(
+    session: AsyncSession, chat_id: str, user_id: str, *, lock: bool = False
+) -> tuple[Chat, Member | None] | None:
+    """The chat and the caller's membership; None when there is no such chat.
+
+    ``lock`` takes the chat's row lock (PostgreSQL) until the transaction ends, for changes that
+    must not interleave with another member's (read receipts in groups, membership changes). It is
+    ``FOR NO KEY UPDATE``: senders' foreign-key checks (``KEY SHARE``) never wait for it, so a
+    sender holding one and then updating the chat's latest message cannot deadlock with it.
+    """
+    stmt = membership_of(chat_id, user_id)
+    if lock:
+        # Re-read the rows once the lock is held: what an earlier query loaded may be stale by then.
+        stmt = stmt.with_for_update(of=Chat, key_share=True).execution_options(populate_existing=True)
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        return None
+    return row[0], row[1]
+
+
+async def find_direct_chat(session: AsyncSession, a: str, b: str) -> Chat | None:
+    return await session.scalar(select(Chat).where(Chat.direct_key == direct_key(a, b)))
+
+
+async def list_chats(session: AsyncSession, user_id: str) -> Sequence[Chat]:
+    """The user's chats, latest activity first."""
+    stmt = chats_visible_to(user_id).order_by(Chat.last_activity_at.desc(), Chat.id.desc())
+    return (await session.scalars(stmt)).all()
+
+
+async def members_by_chat(
+    session: AsyncSession, *, user_id: str | None = None, chat_id: str | None = None
+) -> dict[str, list[Member]]:
+    """Members (oldest first) of every chat of ``user_id``, or of the one chat ``chat_id``."""
+    stmt = select(Member).order_by(Member.chat_id, Member.joined_at, Member.user_id)
+    if user_id is not None:
+        stmt = stmt.where(Member.chat_id.in_(chat_ids_visible_to(user_id)))
+    if chat_id is not None:
+        stmt = stmt.where(Member.chat_id == chat_id)
+    found: dict[str, list[Member]] = defaultdict(list)
+    for member in (await session.scalars(stmt)).all():
+        found[member.chat_id].append(member)
+    return found
+
+
+async def unseen_counts(session: AsyncSession, user_id: str, chat_id: str | None = None) -> dict[str, int]:
+    """How many messages of others each of the user's chats holds past the user's read position.
+
+    One grouped query for all chats (``chat_id`` narrows it to one).
+    """
+    stmt = (
+        select(Message.chat_id, func.count())
+        .join(Member, and_(Member.chat_id == Message.chat_id, Member.user_id == user_id))
+        .where(Message.seq > Member.last_read_seq, Message.sender_id != user_id)
+        .group_by(Message.chat_id)
+    )
+    if chat_id is not None:
+        stmt = stmt.where(Message.chat_id == chat_id)
+    return {str(cid): int(count) for cid, count in (await session.execute(stmt)).all()}
+
+
+async def member_ids(session: AsyncSession, chat_id: str) -> list[str]:
+    stmt = select(Member.user_id).where(Member.chat_id == chat_id).order_by(Member.joined_at, Member.user_id)
+    return [str(uid) for uid in (await session.scalars(stmt)).all()]
+
+
+async def contacts_of(session: AsyncSession, user_id: str) -> list[str]:
+    """Everyone who shares at least one chat with ``user_id``."""
+    stmt = (
+        select(Member.user_id)
+        .where(Member.chat_id.in_(chat_ids_visible_to(user_id)), Member.user_id != user_id)
+        .distinct()
+    )
+    return sorted(str(uid) for uid in (await session.scalars(stmt)).all())
+
+
+async def message_by_id(session: AsyncSession, message_id: str) -> Message | None:
+    return await session.scalar(select(Message).where(Message.id == message_id))
+
+
+async def message_by_client_id(session: AsyncSession, sender_id: str, client_id: str) -> Message | None:
+    stmt = select(Message).where(Message.sender_id == sender_id, Message.client_id == client_id)
+    return await session.scalar(stmt)
+
+
+async def history_page(
+    session: AsyncSession, chat_id: str, *, before_seq: int | None, limit: int
+) -> list[Message]:
+    """Up to ``limit`` messages before ``before_seq`` (or the newest), oldest first."""
+    stmt = select(Message).where(Message.chat_id == chat_id)
+    if before_seq is not None:
+        stmt = stmt.where(Message.seq < before_seq)
+    newest_first = (await session.scalars(stmt.order_by(Message.seq.desc()).limit(limit))).all()
+    return list(reversed(newest_first))
+
+
+# --- writing --------------------------------------------------------------------------------------------
+
+
+def _insert_ignoring_conflicts(
+    session: AsyncSession,
+    model: type[Any],
+    values: dict[str, Any] | list[dict[str, Any]],
+    conflict: list[str],
+) -> Any:
+    """``INSERT … ON CONFLICT (conflict) DO NOTHING`` (one row or several) in the session's dialect."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return insert(model).values(values).on_conflict_do_nothing(index_elements=conflict)
+
+
+async def insert_direct_chat(session: AsyncSession, *, chat_id: str, a: str, b: str, now: datetime) -> bool:
+    """Create the 1:1 chat of ``a`` and ``b`` with both as members; False if it already exists.
+
+    The unique ``direct_key`` decides races: the loser's insert does nothing (after waiting for
+    the winner's commit), and the caller then loads the winner's chat.
+    """
+    values = {
+        "id": chat_id,
+        "is_group": False,
+        "name": None,
+        "direct_key": direct_key(a, b),
+        "created_by": a,
+        "created_at": now,
+        "updated_at": now,
+        "last_activity_at": now,
+    }
+    stmt = _insert_ignoring_conflicts(session, Chat, values, ["direct_key"]).returning(Chat.id)
+    if (await session.execute(stmt)).scalar_one_or_none() is None:
+        return False
+    await add_members(session, chat_id, [a, b], role=ROLE_MEMBER, now=now, read_seq=0)
+    return True
+
+
+async def insert_group(
+    session: AsyncSession, *, chat_id: str, name: str, creator: str, others: Iterable[str], now: datetime
+) -> None:
+    session.add(
+        Chat(
+            id=chat_id,
+            is_group=True,
+            name=name,
+            direct_key=None,
+            created_by=creator,
+            created_at=now,
+            updated_at=now,
+            last_activity_at=now,
+        )
+    )
+    await session.flush()
+    await add_members(session, chat_id, [creator], role=ROLE_ADMIN, now=now, read_seq=0)
+    await add_members(session, chat_id, list(others), role=ROLE_MEMBER, now=now, read_seq=0)
+
+
+async def add_members(
+    session: AsyncSession, chat_id: str, user_ids: Sequence[str], *, role: str, now: datetime, read_seq: int
+) -> list[str]:
+    """Add members who start having read up to ``read_seq``; the ids of those who were not members yet."""
+    if not user_ids:
+        return []
+    rows = [
+        {"chat_id": chat_id, "user_id": uid, "role": role, "joined_at": now, "last_read_seq": read_seq}
+        for uid in user_ids
+    ]
+    stmt = _insert_ignoring_conflicts(session, Member, rows, ["chat_id", "user_id"]).returning(Member.user_id)
+    added = {str(uid) for uid in (await session.execute(stmt)).scalars().all()}
+    return [uid for uid in user_ids if uid in added]
+
+
+async def remove_member(session: AsyncSession, chat_id: str, user_id: str) -> None:
+    await session.execute(delete(Member).where(Member.chat_id == chat_id, Member.user_id == user_id))
+
+
+async def ensure_an_admin(session: AsyncSession, chat_id: str) -> str | None:
+    """When no admin is left, make the longest-standing member one; their id, or None."""
+    has_admin = await session.scalar(
+        select(exists().where(Member.chat_id == chat_id, Member.role == ROLE_ADMIN))
+    )
+    if has_admin:
+        return None
+    oldest = await session.scalar(
+        select(Member).where(Member.chat_id == chat_id).order_by(Member.joined_at, Member.user_id).limit(1)
+    )
+    if oldest is None:
+        return None
+    await session.execute(
+        update(Member)
+        .where(Member.chat_id == chat_id, Member.user_id == oldest.user_id)
+        .values(role=ROLE_ADMIN)
+        .execution_options(synchronize_session=False)
+    )
+    return str(oldest.user_id)
+
+
+async def rename_chat(session: AsyncSession, chat: Chat, name: str, now: datetime) -> None:
+    chat.name = name
+    chat.updated_at = now
+    await session.flush()
+
+
+async def touch_chat(session: AsyncSession, chat: Chat, now: datetime) -> None:
+    """Record that the chat changed (its members, its name)."""
+    chat.updated_at = now
+    await session.flush()
+
+
+async def insert_message(session: AsyncSession, values: dict[str, Any]) -> int | None:
+    """Store a message; its ``seq``, or None when the sender already sent this ``client_id``."""
+    stmt = _insert_ignoring_conflicts(session, Message, values, ["sender_id", "client_id"]).returning(
+        Message.seq
+    )
+    seq = (await session.execute(stmt)).scalar_one_or_none()
+    return int(seq) if seq is not None else None
+
+
+async def set_latest_message(
+    session: AsyncSession, chat_id: str, *, seq: int, preview: str, sender: str, now: datetime
+) -> None:
+    """Make ``seq`` the chat's latest message unless a later one already is (concurrent sends)."""
+    await session.execute(
+        update(Chat)
+        .where(Chat.id == chat_id, or_(Chat.latest_message_seq.is_(None), Chat.latest_message_seq < seq))
+        .values(
+            latest_message_seq=seq,
+            latest_message_text=preview,
+            latest_message_sender=sender,
+            last_activity_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def advance_read_position(
+    session: AsyncSession, chat_id: str, user_id: str, *, from_seq: int, to_seq: int, now: datetime
+) -> tuple[list[tuple[str, str]], dict[str, datetime]]:
+    """Move ``user_id``'s read position in the chat from ``from_seq`` up to ``to_seq``.
+
+    Returns the ``(message id, sender id)`` of the others' messages the user has now read, and
+    ``{message id: seen_at}`` for those that became *seen*: read by every member but the sender.
+    Nothing happens when the position is already there (another request moved it first).
+    """
+    moved = await session.execute(
+        update(Member)
+        .where(Member.chat_id == chat_id, Member.user_id == user_id, Member.last_read_seq < to_seq)
+        .values(last_read_seq=to_seq, last_read_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        return [], {}
+    in_range = and_(
+        Message.chat_id == chat_id,
+        Message.seq > from_seq,
+        Message.seq <= to_seq,
+        Message.sender_id != user_id,
+    )
+    read = await session.execute(select(Message.id, Message.sender_id).where(in_range).order_by(Message.seq))
+    newly_read = [(str(mid), str(sender)) for mid, sender in read.all()]
+    if not newly_read:
+        return [], {}
+    seen = await _mark_seen(session, and_(in_range, Message.seen_at.is_(None)), now)
+    return newly_read, seen
+
+
+async def refresh_seen(session: AsyncSession, chat_id: str, now: datetime) -> None:
+    """Mark seen what became seen because a member who had not read it left."""
+    await _mark_seen(session, and_(Message.chat_id == chat_id, Message.seen_at.is_(None)), now)
+
+
+async def _mark_seen(session: AsyncSession, where: ColumnElement[bool], now: datetime) -> dict[str, datetime]:
+    reader = aliased(Member)
+    someone_behind = exists().where(
+        reader.chat_id == Message.chat_id,
+        reader.user_id != Message.sender_id,
+        reader.last_read_seq < Message.seq,
+    )
+    result = await session.execute(
+        update(Message)
+        .where(where, ~someone_behind)
+        .values(seen_at=now)
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    return {str(mid): now for mid in result.scalars().all()}

@@ -1,0 +1,121 @@
+"""Other people's profiles, from the user service, cached briefly.
+
+The chat service owns no user data: it asks the user service (``POST /api/v1/user/batch``, one
+call for many ids, with the caller's token) and keeps the answers in the cache for a short while.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+import structlog
+from redis.asyncio import Redis
+
+from parley.chat.errors import UserNotFound, UserServiceUnavailable
+
+log = structlog.get_logger(__name__)
+
+CACHE_PREFIX = "parley:chat:profile:"
+PROFILE_TTL_SECONDS = 45
+BATCH_PATH = "/api/v1/user/batch"
+BATCH_LIMIT = 500
+UNKNOWN_NAME = "Unknown User"
+
+Profile = dict[str, Any]
+
+
+def unknown_profile(user_id: str) -> Profile:
+    """What a profile the user service cannot tell us about looks like (as the seed app's)."""
+    return {"_id": user_id, "name": UNKNOWN_NAME, "email": ""}
+
+
+class UserDirectory:
+    """Looks people up in the user service, a batch at a time, through a short-lived cache."""
+
+    def __init__(self, client: httpx.AsyncClient, cache: Redis, *, ttl: int = PROFILE_TTL_SECONDS) -> None:
+        self.client = client
+        self.cache = cache
+        self.ttl = ttl
+
+    async def lookup(self, ids: Iterable[str], token: str) -> dict[str, Profile]:
+        """The profiles of those of ``ids`` that exist. Raises :class:`UserServiceUnavailable`."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        found = await self._cached(wanted)
+        missing = [uid for uid in wanted if uid not in found]
+        if missing:
+            fetched = await self._fetch(missing, token)
+            found.update(fetched)
+            await self._remember(fetched)
+        return found
+
+    async def profiles(self, ids: Iterable[str], token: str) -> dict[str, Profile]:
+        """A profile for each of ``ids``; "Unknown User" for anyone the user service cannot describe.
+
+        Never fails: when the user service is down, everyone not in the cache is unknown.
+        """
+        wanted = list(dict.fromkeys(ids))
+        try:
+            found = await self.lookup(wanted, token)
+        except UserServiceUnavailable:
+            found = await self._cached(wanted)
+        return {uid: found.get(uid) or unknown_profile(uid) for uid in wanted}
+
+    async def require(self, ids: Iterable[str], token: str) -> dict[str, Profile]:
+        """The profiles of ``ids``; :class:`UserNotFound` when any of them does not exist."""
+        wanted = list(dict.fromkeys(ids))
+        found = await self.lookup(wanted, token)
+        unknown = [uid for uid in wanted if uid not in found]
+        if unknown:
+            raise UserNotFound(
+                "User not found" if len(wanted) == 1 else f"Unknown users: {', '.join(unknown)}"
+            )
+        return found
+
+    async def _cached(self, ids: list[str]) -> dict[str, Profile]:
+        try:
+            values = await self.cache.mget([CACHE_PREFIX + uid for uid in ids])
+        except Exception as exc:  # the cache only saves calls; without it, ask the user service
+            log.warning("chat.profiles.cache_failed", error=type(exc).__name__)
+            return {}
+        found: dict[str, Profile] = {}
+        for uid, raw in zip(ids, values, strict=True):
+            if raw:
+                try:
+                    found[uid] = json.loads(raw)
+                except ValueError:
+                    continue
+        return found
+
+    async def _remember(self, profiles: dict[str, Profile]) -> None:
+        if not profiles:
+            return
+        try:
+            async with self.cache.pipeline(transaction=False) as pipe:
+                for uid, profile in profiles.items():
+                    pipe.set(CACHE_PREFIX + uid, json.dumps(profile), ex=self.ttl)
+                await pipe.execute()
+        except Exception as exc:
+            log.warning("chat.profiles.cache_failed", error=type(exc).__name__)
+
+    async def _fetch(self, ids: list[str], token: str) -> dict[str, Profile]:
+        found: dict[str, Profile] = {}
+        for start in range(0, len(ids), BATCH_LIMIT):
+            chunk = ids[start : start + BATCH_LIMIT]
+            try:
+                response = await self.client.post(
+                    BATCH_PATH, json={"ids": chunk}, headers={"Authorization": f"Bearer {token}"}
+                )
+                response.raise_for_status()
+                users = response.json()["users"]
+            except Exception as exc:
+                log.warning("chat.profiles.unavailable", error=f"{type(exc).__name__}: {exc}"[:200])
+                raise UserServiceUnavailable() from exc
+            for user in users:
+                if isinstance(user, dict) and isinstance(user.get("_id"), str) and user["_id"] in chunk:
+                    found[user["_id"]] = user
+        return found

@@ -1,0 +1,166 @@
+"""Image messages through the API: checked, stripped, stored, and served through signed links."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from PIL import ExifTags, Image
+
+from parley.chat.media import sign_media_path
+from tests.chat.helpers import direct_chat, encode, history, listed, photo_with_gps, png_declaring
+from tests.fixtures.stack import Person
+
+SIX_MB = 6 * 1024 * 1024
+
+
+async def upload(
+    person: Person, chat_id: str, data: bytes, filename: str = "photo.jpg", **fields: str
+) -> Any:
+    return await person.client.post(
+        "/api/v1/message",
+        data={"chatId": chat_id, **fields},
+        files={"image": (filename, data, "image/jpeg")},
+    )
+
+
+async def test_photo_is_stored_without_its_metadata(alice: Person, bob: Person) -> None:
+    chat_id = await direct_chat(alice, bob)
+    original = photo_with_gps((1600, 1200))
+    assert Image.open(io.BytesIO(original)).getexif().get_ifd(ExifTags.IFD.GPSInfo)
+
+    response = await upload(alice, chat_id, original, text="  the view ")
+    assert response.status_code == 201, response.text
+    message = response.json()["message"]
+    assert message["messageType"] == "image"
+    assert message["text"] == "the view"
+    image = message["image"]
+    assert (image["width"], image["height"]) == (800, 600)
+    assert image["url"].startswith("http://testserver/media/")
+    assert image["publicId"] in image["url"]
+
+    served = await bob.client.get(image["url"])
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "image/jpeg"
+    assert served.headers["cache-control"].startswith("private, max-age=")
+    assert 3500 <= int(served.headers["cache-control"].rpartition("=")[2]) <= 3600
+    stored = Image.open(io.BytesIO(served.content))
+    assert stored.size == (800, 600)
+    assert len(stored.getexif()) == 0
+    assert b"ParleyCam" not in served.content
+    assert b"Exif" not in served.content
+
+
+async def test_image_links_are_fresh_in_every_response(alice: Person, bob: Person) -> None:
+    chat_id = await direct_chat(alice, bob)
+    sent = (await upload(alice, chat_id, photo_with_gps((100, 80)))).json()["message"]
+    fetched = (await history(bob, chat_id))["messages"][0]
+    assert fetched["image"]["publicId"] == sent["image"]["publicId"]
+    assert (await bob.client.get(fetched["image"]["url"])).status_code == 200
+    entry = await listed(bob, chat_id)
+    assert entry["chat"]["latestMessage"] == {"text": "📷 Image", "sender": alice.id}
+
+
+async def test_forged_expired_or_missing_signatures_are_403(
+    alice: Person, bob: Person, chat_app: Any
+) -> None:
+    chat_id = await direct_chat(alice, bob)
+    url = (await upload(alice, chat_id, photo_with_gps((100, 80)))).json()["message"]["image"]["url"]
+    parts = urlsplit(url)
+    key = parts.path.rpartition("/")[2]
+    query = parse_qs(parts.query)
+    exp, sig = query["exp"][0], query["sig"][0]
+    client = bob.client
+
+    forged = sig[:-1] + ("A" if sig[-1] != "A" else "B")
+    assert (await client.get(f"/media/{key}", params={"exp": exp, "sig": forged})).status_code == 403
+    later = str(int(exp) + 3600)
+    assert (await client.get(f"/media/{key}", params={"exp": later, "sig": sig})).status_code == 403
+    assert (await client.get(f"/media/{key}")).status_code == 403
+    assert (await client.get(f"/media/{key}", params={"exp": exp})).status_code == 403
+
+    links = chat_app.state.media_links
+    expired = sign_media_path(key, links.secret, now=int(time.time()) - 7200, ttl=3600)
+    response = await client.get(expired)
+    assert response.status_code == 403
+    assert response.json()["message"]
+
+    unknown = sign_media_path("A" * 32 + ".jpg", links.secret)
+    assert (await client.get(unknown)).status_code == 404
+    # Without a valid signature nobody learns whether a key exists.
+    assert (await client.get("/media/" + "A" * 32 + ".jpg?exp=1&sig=x")).status_code == 403
+    assert (await client.get("/media/..%2Fsecret?exp=1&sig=x")).status_code in (403, 404)
+
+
+async def test_text_renamed_to_png_is_415(alice: Person, bob: Person) -> None:
+    chat_id = await direct_chat(alice, bob)
+    response = await upload(alice, chat_id, b"just some text, not a picture\n" * 20, filename="cat.png")
+    assert response.status_code == 415
+    assert response.json()["message"]
+    assert (await history(bob, chat_id))["messages"] == []
+
+
+async def test_other_image_formats_are_415(alice: Person, bob: Person) -> None:
+    chat_id = await direct_chat(alice, bob)
+    bmp = encode(Image.new("RGB", (20, 20)), "BMP")
+    assert (await upload(alice, chat_id, bmp, filename="x.jpg")).status_code == 415
+
+
+async def test_decompression_bomb_is_400(alice: Person, bob: Person) -> None:
+    chat_id = await direct_chat(alice, bob)
+    response = await upload(alice, chat_id, png_declaring(60_000, 60_000), filename="bomb.png")
+    assert response.status_code == 400
+    assert response.json()["message"]
+    assert (await history(bob, chat_id))["messages"] == []
+
+
+async def test_damaged_image_is_400(alice: Person, bob: Person) -> None:
+    chat_id = await direct_chat(alice, bob)
+    truncated = photo_with_gps((400, 300))[:200]
+    assert (await upload(alice, chat_id, truncated)).status_code == 400
+
+
+async def test_six_megabytes_is_413(alice: Person, bob: Person) -> None:
+    chat_id = await direct_chat(alice, bob)
+    response = await upload(alice, chat_id, b"\xff\xd8\xff" + b"\x00" * SIX_MB)
+    assert response.status_code == 413
+    assert "5 MB" in response.json()["message"]
+    assert (await history(bob, chat_id))["messages"] == []
+
+
+async def test_a_chunked_body_is_cut_off_at_the_limit(alice: Person, bob: Person) -> None:
+    chat_id = await direct_chat(alice, bob)
+    boundary = "parleyboundary"
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="chatId"\r\n\r\n{chat_id}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="big.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        yield head
+        for _ in range(200):  # 12.8 MB if anyone read it all
+            sent += 1
+            yield b"\x00" * 64 * 1024
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = await alice.client.post(
+        "/api/v1/message",
+        content=body(),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413
+    assert response.json()["message"]
+    assert sent < 100  # reading stopped soon after 5 MB
+    assert (await history(bob, chat_id))["messages"] == []
+
+
+async def test_a_large_json_body_is_413(alice: Person) -> None:
+    response = await alice.client.post("/api/v1/chat/group", json={"name": "x" * 400_000, "userIds": []})
+    assert response.status_code == 413
