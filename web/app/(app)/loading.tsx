@@ -1,0 +1,5 @@
+import { AppShellSkeleton } from "@/components/app-shell-skeleton";
+
+export default function Loading() {
+  return <AppShellSkeleton />;
+}

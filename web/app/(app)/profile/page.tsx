@@ -1,0 +1,5 @@
+import { ProfileForm } from "@/components/profile-form";
+
+export default function ProfilePage() {
+  return <ProfileForm />;
+}

@@ -1,0 +1,100 @@
+"use client";
+
+import Link from "next/link";
+import { useRouter, useSearchParams } from "next/navigation";
+import { useEffect, useId, useState } from "react";
+import * as api from "@/lib/api";
+import { OTP_RESEND_SECONDS } from "@/lib/config";
+import { describeError, isApiError } from "@/lib/errors";
+import { getToken, rememberCodeSent } from "@/lib/session";
+import { Button } from "@/components/ui/button";
+import { FieldError, Input, Label } from "@/components/ui/input";
+
+const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+function verifyHref(email: string, next: string | null): string {
+  const params = new URLSearchParams({ email });
+  if (next) params.set("next", next);
+  return `/verify?${params.toString()}`;
+}
+
+export function LoginForm() {
+  const router = useRouter();
+  const params = useSearchParams();
+  const next = params.get("next");
+  const [email, setEmail] = useState(params.get("email") ?? "");
+  const [error, setError] = useState<string | null>(null);
+  const [alreadySent, setAlreadySent] = useState(false);
+  const [submitting, setSubmitting] = useState(false);
+  const errorId = useId();
+
+  // Already signed in: straight to the chats.
+  useEffect(() => {
+    if (getToken()) router.replace("/chats");
+  }, [router]);
+
+  async function onSubmit(event: React.FormEvent) {
+    event.preventDefault();
+    const address = email.trim().toLowerCase();
+    setAlreadySent(false);
+    if (!EMAIL_RE.test(address)) {
+      setError("Please enter a valid email address.");
+      return;
+    }
+    setError(null);
+    setSubmitting(true);
+    try {
+      await api.login(address);
+      rememberCodeSent(address, Date.now() + OTP_RESEND_SECONDS * 1000);
+      router.push(verifyHref(address, next));
+    } catch (err) {
+      if (isApiError(err, 429)) {
+        const wait = err.retryAfter ?? OTP_RESEND_SECONDS;
+        rememberCodeSent(address, Date.now() + wait * 1000);
+        setAlreadySent(true);
+      }
+      setError(describeError(err, "login"));
+      setSubmitting(false);
+    }
+  }
+
+  const address = email.trim().toLowerCase();
+  return (
+    <form onSubmit={onSubmit} noValidate>
+      <h1 className="text-xl font-semibold">Log in to Parley</h1>
+      <p className="mt-1 text-sm text-muted">Enter your email and we&apos;ll send you a code.</p>
+      <div className="mt-6">
+        <Label htmlFor="email">Email address</Label>
+        <Input
+          id="email"
+          data-testid="email-input"
+          type="email"
+          name="email"
+          autoComplete="email"
+          inputMode="email"
+          autoCapitalize="none"
+          spellCheck={false}
+          autoFocus
+          required
+          placeholder="you@example.com"
+          value={email}
+          onChange={(e) => setEmail(e.target.value)}
+          aria-invalid={error ? true : undefined}
+          aria-describedby={error ? errorId : undefined}
+          className="h-11 text-base sm:text-sm"
+        />
+        <FieldError id={errorId}>{error}</FieldError>
+        {alreadySent ? (
+          <p className="mt-2 text-sm">
+            <Link className="font-medium text-accent hover:underline" href={verifyHref(address, next)}>
+              Enter the code you already received
+            </Link>
+          </p>
+        ) : null}
+      </div>
+      <Button type="submit" size="lg" className="mt-6 w-full" loading={submitting} data-testid="send-code-button">
+        Send code
+      </Button>
+    </form>
+  );
+}

@@ -1,0 +1,177 @@
+"use client";
+
+import Link from "next/link";
+import { useRouter, useSearchParams } from "next/navigation";
+import { useEffect, useId, useRef, useState } from "react";
+import * as api from "@/lib/api";
+import { DEV_MAIL_URL, OTP_LENGTH, OTP_RESEND_SECONDS } from "@/lib/config";
+import { describeError, isApiError } from "@/lib/errors";
+import { rememberCodeSent, resendAvailableAt, setToken } from "@/lib/session";
+import { useCountdown } from "@/hooks/use-countdown";
+import { Button } from "@/components/ui/button";
+import { FieldError } from "@/components/ui/input";
+import { MailIcon } from "@/components/ui/icons";
+import { OtpInput } from "@/components/otp-input";
+
+/** Only same-site paths are followed after login. */
+function safeNext(next: string | null): string {
+  return next && next.startsWith("/") && !next.startsWith("//") ? next : "/chats";
+}
+
+export function VerifyForm() {
+  const router = useRouter();
+  const params = useSearchParams();
+  const email = (params.get("email") ?? "").trim().toLowerCase();
+  const next = safeNext(params.get("next"));
+
+  const [code, setCode] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [verifying, setVerifying] = useState(false);
+  const [resending, setResending] = useState(false);
+  const [availableAt, setAvailableAt] = useState(0);
+  const [devMail, setDevMail] = useState(false);
+  const errorId = useId();
+  const submitted = useRef<string | null>(null);
+  const left = useCountdown(availableAt);
+
+  useEffect(() => {
+    setAvailableAt(resendAvailableAt(email));
+  }, [email]);
+
+  useEffect(() => {
+    const controller = new AbortController();
+    void api.devMailAvailable(controller.signal).then((ok) => {
+      if (!controller.signal.aborted) setDevMail(ok);
+    });
+    return () => controller.abort();
+  }, []);
+
+  async function verify(otp: string) {
+    if (verifying || submitted.current === otp) return;
+    submitted.current = otp;
+    setVerifying(true);
+    setError(null);
+    setNotice(null);
+    try {
+      const result = await api.verify(email, otp);
+      setToken(result.token);
+      router.replace(next);
+    } catch (err) {
+      setError(describeError(err, "verify"));
+      if (isApiError(err, 400)) setCode("");
+      setVerifying(false);
+      submitted.current = null;
+      // Put the caret back where the person can type again.
+      requestAnimationFrame(() => document.querySelector<HTMLInputElement>('[data-testid="otp-0"]')?.focus());
+    }
+  }
+
+  async function resend() {
+    setResending(true);
+    setError(null);
+    setNotice(null);
+    try {
+      await api.login(email);
+      const at = Date.now() + OTP_RESEND_SECONDS * 1000;
+      rememberCodeSent(email, at);
+      setAvailableAt(at);
+      setCode("");
+      setNotice(`We sent a new code to ${email}.`);
+    } catch (err) {
+      if (isApiError(err, 429) && err.retryAfter) {
+        const at = Date.now() + err.retryAfter * 1000;
+        rememberCodeSent(email, at);
+        setAvailableAt(at);
+      }
+      setError(describeError(err, "resend"));
+    } finally {
+      setResending(false);
+    }
+  }
+
+  if (!email) {
+    return (
+      <div className="text-center">
+        <h1 className="text-xl font-semibold">Which email?</h1>
+        <p className="mt-2 text-sm text-muted">Start by entering your email address.</p>
+        <Link href="/login" className="mt-6 inline-block font-medium text-accent hover:underline">
+          Go to login
+        </Link>
+      </div>
+    );
+  }
+
+  const complete = /^\d+$/.test(code) && code.length === OTP_LENGTH;
+  return (
+    <form
+      noValidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (complete) void verify(code);
+        else setError("Enter all six digits of the code.");
+      }}
+    >
+      <h1 className="text-xl font-semibold">Check your email</h1>
+      <p className="mt-1 text-sm text-muted">
+        We sent a six-digit code to <span className="font-medium break-all text-fg">{email}</span>. It expires in a few
+        minutes.
+      </p>
+
+      <div className="mt-6">
+        <OtpInput
+          value={code}
+          onChange={(value) => {
+            setCode(value);
+            if (error) setError(null);
+          }}
+          onComplete={(otp) => void verify(otp)}
+          disabled={verifying}
+          invalid={Boolean(error)}
+          describedBy={error ? errorId : undefined}
+          autoFocus
+        />
+        <FieldError id={errorId}>{error}</FieldError>
+        {notice ? (
+          <p role="status" className="mt-2 text-sm text-muted">
+            {notice}
+          </p>
+        ) : null}
+      </div>
+
+      {devMail ? (
+        <a
+          href={DEV_MAIL_URL}
+          target="_blank"
+          rel="noreferrer"
+          data-testid="dev-mail-link"
+          className="mt-5 flex items-center gap-2 rounded-lg border border-dashed border-border bg-surface-2 px-3 py-2.5 text-sm text-fg hover:border-accent"
+        >
+          <MailIcon size={16} className="shrink-0 text-accent" />
+          <span>
+            Development mode: your code is in the <span className="font-medium text-accent underline">dev mailbox</span>.
+          </span>
+        </a>
+      ) : null}
+
+      <Button type="submit" size="lg" className="mt-6 w-full" loading={verifying} disabled={!complete} data-testid="verify-button">
+        Verify and log in
+      </Button>
+
+      <div className="mt-5 flex items-center justify-between text-sm">
+        <Link href={`/login?email=${encodeURIComponent(email)}`} className="text-muted hover:text-fg hover:underline">
+          Use another email
+        </Link>
+        <Button
+          variant="link"
+          onClick={resend}
+          disabled={left > 0 || resending}
+          loading={resending}
+          data-testid="resend-button"
+        >
+          {left > 0 ? `Resend code in ${left}s` : "Resend code"}
+        </Button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,192 @@
+"use client";
+
+import { useCallback, useEffect, useState } from "react";
+import * as api from "@/lib/api";
+import { chatTitle, typingText } from "@/lib/chats";
+import { isApiError } from "@/lib/errors";
+import type { UiMessage } from "@/lib/types";
+import { pluralize } from "@/lib/utils";
+import { useConversation } from "@/hooks/use-conversation";
+import { useChats } from "@/components/providers/chats-provider";
+import { useRealtime } from "@/components/providers/realtime-provider";
+import { useSession } from "@/components/providers/session-provider";
+import { Avatar } from "@/components/ui/avatar";
+import { Button, IconButton } from "@/components/ui/button";
+import { ArrowLeftIcon, InfoIcon } from "@/components/ui/icons";
+import { Spinner } from "@/components/ui/spinner";
+import { ChatDetailsPanel } from "./chat-details";
+import { Composer } from "./composer";
+import { Lightbox, type LightboxImage } from "./lightbox";
+import { MessageList } from "./message-list";
+import { TypingIndicator } from "./typing-indicator";
+
+export interface ConversationProps {
+  chatId: string;
+  onBack: () => void;
+  /** After leaving the group. */
+  onLeft: () => void;
+}
+
+export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
+  const { user } = useSession();
+  const { chats, typing, people, rememberPeople } = useChats();
+  const { online, epoch } = useRealtime();
+  const convo = useConversation(chatId);
+  const [details, setDetails] = useState<api.ChatDetails | null>(null);
+  const [showDetails, setShowDetails] = useState(false);
+  const [lightbox, setLightbox] = useState<LightboxImage | null>(null);
+
+  const entry = chats.find((e) => e.chat._id === chatId) ?? null;
+
+  const loadDetails = useCallback(async () => {
+    try {
+      const result = await api.getChat(chatId);
+      setDetails(result);
+      rememberPeople(result.members ?? []);
+    } catch {
+      // The message view reports access problems; details stay as they were.
+    }
+  }, [chatId, rememberPeople]);
+
+  useEffect(() => {
+    void loadDetails();
+  }, [loadDetails, epoch]);
+
+  const isGroup = details?.chat.isGroup ?? entry?.chat.isGroup ?? false;
+  const members = details?.members ?? [];
+  const other = isGroup ? null : (entry?.user ?? members.find((m) => m._id !== user._id) ?? null);
+  const title = entry
+    ? chatTitle(entry)
+    : details
+      ? chatTitle({ chat: details.chat, user: other })
+      : "";
+  const seed = isGroup ? chatId : (other?._id ?? chatId);
+
+  const typingIds = typing[chatId] ?? [];
+  const typingNames: Record<string, string> = {};
+  for (const id of typingIds) typingNames[id] = people.get(id)?.name ?? (other?._id === id ? other.name : "Someone");
+  const typingLine = typingText(typingIds, typingNames, isGroup);
+
+  const otherOnline = Boolean(other && online.has(other._id));
+  const onlineMembers = members.filter((m) => m._id !== user._id && online.has(m._id)).length;
+  const subtitle = isGroup
+    ? members.length
+      ? `${pluralize(members.length, "member", "members")}${onlineMembers ? `, ${onlineMembers} online` : ""}`
+      : "Group"
+    : otherOnline
+      ? "Online"
+      : (other?.email ?? "");
+
+  const openImage = useCallback(
+    (message: UiMessage) => {
+      if (!message.image?.url) return;
+      const who = message.sender === user._id ? "you" : (people.get(message.sender)?.name ?? "someone");
+      setLightbox({ url: message.image.url, alt: message.text || `Image from ${who}`, caption: message.text || undefined });
+    },
+    [people, user._id],
+  );
+
+  const noAccess = convo.status === "error" && (convo.errorStatus === 403 || convo.errorStatus === 404);
+
+  return (
+    <div className="relative flex min-h-0 flex-1">
+      <section aria-label={title ? `Conversation with ${title}` : "Conversation"} className="flex min-w-0 flex-1 flex-col">
+        <header className="flex h-16 shrink-0 items-center gap-2 border-b border-border bg-surface px-2 sm:px-4">
+          <IconButton label="Back to chats" onClick={onBack} className="md:hidden" data-testid="back-button">
+            <ArrowLeftIcon />
+          </IconButton>
+          {title ? (
+            <button
+              type="button"
+              onClick={() => setShowDetails((v) => !v)}
+              className="flex min-w-0 flex-1 items-center gap-3 rounded-lg p-1 text-left hover:bg-surface-2"
+              aria-label={`${title}: show ${isGroup ? "group" : "chat"} details`}
+            >
+              <Avatar name={title} seed={seed} size="md" online={!isGroup && otherOnline} />
+              <span className="min-w-0">
+                <span className="block truncate font-semibold" data-testid="conversation-title">
+                  {title}
+                </span>
+                <span className={typingLine ? "block truncate text-xs text-accent" : "block truncate text-xs text-muted"}>
+                  {typingLine || subtitle || "\u00a0"}
+                </span>
+              </span>
+            </button>
+          ) : (
+            <div className="flex flex-1 items-center gap-3 p-1" aria-hidden="true">
+              <div className="h-10 w-10 animate-pulse rounded-full bg-surface-2" />
+              <div className="h-4 w-32 animate-pulse rounded bg-surface-2" />
+            </div>
+          )}
+          <IconButton
+            label={isGroup ? "Group details" : "Chat details"}
+            aria-expanded={showDetails}
+            onClick={() => setShowDetails((v) => !v)}
+            data-testid="chat-details-button"
+          >
+            <InfoIcon />
+          </IconButton>
+        </header>
+
+        {convo.status === "loading" ? (
+          <div className="flex flex-1 items-center justify-center text-muted">
+            <Spinner label="Loading messages" />
+          </div>
+        ) : convo.status === "error" ? (
+          <div role="alert" className="flex flex-1 flex-col items-center justify-center gap-3 p-6 text-center">
+            <p className="font-medium">{noAccess ? "You're not in this chat." : convo.error}</p>
+            {noAccess ? (
+              <p className="text-sm text-muted">It may have been deleted, or you were removed from the group.</p>
+            ) : null}
+            <div className="flex gap-2">
+              <Button variant="secondary" onClick={onBack}>
+                Back to chats
+              </Button>
+              {noAccess ? null : <Button onClick={() => void convo.reload()}>Try again</Button>}
+            </div>
+          </div>
+        ) : (
+          <>
+            {convo.messages.length === 0 ? (
+              <div className="relative flex flex-1 flex-col items-center justify-center gap-2 p-6 text-center">
+                <Avatar name={title || "?"} seed={seed} size="xl" />
+                <p className="mt-2 font-medium">{isGroup ? `Welcome to ${title}` : `This is the start of your chat with ${title}`}</p>
+                <p className="text-sm text-muted">Say hello 👋</p>
+                <TypingIndicator text={typingLine} />
+              </div>
+            ) : (
+              <MessageList
+                messages={convo.messages}
+                myId={user._id}
+                isGroup={isGroup}
+                people={people}
+                hasMore={convo.hasMore}
+                loadingOlder={convo.loadingOlder}
+                onLoadOlder={convo.loadOlder}
+                onRetry={convo.retry}
+                onDiscard={convo.discard}
+                onOpenImage={openImage}
+                footer={<TypingIndicator text={typingLine} />}
+              />
+            )}
+            <Composer chatId={chatId} onSend={convo.send} />
+          </>
+        )}
+      </section>
+
+      {showDetails ? (
+        <ChatDetailsPanel
+          chatId={chatId}
+          details={details}
+          fallbackTitle={title}
+          other={other}
+          onClose={() => setShowDetails(false)}
+          onChanged={(next) => setDetails(next)}
+          onReload={loadDetails}
+          onLeft={onLeft}
+        />
+      ) : null}
+      <Lightbox image={lightbox} onClose={() => setLightbox(null)} />
+    </div>
+  );
+}

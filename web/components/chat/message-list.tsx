@@ -1,0 +1,185 @@
+"use client";
+
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { groupByDay, startsRun } from "@/lib/dates";
+import type { UiMessage, User } from "@/lib/types";
+import { ArrowDownIcon } from "@/components/ui/icons";
+import { Spinner } from "@/components/ui/spinner";
+import { MessageBubble } from "./message-bubble";
+
+export interface MessageListProps {
+  messages: UiMessage[];
+  myId: string;
+  isGroup: boolean;
+  people: ReadonlyMap<string, User>;
+  hasMore: boolean;
+  loadingOlder: boolean;
+  onLoadOlder: () => void;
+  onRetry: (clientId: string) => void;
+  onDiscard: (clientId: string) => void;
+  onOpenImage: (message: UiMessage) => void;
+  /** Shown over the bottom edge (the typing indicator). */
+  footer?: React.ReactNode;
+}
+
+/** Within this many pixels of the bottom, new messages keep the view pinned to the bottom. */
+const STICKY_PX = 120;
+/** Within this many pixels of the top, older history starts loading. */
+const LOAD_OLDER_PX = 300;
+
+export function MessageList({
+  messages,
+  myId,
+  isGroup,
+  people,
+  hasMore,
+  loadingOlder,
+  onLoadOlder,
+  onRetry,
+  onDiscard,
+  onOpenImage,
+  footer,
+}: MessageListProps) {
+  const scroller = useRef<HTMLDivElement>(null);
+  const atBottom = useRef(true);
+  const firstKey = useRef<string | null>(null);
+  const lastKey = useRef<string | null>(null);
+  /** Scroll geometry captured before older messages are prepended. */
+  const anchor = useRef<{ height: number; top: number } | null>(null);
+  const [unseenBelow, setUnseenBelow] = useState(0);
+  const initialised = useRef(false);
+
+  const groups = useMemo(() => groupByDay(messages), [messages]);
+
+  const scrollToBottom = useCallback((smooth = false) => {
+    const el = scroller.current;
+    if (!el) return;
+    el.scrollTo({ top: el.scrollHeight, behavior: smooth ? "smooth" : "auto" });
+    atBottom.current = true;
+    setUnseenBelow(0);
+  }, []);
+
+  // Keep the reader's place: prepending keeps the same message under the eye,
+  // appending follows the bottom only if the reader was already there.
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const first = messages[0]?.key ?? null;
+    const last = messages[messages.length - 1] ?? null;
+
+    if (!initialised.current) {
+      if (messages.length > 0) {
+        el.scrollTop = el.scrollHeight;
+        initialised.current = true;
+      }
+    } else if (anchor.current && first !== firstKey.current) {
+      el.scrollTop = el.scrollHeight - anchor.current.height + anchor.current.top;
+      anchor.current = null;
+    } else if (last && last.key !== lastKey.current) {
+      if (last.sender === myId && last.status === "pending") scrollToBottom();
+      else if (atBottom.current) el.scrollTop = el.scrollHeight;
+      else if (last.sender !== myId) setUnseenBelow((n) => n + 1);
+    }
+    firstKey.current = first;
+    lastKey.current = last?.key ?? null;
+  }, [messages, myId, scrollToBottom]);
+
+  // A failed load leaves nothing to anchor; the next attempt measures again.
+  useLayoutEffect(() => {
+    if (!loadingOlder) anchor.current = null;
+  }, [loadingOlder]);
+
+  const requestOlder = useCallback(() => {
+    const el = scroller.current;
+    if (!el || !hasMore || loadingOlder) return;
+    anchor.current = { height: el.scrollHeight, top: el.scrollTop };
+    onLoadOlder();
+  }, [hasMore, loadingOlder, onLoadOlder]);
+
+  // A short history that does not fill the view cannot be scrolled: load more by itself.
+  useEffect(() => {
+    const el = scroller.current;
+    if (el && hasMore && !loadingOlder && el.scrollHeight <= el.clientHeight + LOAD_OLDER_PX) requestOlder();
+  }, [messages, hasMore, loadingOlder, requestOlder]);
+
+  function onScroll() {
+    const el = scroller.current;
+    if (!el) return;
+    const bottomGap = el.scrollHeight - el.scrollTop - el.clientHeight;
+    atBottom.current = bottomGap < STICKY_PX;
+    if (atBottom.current && unseenBelow) setUnseenBelow(0);
+    if (el.scrollTop < LOAD_OLDER_PX) requestOlder();
+  }
+
+  const nameOf = (id: string) => (id === myId ? "You" : (people.get(id)?.name ?? "Someone"));
+
+  return (
+    <div className="relative min-h-0 flex-1">
+      <div
+        ref={scroller}
+        onScroll={onScroll}
+        role="log"
+        aria-label="Messages"
+        aria-live="polite"
+        aria-relevant="additions"
+        data-testid="message-list"
+        tabIndex={0}
+        className="h-full overflow-y-auto px-3 pt-3 pb-8 [overflow-anchor:none] scrollbar-thin focus-visible:outline-none sm:px-6"
+      >
+        <div className="mx-auto flex max-w-3xl flex-col">
+          {hasMore || loadingOlder ? (
+            <div className="flex h-10 items-center justify-center text-muted" aria-hidden={!loadingOlder}>
+              {loadingOlder ? <Spinner size={18} label="Loading older messages" /> : null}
+            </div>
+          ) : messages.length > 0 ? (
+            <p className="py-4 text-center text-xs text-muted">This is the beginning of the conversation.</p>
+          ) : null}
+
+          {groups.map((group) => (
+            <section key={group.key} aria-label={group.label}>
+              <div className="sticky top-0 z-10 flex justify-center py-2" role="separator" aria-label={group.label} data-testid="day-separator">
+                <span className="rounded-full bg-surface/90 px-3 py-1 text-xs font-medium text-muted shadow-sm backdrop-blur">
+                  {group.label}
+                </span>
+              </div>
+              {group.items.map((message, i) => {
+                const previous = group.items[i - 1];
+                const next = group.items[i + 1];
+                const own = message.sender === myId;
+                const first = startsRun(previous, message);
+                const lastOfRun = !next || startsRun(message, next);
+                return (
+                  <MessageBubble
+                    key={message.key}
+                    message={message}
+                    own={own}
+                    senderName={nameOf(message.sender)}
+                    showSender={isGroup && !own && first}
+                    showAvatar={isGroup && !own && lastOfRun}
+                    isGroup={isGroup}
+                    firstOfRun={first}
+                    onRetry={onRetry}
+                    onDiscard={onDiscard}
+                    onOpenImage={onOpenImage}
+                  />
+                );
+              })}
+            </section>
+          ))}
+        </div>
+      </div>
+      {footer}
+      {unseenBelow > 0 ? (
+        <button
+          type="button"
+          onClick={() => scrollToBottom(true)}
+          className="absolute right-4 bottom-4 inline-flex items-center gap-1.5 rounded-full bg-accent px-3 py-2 text-sm font-medium text-accent-fg shadow-lg hover:bg-accent-hover"
+          data-testid="new-messages-button"
+        >
+          <ArrowDownIcon size={16} />
+          {unseenBelow === 1 ? "1 new message" : `${unseenBelow} new messages`}
+        </button>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,145 @@
+"use client";
+
+import Link from "next/link";
+import { useCallback, useId, useState } from "react";
+import { filterChats, typingText } from "@/lib/chats";
+import { cn } from "@/lib/utils";
+import { useChats } from "@/components/providers/chats-provider";
+import { useRealtime } from "@/components/providers/realtime-provider";
+import { useSession } from "@/components/providers/session-provider";
+import { Avatar } from "@/components/ui/avatar";
+import { Button, IconButton } from "@/components/ui/button";
+import { LogOutIcon, MessagePlusIcon, SearchIcon, UsersIcon } from "@/components/ui/icons";
+import { Input } from "@/components/ui/input";
+import { ChatListItem } from "./chat-list-item";
+import { NewChatDialog } from "./new-chat-dialog";
+import { NewGroupDialog } from "./new-group-dialog";
+
+export function Sidebar({ activeChatId, onOpenChat, className }: { activeChatId: string | null; onOpenChat: (chatId: string) => void; className?: string }) {
+  const { user, logout } = useSession();
+  const { chats, status, error, typing, refresh, people } = useChats();
+  const { online } = useRealtime();
+  const [filter, setFilter] = useState("");
+  const [dialog, setDialog] = useState<"chat" | "group" | null>(null);
+  const [loggingOut, setLoggingOut] = useState(false);
+  const filterId = useId();
+
+  const senderName = useCallback((id: string) => people.get(id)?.name ?? null, [people]);
+  const shown = filterChats(chats, filter);
+
+  return (
+    <aside aria-label="Chats" className={cn("flex min-h-0 flex-col border-r border-border bg-surface", className)}>
+      <header className="flex h-16 shrink-0 items-center gap-2 border-b border-border px-3">
+        <Link
+          href="/profile"
+          className="flex min-w-0 flex-1 items-center gap-2.5 rounded-lg p-1 hover:bg-surface-2"
+          aria-label={`Your profile: ${user.name}`}
+          data-testid="profile-link"
+        >
+          <Avatar name={user.name} seed={user._id} size="md" />
+          <span className="min-w-0">
+            <span className="block truncate text-sm font-semibold">{user.name}</span>
+            <span className="block truncate text-xs text-muted">{user.email}</span>
+          </span>
+        </Link>
+        <IconButton label="New chat" data-testid="new-chat-button" onClick={() => setDialog("chat")}>
+          <MessagePlusIcon />
+        </IconButton>
+        <IconButton label="New group" data-testid="new-group-button" onClick={() => setDialog("group")}>
+          <UsersIcon />
+        </IconButton>
+        <IconButton
+          label="Log out"
+          data-testid="logout-button"
+          loading={loggingOut}
+          onClick={async () => {
+            setLoggingOut(true);
+            await logout();
+          }}
+        >
+          {loggingOut ? null : <LogOutIcon />}
+        </IconButton>
+      </header>
+
+      <div className="shrink-0 p-3">
+        <label htmlFor={filterId} className="sr-only">
+          Filter chats
+        </label>
+        <div className="relative">
+          <SearchIcon size={16} className="pointer-events-none absolute top-1/2 left-3 -translate-y-1/2 text-muted" />
+          <Input
+            id={filterId}
+            type="search"
+            data-testid="chat-filter"
+            placeholder="Filter chats"
+            value={filter}
+            onChange={(e) => setFilter(e.target.value)}
+            autoComplete="off"
+            className="rounded-full bg-surface-2 pl-9"
+          />
+        </div>
+      </div>
+
+      <nav aria-label="Conversations" className="min-h-0 flex-1 overflow-y-auto px-2 pb-3 scrollbar-thin">
+        {status === "loading" ? (
+          <ul aria-busy="true" aria-label="Loading chats">
+            {Array.from({ length: 6 }, (_, i) => (
+              <li key={i} className="flex items-center gap-3 px-2.5 py-2.5">
+                <div className="h-12 w-12 animate-pulse rounded-full bg-surface-2" />
+                <div className="flex-1 space-y-2">
+                  <div className="h-3.5 w-1/2 animate-pulse rounded bg-surface-2" />
+                  <div className="h-3 w-3/4 animate-pulse rounded bg-surface-2" />
+                </div>
+              </li>
+            ))}
+          </ul>
+        ) : status === "error" ? (
+          <div role="alert" className="px-4 py-10 text-center text-sm">
+            <p className="text-danger">{error}</p>
+            <Button variant="secondary" size="sm" className="mt-3" onClick={() => void refresh()}>
+              Try again
+            </Button>
+          </div>
+        ) : chats.length === 0 ? (
+          <div className="px-6 py-12 text-center">
+            <p className="font-medium">No chats yet</p>
+            <p className="mt-1 text-sm text-muted">Start a conversation with someone, or create a group.</p>
+            <div className="mt-4 flex justify-center gap-2">
+              <Button size="sm" onClick={() => setDialog("chat")}>
+                New chat
+              </Button>
+              <Button size="sm" variant="secondary" onClick={() => setDialog("group")}>
+                New group
+              </Button>
+            </div>
+          </div>
+        ) : shown.length === 0 ? (
+          <p className="px-4 py-10 text-center text-sm text-muted">No chats match “{filter.trim()}”.</p>
+        ) : (
+          <ul className="space-y-0.5" data-testid="chat-list">
+            {shown.map((entry) => {
+              const typingIds = typing[entry.chat._id] ?? [];
+              const names: Record<string, string> = {};
+              for (const id of typingIds) names[id] = people.get(id)?.name ?? entry.user?.name ?? "Someone";
+              return (
+                <ChatListItem
+                  key={entry.chat._id}
+                  entry={entry}
+                  active={entry.chat._id === activeChatId}
+                  online={Boolean(entry.user && online.has(entry.user._id))}
+                  myId={user._id}
+                  typingText={typingIds.length ? (entry.chat.isGroup ? typingText(typingIds, names, true) : "typing…") : null}
+                  senderName={senderName}
+                  onSelect={onOpenChat}
+                />
+              );
+            })}
+          </ul>
+        )}
+      </nav>
+
+      <NewChatDialog open={dialog === "chat"} onClose={() => setDialog(null)} onOpenChat={onOpenChat} />
+      <NewGroupDialog open={dialog === "group"} onClose={() => setDialog(null)} onOpenChat={onOpenChat} />
+    </aside>
+  );
+}

@@ -1,0 +1,198 @@
+"use client";
+
+import { usePathname } from "next/navigation";
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
+import * as api from "@/lib/api";
+import { applyIncomingMessage, markChatRead, pageTitle, sortChats, unreadTotal } from "@/lib/chats";
+import { describeError } from "@/lib/errors";
+import type { Chat, ChatEntry, User } from "@/lib/types";
+import { usePageVisible } from "@/hooks/use-page-visible";
+import { useRealtime, useSocketEvent } from "./realtime-provider";
+import { useSession } from "./session-provider";
+
+interface ChatsValue {
+  chats: ChatEntry[];
+  status: "loading" | "ready" | "error";
+  error: string | null;
+  /** userIds typing, by chat id. */
+  typing: Record<string, string[]>;
+  unread: number;
+  refresh: () => Promise<void>;
+  /** The conversation on screen, or null; its new messages do not raise the badge. */
+  setActiveChat: (chatId: string | null) => void;
+  markRead: (chatId: string) => void;
+  removeChat: (chatId: string) => void;
+  patchChat: (chatId: string, patch: Partial<Chat>) => void;
+  /** Everyone we know by id (1:1 partners, members of opened groups, search results). */
+  people: ReadonlyMap<string, User>;
+  rememberPeople: (users: User[]) => void;
+}
+
+const ChatsContext = createContext<ChatsValue | null>(null);
+
+export function useChats(): ChatsValue {
+  const value = useContext(ChatsContext);
+  if (!value) throw new Error("useChats must be used inside <ChatsProvider>");
+  return value;
+}
+
+/** A typing flag is dropped after this long without news, in case `userStoppedTyping` was lost. */
+const TYPING_TTL_MS = 8000;
+
+/** Owns the chat list: loads it, keeps it live from socket events, and titles the page. */
+export function ChatsProvider({ children }: { children: React.ReactNode }) {
+  const { user } = useSession();
+  const { epoch } = useRealtime();
+  const visible = usePageVisible();
+  const [chats, setChats] = useState<ChatEntry[]>([]);
+  const [status, setStatus] = useState<ChatsValue["status"]>("loading");
+  const [error, setError] = useState<string | null>(null);
+  const [typing, setTyping] = useState<Record<string, string[]>>({});
+  const [activeChatId, setActiveChatId] = useState<string | null>(null);
+  const [people, setPeople] = useState<ReadonlyMap<string, User>>(new Map());
+  const requestId = useRef(0);
+  const chatsRef = useRef(chats);
+  chatsRef.current = chats;
+  const typingTimers = useRef(new Map<string, ReturnType<typeof setTimeout>>());
+
+  const rememberPeople = useCallback((users: User[]) => {
+    if (users.length === 0) return;
+    setPeople((current) => {
+      let changed = false;
+      const next = new Map(current);
+      for (const u of users) {
+        const known = next.get(u._id);
+        if (!known || known.name !== u.name || known.email !== u.email) {
+          next.set(u._id, u);
+          changed = true;
+        }
+      }
+      return changed ? next : current;
+    });
+  }, []);
+
+  const refresh = useCallback(async () => {
+    const id = ++requestId.current;
+    try {
+      const list = await api.listChats();
+      if (id !== requestId.current) return;
+      setChats(sortChats(list));
+      rememberPeople(list.flatMap((entry) => (entry.user ? [entry.user] : [])));
+      setStatus("ready");
+      setError(null);
+    } catch (err) {
+      if (id !== requestId.current) return;
+      setError(describeError(err, "load"));
+      setStatus((current) => (current === "ready" ? "ready" : "error"));
+    }
+  }, [rememberPeople]);
+
+  useEffect(() => {
+    void refresh();
+  }, [refresh]);
+
+  // After a reconnect, events may have been missed: reload the list.
+  const seenEpoch = useRef(0);
+  useEffect(() => {
+    if (epoch > 1 && epoch !== seenEpoch.current) void refresh();
+    seenEpoch.current = epoch;
+  }, [epoch, refresh]);
+
+  const reading = visible ? activeChatId : null;
+
+  useSocketEvent("newMessage", (message) => {
+    if (!message || typeof message.chatId !== "string") return;
+    stopTyping(message.chatId, message.sender);
+    if (!chatsRef.current.some((entry) => entry.chat._id === message.chatId)) {
+      // A chat we have not listed yet (just created, or we were added): reload.
+      void refresh();
+      return;
+    }
+    setChats((current) => applyIncomingMessage(current, message, { myId: user._id, activeChatId: reading }) ?? current);
+  });
+
+  useSocketEvent("newChat", () => {
+    void refresh();
+  });
+
+  function stopTyping(chatId: string, userId: string) {
+    const key = `${chatId}:${userId}`;
+    const timer = typingTimers.current.get(key);
+    if (timer) clearTimeout(timer);
+    typingTimers.current.delete(key);
+    setTyping((current) => {
+      const list = current[chatId];
+      if (!list || !list.includes(userId)) return current;
+      const rest = list.filter((id) => id !== userId);
+      const next = { ...current };
+      if (rest.length) next[chatId] = rest;
+      else delete next[chatId];
+      return next;
+    });
+  }
+
+  useSocketEvent("userTyping", (event) => {
+    if (!event || event.userId === user._id) return;
+    const key = `${event.chatId}:${event.userId}`;
+    const timer = typingTimers.current.get(key);
+    if (timer) clearTimeout(timer);
+    typingTimers.current.set(
+      key,
+      setTimeout(() => stopTyping(event.chatId, event.userId), TYPING_TTL_MS),
+    );
+    setTyping((current) => {
+      const list = current[event.chatId] ?? [];
+      if (list.includes(event.userId)) return current;
+      return { ...current, [event.chatId]: [...list, event.userId] };
+    });
+  });
+
+  useSocketEvent("userStoppedTyping", (event) => {
+    if (event) stopTyping(event.chatId, event.userId);
+  });
+
+  useEffect(() => {
+    const timers = typingTimers.current;
+    return () => timers.forEach((timer) => clearTimeout(timer));
+  }, []);
+
+  const markRead = useCallback((chatId: string) => setChats((current) => markChatRead(current, chatId)), []);
+  const removeChat = useCallback(
+    (chatId: string) => setChats((current) => current.filter((entry) => entry.chat._id !== chatId)),
+    [],
+  );
+  const patchChat = useCallback(
+    (chatId: string, patch: Partial<Chat>) =>
+      setChats((current) =>
+        current.map((entry) => (entry.chat._id === chatId ? { ...entry, chat: { ...entry.chat, ...patch } } : entry)),
+      ),
+    [],
+  );
+
+  // The page title carries the unread total on every signed-in page, e.g. "(3) Parley".
+  const unread = unreadTotal(chats);
+  const pathname = usePathname();
+  useEffect(() => {
+    document.title = pageTitle(unread);
+  }, [unread, pathname]);
+
+  const value = useMemo<ChatsValue>(
+    () => ({
+      chats,
+      status,
+      error,
+      typing,
+      unread,
+      refresh,
+      setActiveChat: setActiveChatId,
+      markRead,
+      removeChat,
+      patchChat,
+      people,
+      rememberPeople,
+    }),
+    [chats, status, error, typing, unread, refresh, markRead, removeChat, patchChat, people, rememberPeople],
+  );
+
+  return <ChatsContext.Provider value={value}>{children}</ChatsContext.Provider>;
+}

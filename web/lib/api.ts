@@ -1,0 +1,243 @@
+/**
+ * The typed client for Parley's HTTP API. Components call these functions and
+ * never `fetch` themselves; every failure arrives as an `ApiError`.
+ */
+import { API_BASE, API_ORIGIN, MESSAGE_PAGE_SIZE } from "./config";
+import { ApiError, parseRetryAfter } from "./errors";
+import { getToken } from "./session";
+import type { Chat, ChatEntry, Message, User } from "./types";
+
+type Query = Record<string, string | number | undefined | null>;
+
+interface RequestOptions {
+  body?: unknown;
+  query?: Query;
+  signal?: AbortSignal;
+  /** Send the bearer token (default true). */
+  auth?: boolean;
+}
+
+let unauthorizedHandler: (() => void) | null = null;
+
+/** Called once by the session when any authenticated request answers 401. */
+export function onUnauthorized(handler: (() => void) | null): void {
+  unauthorizedHandler = handler;
+}
+
+function buildUrl(path: string, query?: Query): string {
+  const url = `${API_BASE}${path}`;
+  if (!query) return url;
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== "") params.set(key, String(value));
+  }
+  const qs = params.toString();
+  return qs ? `${url}?${qs}` : url;
+}
+
+async function readMessage(response: Response): Promise<string | null> {
+  try {
+    const data: unknown = await response.json();
+    if (data && typeof data === "object" && "message" in data) {
+      const message = (data as { message: unknown }).message;
+      if (typeof message === "string") return message;
+    }
+  } catch {
+    /* not JSON */
+  }
+  return null;
+}
+
+async function request<T>(method: string, path: string, options: RequestOptions = {}): Promise<{ data: T; headers: Headers }> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  const useAuth = options.auth !== false;
+  const token = useAuth ? getToken() : null;
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+
+  const response = await fetch(buildUrl(path, options.query), {
+    method,
+    headers,
+    body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
+    signal: options.signal,
+    cache: "no-store",
+  });
+
+  if (!response.ok) {
+    const message = await readMessage(response);
+    const error = new ApiError(response.status, message, parseRetryAfter(response.headers.get("Retry-After")));
+    if (response.status === 401 && useAuth && token) unauthorizedHandler?.();
+    throw error;
+  }
+  const text = await response.text();
+  const data = (text ? JSON.parse(text) : null) as T;
+  return { data, headers: response.headers };
+}
+
+async function call<T>(method: string, path: string, options?: RequestOptions): Promise<T> {
+  return (await request<T>(method, path, options)).data;
+}
+
+const enc = encodeURIComponent;
+
+// ---- user service -------------------------------------------------------
+
+export function login(email: string): Promise<{ message: string }> {
+  return call("POST", "/login", { body: { email }, auth: false });
+}
+
+export function verify(email: string, otp: string): Promise<{ message: string; user: User; token: string }> {
+  return call("POST", "/verify", { body: { email, otp }, auth: false });
+}
+
+export function me(signal?: AbortSignal): Promise<User> {
+  return call("GET", "/me", { signal });
+}
+
+export function updateUser(name: string): Promise<{ message: string; user: User; token: string }> {
+  return call("POST", "/update/user", { body: { name } });
+}
+
+export function logout(): Promise<unknown> {
+  return call("POST", "/logout");
+}
+
+export interface UserPage {
+  users: User[];
+  nextCursor: string | null;
+}
+
+export async function searchUsers(params: { q?: string; limit?: number; cursor?: string | null }, signal?: AbortSignal): Promise<UserPage> {
+  const { data, headers } = await request<User[]>("GET", "/user/all", {
+    query: { q: params.q?.trim(), limit: params.limit ?? 20, cursor: params.cursor },
+    signal,
+  });
+  return { users: Array.isArray(data) ? data : [], nextCursor: headers.get("X-Next-Cursor") || null };
+}
+
+// ---- chats --------------------------------------------------------------
+
+export function createChat(otherUserId: string): Promise<{ message: string; chatId: string; chat?: Chat }> {
+  return call("POST", "/chat/new", { body: { otherUserId } });
+}
+
+export function createGroup(name: string, userIds: string[]): Promise<{ message: string; chatId: string }> {
+  return call("POST", "/chat/group", { body: { name, userIds } });
+}
+
+export async function listChats(signal?: AbortSignal): Promise<ChatEntry[]> {
+  const data = await call<{ chats: ChatEntry[] }>("GET", "/chat/all", { signal });
+  return data?.chats ?? [];
+}
+
+export interface ChatDetails {
+  chat: Chat & { admins?: string[] };
+  members: User[];
+}
+
+export function getChat(chatId: string, signal?: AbortSignal): Promise<ChatDetails> {
+  return call("GET", `/chat/${enc(chatId)}`, { signal });
+}
+
+export function renameChat(chatId: string, name: string): Promise<{ message: string; chat: Chat }> {
+  return call("POST", `/chat/${enc(chatId)}/rename`, { body: { name } });
+}
+
+export function addMembers(chatId: string, userIds: string[]): Promise<{ message: string; chat: Chat }> {
+  return call("POST", `/chat/${enc(chatId)}/members`, { body: { userIds } });
+}
+
+export function removeMember(chatId: string, userId: string): Promise<{ message: string; chat: Chat }> {
+  return call("DELETE", `/chat/${enc(chatId)}/members/${enc(userId)}`);
+}
+
+export function leaveChat(chatId: string): Promise<{ message: string }> {
+  return call("POST", `/chat/${enc(chatId)}/leave`);
+}
+
+// ---- messages -----------------------------------------------------------
+
+export function getMessages(
+  chatId: string,
+  params: { before?: string | null; limit?: number } = {},
+  signal?: AbortSignal,
+): Promise<{ messages: Message[]; user?: User | null }> {
+  return call("GET", `/message/${enc(chatId)}`, {
+    query: { before: params.before, limit: params.limit ?? MESSAGE_PAGE_SIZE },
+    signal,
+  });
+}
+
+export interface SendMessageInput {
+  chatId: string;
+  text: string;
+  clientId: string;
+  image?: File | null;
+}
+
+export interface SendHandle {
+  promise: Promise<{ message: Message; sender?: unknown }>;
+  abort: () => void;
+}
+
+/**
+ * Sends a message as multipart form data. Uses XMLHttpRequest rather than fetch
+ * because only XHR reports upload progress, which image sends show.
+ */
+export function sendMessage(input: SendMessageInput, onProgress?: (fraction: number) => void): SendHandle {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise<{ message: Message; sender?: unknown }>((resolve, reject) => {
+    const form = new FormData();
+    form.append("chatId", input.chatId);
+    form.append("text", input.text);
+    form.append("clientId", input.clientId);
+    if (input.image) form.append("image", input.image, input.image.name);
+
+    xhr.open("POST", `${API_BASE}/message`);
+    xhr.setRequestHeader("Accept", "application/json");
+    const token = getToken();
+    if (token) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+    xhr.responseType = "text";
+
+    if (onProgress) {
+      xhr.upload.onprogress = (event) => {
+        if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total);
+      };
+    }
+    xhr.onload = () => {
+      let body: unknown = null;
+      try {
+        body = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        body = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300 && body && typeof body === "object" && "message" in body) {
+        resolve(body as { message: Message; sender?: unknown });
+        return;
+      }
+      const serverMessage =
+        body && typeof body === "object" && typeof (body as { message?: unknown }).message === "string"
+          ? (body as { message: string }).message
+          : null;
+      if (xhr.status === 401 && token) unauthorizedHandler?.();
+      reject(new ApiError(xhr.status || 0, serverMessage, parseRetryAfter(xhr.getResponseHeader("Retry-After"))));
+    };
+    xhr.onerror = () => reject(new ApiError(0, null));
+    xhr.ontimeout = () => reject(new ApiError(0, null));
+    xhr.onabort = () => reject(new DOMException("Send cancelled", "AbortError"));
+    xhr.send(form);
+  });
+  return { promise, abort: () => xhr.abort() };
+}
+
+// ---- dev mailbox --------------------------------------------------------
+
+/** True when the server runs with the dev mailbox (no SMTP configured). */
+export async function devMailAvailable(signal?: AbortSignal): Promise<boolean> {
+  try {
+    const response = await fetch(`${API_ORIGIN}/dev/mail/messages`, { signal, cache: "no-store" });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}

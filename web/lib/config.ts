@@ -1,0 +1,26 @@
+/**
+ * Where the API lives. Empty means the same origin that served the page, which is
+ * how `parley up` and the web service run it. Set NEXT_PUBLIC_API_URL at build
+ * time (for example https://api.example.com) when the API is on another origin;
+ * Socket.IO and the dev mailbox follow it.
+ */
+export const API_ORIGIN = (process.env.NEXT_PUBLIC_API_URL ?? "").replace(/\/+$/, "");
+
+export const API_BASE = `${API_ORIGIN}/api/v1`;
+
+/** Socket.IO connects to the API's origin (undefined = this page's origin). */
+export const SOCKET_URL: string | undefined = API_ORIGIN || undefined;
+
+export const DEV_MAIL_URL = `${API_ORIGIN}/dev/mail`;
+
+export const MESSAGE_PAGE_SIZE = 50;
+
+export const MAX_IMAGE_BYTES = 5 * 1024 * 1024;
+
+export const IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"] as const;
+
+export const OTP_LENGTH = 6;
+
+export const OTP_RESEND_SECONDS = 60;
+
+export const NAME_MAX_LENGTH = 50;

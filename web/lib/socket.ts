@@ -1,0 +1,84 @@
+/**
+ * The one Socket.IO connection of a logged-in tab, typed with Parley's events.
+ * Components reach it through the realtime provider, never by calling `io`.
+ */
+import { io, type Socket } from "socket.io-client";
+import { SOCKET_URL } from "./config";
+import type { Message, SeenEvent, TypingEvent } from "./types";
+
+export interface ServerToClientEvents {
+  getOnlineUser: (userIds: string[]) => void;
+  newMessage: (message: Message) => void;
+  messagesSeen: (event: SeenEvent) => void;
+  userTyping: (event: TypingEvent) => void;
+  userStoppedTyping: (event: TypingEvent) => void;
+  newChat: (event: { chatId: string }) => void;
+}
+
+export interface ClientToServerEvents {
+  typing: (payload: { chatId: string }) => void;
+  stopTyping: (payload: { chatId: string }) => void;
+  joinChat: (payload: { chatId: string }) => void;
+  leaveChat: (payload: { chatId: string }) => void;
+}
+
+export type ParleySocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export type ConnectionState = "connecting" | "connected" | "reconnecting" | "offline";
+
+/**
+ * A connection that authenticates with the current token on every (re)connect,
+ * so a renewed token is picked up without recreating the socket. It reconnects
+ * by itself after network failures.
+ */
+export function createSocket(getToken: () => string | null): ParleySocket {
+  return io(SOCKET_URL, {
+    path: "/socket.io/",
+    auth: (callback) => callback({ token: getToken() ?? "" }),
+    autoConnect: false,
+    reconnection: true,
+    reconnectionDelay: 1000,
+    reconnectionDelayMax: 8000,
+    randomizationFactor: 0.3,
+    timeout: 10_000,
+  });
+}
+
+/** Emits `typing` at most once per `interval` ms and `stopTyping` after `idle` ms of quiet. */
+export class TypingEmitter {
+  private lastSent = 0;
+  private idleTimer: ReturnType<typeof setTimeout> | null = null;
+  private active = false;
+
+  constructor(
+    private readonly emit: (event: "typing" | "stopTyping") => void,
+    private readonly interval = 2000,
+    private readonly idle = 3000,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  /** Call on every keystroke that leaves text in the composer. */
+  keystroke(): void {
+    const t = this.now();
+    if (!this.active || t - this.lastSent >= this.interval) {
+      this.emit("typing");
+      this.lastSent = t;
+      this.active = true;
+    }
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.stop(), this.idle);
+  }
+
+  /** Call on send, on clearing the composer and on leaving the chat. */
+  stop(): void {
+    if (this.idleTimer) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = null;
+    }
+    if (this.active) {
+      this.active = false;
+      this.lastSent = 0;
+      this.emit("stopTyping");
+    }
+  }
+}
