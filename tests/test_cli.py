@@ -58,6 +58,31 @@ def test_bad_setting_stops_with_one_line_naming_it(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("service", "name", "value"),
+    [
+        ("chat", "MEDIA_STORAGE", "ftp://somewhere/media"),
+        ("mail", "MAIL_FROM", "not an address"),
+    ],
+)
+def test_a_setting_checked_by_the_service_stops_it_with_one_line(
+    env: dict[str, str], tmp_path: Path, service: str, name: str, value: str
+) -> None:
+    extra = {"SMTP_HOST": "127.0.0.1"} if service == "mail" else {}
+    result = run(["serve", service, "--no-migrate"], {**env, **extra, name: value}, tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert name in lines[0]
+
+
+def test_a_short_jwt_secret_is_refused(env: dict[str, str], tmp_path: Path) -> None:
+    result = run(["serve", "user", "--no-migrate"], {**env, "JWT_SECRET": "x" * 31}, tmp_path)
+    assert result.returncode == 2
+    assert "JWT_SECRET" in result.stderr
+    assert "32" in result.stderr
+
+
 def test_production_without_jwt_secret_is_refused(env: dict[str, str], tmp_path: Path) -> None:
     result = run(["serve", "user", "--no-migrate"], {**env, "PARLEY_ENV": "production"}, tmp_path)
     assert result.returncode == 2

@@ -6,12 +6,14 @@ import asyncio
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from parley.core.settings import SettingError, Settings, get_settings
 
@@ -37,7 +39,7 @@ class Migratable(StrEnum):
 
 
 def fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]parley:[/] {message}", highlight=False)
+    console.print(f"[bold red]parley:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -46,7 +48,9 @@ def load_settings() -> Settings:
     get_settings.cache_clear()
     try:
         settings = get_settings()
-        settings.jwt_secret()
+        tokens = settings.tokens
+        if tokens.jwt_secret or not (tokens.jwt_private_key or tokens.jwt_public_keys):
+            settings.jwt_secret()
     except SettingError as exc:
         fail(f"configuration error: {exc}")
         raise  # unreachable; fail() exits
@@ -75,6 +79,14 @@ def run_migrations(settings: Settings, services: tuple[str, ...]) -> None:
         if type(exc).__module__.startswith(("sqlalchemy", "asyncpg", "sqlite3")):
             fail(f"migrations failed: {type(exc).__name__}: {str(exc).splitlines()[0]}", 1)
         raise
+
+
+def build_app(factory: Callable[[], Any]) -> Any:
+    """The app ``factory`` builds, or one clear line when a setting it checks is bad."""
+    try:
+        return factory()
+    except SettingError as exc:
+        fail(f"configuration error: {exc}")
 
 
 def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
@@ -108,7 +120,7 @@ def up(
     run_migrations(settings, WITH_TABLES)
     from parley.web.gateway import create_app
 
-    app = create_app(settings, embedded=("user", "chat", "mail"))
+    app = build_app(lambda: create_app(settings, embedded=("user", "chat", "mail")))
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host  # noqa: S104 only compared
     url = f"http://{shown}:{port}"
     console.print(f"\n[bold green]Parley is up:[/] {url}")
@@ -141,9 +153,10 @@ def serve(
     if name == "web":
         from parley.web.gateway import create_app
 
-        app: Any = create_app(settings)
+        app: Any = build_app(lambda: create_app(settings))
     else:
-        app = importlib.import_module(f"parley.{name}.app").create_app(settings)
+        module = importlib.import_module(f"parley.{name}.app")
+        app = build_app(lambda: module.create_app(settings))
     serve_app(app, bind_host, bind_port, settings)
 
 

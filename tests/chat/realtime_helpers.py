@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -28,7 +29,7 @@ from parley.core.cache import create_cache
 from parley.core.ids import new_id
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/12"
+REDIS_URL = os.environ.get("TEST_REALTIME_REDIS_URL", f"redis://{REDIS_HOST}:{REDIS_PORT}/12")
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5, what: str = "") -> None:

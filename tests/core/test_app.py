@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,8 +10,10 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from parley.core.app import create_service_app
+from parley.core.app import allow_browser_origin, create_service_app
 from parley.core.errors import NotFound, RateLimited
 
 
@@ -30,6 +33,16 @@ def build(ready: bool = True) -> FastAPI:
     async def missing() -> None:
         raise NotFound("No such thing")
 
+    @router.get("/database")
+    async def database() -> None:
+        # A real driver against a port where no database listens.
+        engine = create_async_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/none")
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("select 1"))
+        finally:
+            await engine.dispose()
+
     @router.get("/limited")
     async def limited() -> None:
         raise RateLimited(retry_after=42)
@@ -46,7 +59,15 @@ def build(ready: bool = True) -> FastAPI:
         yield
 
     app = create_service_app(service="demo", title="Demo", routers=[router], lifespan=lifespan)
+    allow_browser_origin(app, "https://chat.example.com")
     return app
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
 
 
 @pytest.fixture
@@ -123,3 +144,35 @@ async def test_readiness_names_the_failing_backend() -> None:
 def test_operation_ids_are_tag_and_name() -> None:
     ids = {op["operationId"] for path in build().openapi()["paths"].values() for op in path.values()}
     assert "demo-create_item" in ids
+
+
+async def test_an_unreachable_backend_is_503_not_500(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/database")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["message"] == "A backend service is unavailable, try again shortly"
+
+
+async def test_the_public_origin_may_call_from_the_browser(client: httpx.AsyncClient) -> None:
+    preflight = await client.options(
+        "/api/v1/items",
+        headers={
+            "Origin": "https://chat.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://chat.example.com"
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    response = await client.get("/api/v1/limited", headers={"Origin": "https://chat.example.com"})
+    assert "Retry-After" in response.headers["access-control-expose-headers"]
+
+
+async def test_other_origins_get_no_cors_grant(client: httpx.AsyncClient) -> None:
+    preflight = await client.options(
+        "/api/v1/items",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 400
+    assert "access-control-allow-origin" not in preflight.headers

@@ -182,3 +182,15 @@ def test_production_requires_a_jwt_secret(isolated: Path) -> None:
         s.jwt_secret()
     assert caught.value.name == "JWT_SECRET"
     assert not (isolated / "data" / "jwt_secret").exists()
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Compose files and env templates often leave optional variables empty: `REDIS_URL=`.
+    for name in ("REDIS_URL", "AMQP_URL", "SMTP_HOST", "USER_SERVICE", "JWT_SECRET"):
+        monkeypatch.setenv(name, "")
+    s = Settings()
+    assert s.cache.embedded
+    assert s.bus.embedded
+    assert s.smtp.dev_mailbox
+    assert s.services.user_service is None
+    assert s.tokens.jwt_secret is None

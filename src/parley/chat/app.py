@@ -14,11 +14,11 @@ from parley.chat.events import EventSink
 from parley.chat.realtime import Realtime
 from parley.chat.routes import media_router, router
 from parley.chat.service import ChatService
-from parley.chat.storage import storage_from_url
+from parley.chat.storage import MediaStorage, storage_from_url
 from parley.chat.uow import UnitOfWork
 from parley.chat.uploads import DEFAULT_BODY_LIMIT, MESSAGE_BODY_LIMIT, BodyLimitMiddleware
 from parley.chat.users import UserDirectory
-from parley.core.app import create_service_app
+from parley.core.app import allow_browser_origin, create_service_app
 from parley.core.database import Database
 from parley.core.http import service_client
 from parley.core.resources import build_cache, build_tokens
@@ -26,21 +26,15 @@ from parley.core.settings import SettingError, Settings
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The chat service (chats, members, messages, media) built from ``settings``."""
-    media = settings.media
+    """The chat service (chats, members, messages, media) built from ``settings``.
+
+    Raises :class:`SettingError` for a bad ``MEDIA_STORAGE`` here, before anything is served.
+    """
+    _storage(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            storage = storage_from_url(
-                settings.media_url(),
-                s3_endpoint_url=media.s3_endpoint_url,
-                aws_access_key_id=media.aws_access_key_id,
-                aws_secret_access_key=media.aws_secret_access_key,
-                aws_region=media.aws_region,
-            )
-        except ValueError as exc:
-            raise SettingError("MEDIA_STORAGE", f"is invalid: {exc}") from None
+        storage = _storage(settings)
         async with AsyncExitStack() as resources:
             db = Database(settings.database_url("chat"))
             resources.push_async_callback(db.close)
@@ -87,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         default=DEFAULT_BODY_LIMIT,
         limits={("POST", "/api/v1/message"): MESSAGE_BODY_LIMIT},
     )
+    allow_browser_origin(app, settings.app.public_url)
     app.add_middleware(SocketIOMiddleware)
     app.state.settings = settings
     app.state.trust_forwarded_for = settings.limits.trust_forwarded_for
@@ -106,6 +101,21 @@ class SocketIOMiddleware:
                 await realtime.asgi_app(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _storage(settings: Settings) -> MediaStorage:
+    """The media storage ``MEDIA_STORAGE`` names (nothing is opened until it is used)."""
+    media = settings.media
+    try:
+        return storage_from_url(
+            settings.media_url(),
+            s3_endpoint_url=media.s3_endpoint_url,
+            aws_access_key_id=media.aws_access_key_id,
+            aws_secret_access_key=media.aws_secret_access_key,
+            aws_region=media.aws_region,
+        )
+    except ValueError as exc:
+        raise SettingError("MEDIA_STORAGE", f"is invalid: {exc}") from None
 
 
 def _fan_out_url(settings: Settings) -> str | None:

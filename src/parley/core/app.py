@@ -11,9 +11,12 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis import exceptions as redis_exc
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -69,10 +72,39 @@ def install_error_handlers(app: FastAPI) -> None:
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(error_body(_validation_message(exc), "invalid"), status_code=422)
 
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    @app.exception_handler(redis_exc.ConnectionError)
+    @app.exception_handler(redis_exc.TimeoutError)
+    @app.exception_handler(ConnectionError)
+    async def backend_down(_: Request, exc: Exception) -> JSONResponse:
+        # A database, cache or broker that does not answer is an outage, not a bug: 503, retry later.
+        log.error("http.backend_unavailable", error=type(exc).__name__)
+        return JSONResponse(
+            error_body("A backend service is unavailable, try again shortly", "unavailable"),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unhandled", error=type(exc).__name__)
         return JSONResponse(error_body("Internal server error", "internal"), status_code=500)
+
+
+def allow_browser_origin(app: FastAPI, origin: str) -> None:
+    """Let a web app on ``origin`` (``PUBLIC_URL``) call this service from another origin.
+
+    Only needed in split deployments; tokens travel in the ``Authorization`` header, never in cookies.
+    """
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[origin],
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Next-Cursor", "Retry-After", "X-Request-ID"],
+        max_age=600,
+    )
 
 
 class RequestContextMiddleware:

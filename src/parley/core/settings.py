@@ -22,7 +22,11 @@ SERVICES = ("user", "chat", "mail", "web")
 
 class _Base(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", case_sensitive=False, extra="ignore"
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        extra="ignore",
+        env_ignore_empty=True,
     )
 
 
@@ -142,8 +146,8 @@ class TokenSettings(_Base):
     @field_validator("jwt_secret")
     @classmethod
     def _check(cls, v: str | None) -> str | None:
-        if v is not None and len(v) < 16:
-            raise ValueError("must be at least 16 characters")
+        if v is not None and len(v) < 32:
+            raise ValueError("must be at least 32 characters")
         return v
 
 

@@ -24,15 +24,17 @@ DRAIN_SECONDS = 30
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The mail worker: sends every message of ``settings.bus.mail_queue`` by SMTP or to the dev mailbox."""
+    """The mail worker: sends every message of ``settings.bus.mail_queue`` by SMTP or to the dev mailbox.
+
+    Raises :class:`SettingError` for a bad ``MAIL_FROM`` here, before anything is served.
+    """
+    if not settings.smtp.dev_mailbox:
+        _smtp_sender(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         mailbox = DevMailbox() if settings.smtp.dev_mailbox else None
-        try:
-            sender: Sender = mailbox if mailbox is not None else SmtpSender(settings.smtp)
-        except ValueError as exc:
-            raise SettingError("MAIL_FROM", f"is invalid: {exc}") from None
+        sender: Sender = mailbox if mailbox is not None else _smtp_sender(settings)
         delays = settings.bus.mail_retry_delays
         async with AsyncExitStack() as resources:
             bus = await build_bus(settings)
@@ -66,3 +68,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.trust_forwarded_for = settings.limits.trust_forwarded_for
     app.state.mailbox = None
     return app
+
+
+def _smtp_sender(settings: Settings) -> SmtpSender:
+    try:
+        return SmtpSender(settings.smtp)
+    except ValueError as exc:
+        raise SettingError("MAIL_FROM", f"is invalid: {exc}") from None

@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from parley.core.app import create_service_app
+from parley.core.app import allow_browser_origin, create_service_app
 from parley.core.database import Database
 from parley.core.resources import build_bus, build_cache, build_tokens
 from parley.core.settings import Settings
@@ -80,5 +80,6 @@ def create_app(settings: Settings) -> FastAPI:
         routers=routers,
         lifespan=lifespan,
     )
+    allow_browser_origin(app, settings.app.public_url)
     app.state.settings = settings
     return app
