@@ -76,6 +76,15 @@ def test_a_setting_checked_by_the_service_stops_it_with_one_line(
     assert name in lines[0]
 
 
+def test_production_mail_needs_smtp(env: dict[str, str], tmp_path: Path) -> None:
+    production = {**env, "PARLEY_ENV": "production", "JWT_SECRET": "p" * 40}
+    result = run(["serve", "mail"], production, tmp_path)
+    assert result.returncode == 2
+    assert "SMTP_HOST" in result.stderr
+    assert "DEV_MAILBOX" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_short_jwt_secret_is_refused(env: dict[str, str], tmp_path: Path) -> None:
     result = run(["serve", "user", "--no-migrate"], {**env, "JWT_SECRET": "x" * 31}, tmp_path)
     assert result.returncode == 2

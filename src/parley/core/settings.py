@@ -185,6 +185,8 @@ class SmtpSettings(_Base):
     smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
     smtp_timeout_seconds: float = 20
     mail_from: str = "Parley <no-reply@parley.local>"
+    # Outside development, keeping mail in the (world-readable) dev mailbox must be asked for.
+    dev_mailbox_in_production: bool = Field(False, validation_alias=AliasChoices("DEV_MAILBOX"))
 
     @property
     def dev_mailbox(self) -> bool:
@@ -241,6 +243,15 @@ class Settings:
 
     def database_url(self, service: str) -> str:
         return self.database.url_for(service, self.app.data_dir)
+
+    def check_mail(self) -> None:
+        """In production, login codes go by SMTP: the dev mailbox would show them to anyone."""
+        if not self.dev and self.smtp.dev_mailbox and not self.smtp.dev_mailbox_in_production:
+            raise SettingError(
+                "SMTP_HOST",
+                "is required in production (or DEV_MAILBOX=true to try Parley out: anyone can then "
+                "read every login code at /dev/mail)",
+            )
 
     def media_url(self) -> str:
         return self.media.media_storage or f"file://{self.app.data_dir / 'media'}"

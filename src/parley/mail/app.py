@@ -26,8 +26,10 @@ DRAIN_SECONDS = 30
 def create_app(settings: Settings) -> FastAPI:
     """The mail worker: sends every message of ``settings.bus.mail_queue`` by SMTP or to the dev mailbox.
 
-    Raises :class:`SettingError` for a bad ``MAIL_FROM`` here, before anything is served.
+    Raises :class:`SettingError` for a bad ``MAIL_FROM``, or for no SMTP in production, here,
+    before anything is served.
     """
+    settings.check_mail()
     if not settings.smtp.dev_mailbox:
         _smtp_sender(settings)
 
