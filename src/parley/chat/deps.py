@@ -22,17 +22,17 @@ async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
         yield uow
 
 
-def get_users(request: Request) -> UserDirectory:
+async def get_users(request: Request) -> UserDirectory:
     users: UserDirectory = request.app.state.users
     return users
 
 
-def get_links(request: Request) -> MediaLinks:
+async def get_links(request: Request) -> MediaLinks:
     links: MediaLinks = request.app.state.media_links
     return links
 
 
-def get_storage(request: Request) -> MediaStorage:
+async def get_storage(request: Request) -> MediaStorage:
     storage: MediaStorage = request.app.state.storage
     return storage
 
@@ -44,7 +44,7 @@ Storage = Annotated[MediaStorage, Depends(get_storage)]
 CurrentUser = CurrentIdentity
 
 
-def get_chat_service(
+async def get_chat_service(
     request: Request, uow: UnitOfWorkDep, users: Users, links: Links, storage: Storage
 ) -> ChatService:
     return ChatService(uow=uow, users=users, links=links, storage=storage, viewers=request.app.state.viewers)

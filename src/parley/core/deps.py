@@ -9,18 +9,23 @@ from fastapi import Depends, Request
 from parley.core.auth import Identity, Tokens, bearer_token
 
 
-def get_tokens(request: Request) -> Tokens:
+def _tokens(request: Request) -> Tokens:
     tokens: Tokens = request.app.state.tokens
     return tokens
+
+
+# Dependencies are coroutines: FastAPI runs plain functions in a thread pool, a hop per request.
+async def get_tokens(request: Request) -> Tokens:
+    return _tokens(request)
 
 
 async def current_identity(request: Request) -> Identity:
     """The caller, from a verified, unrevoked bearer token; 401 otherwise."""
     token = bearer_token(request.headers.get("authorization"))
-    return await get_tokens(request).verify(token)
+    return await _tokens(request).verify(token)
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     """The client's address; the first ``X-Forwarded-For`` hop only when a trusted proxy is in front."""
     if getattr(request.app.state, "trust_forwarded_for", False):
         forwarded = request.headers.get("x-forwarded-for")

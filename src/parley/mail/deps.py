@@ -10,7 +10,7 @@ from parley.mail.errors import MailboxDisabled
 from parley.mail.mailbox import DevMailbox
 
 
-def get_mailbox(request: Request) -> DevMailbox:
+async def get_mailbox(request: Request) -> DevMailbox:
     """The dev mailbox; 404 when a real SMTP server is configured (there is none then)."""
     mailbox: DevMailbox | None = request.app.state.mailbox
     if mailbox is None:

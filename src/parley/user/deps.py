@@ -21,7 +21,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_login(request: Request) -> Login:
+async def get_login(request: Request) -> Login:
     login: Login = request.app.state.login
     return login
 
