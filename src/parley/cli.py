@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -89,9 +90,16 @@ def build_app(factory: Callable[[], Any]) -> Any:
         fail(f"configuration error: {exc}")
 
 
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
     import uvicorn
 
+    # uvicorn drains on SIGTERM, then raises the signal again with the handler found at start:
+    # this one makes a graceful stop exit 0, as process managers expect.
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(
         app,
         host=host,
@@ -166,6 +174,75 @@ def migrate_command(service: Annotated[Migratable, typer.Argument(help="Whose ta
     settings = load_settings()
     run_migrations(settings, (service.value,))
     console.print(f"{service.value}: migrations applied")
+
+
+@cli.command()
+def bench(
+    url: Annotated[str, typer.Option(help="The running Parley: where the user and chat APIs are routed.")] = (
+        "http://127.0.0.1:3000"
+    ),
+    socket_url: Annotated[
+        list[str] | None,
+        typer.Option(help="A chat instance for sockets; repeat to spread them (default: --url)."),
+    ] = None,
+    mailbox_url: Annotated[
+        str | None, typer.Option(help="The dev mailbox's JSON list (default: <url>/dev/mail/messages).")
+    ] = None,
+    pairs: Annotated[int, typer.Option(help="Pairs of users, each a 1:1 chat where both sides send.")] = 10,
+    rate: Annotated[float, typer.Option(help="Messages a second in total; 0 sends flat out.")] = 0,
+    duration: Annotated[float, typer.Option(help="Seconds to measure.")] = 10,
+    warmup: Annotated[float, typer.Option(help="Seconds of load before measuring.")] = 1,
+    idle: Annotated[int, typer.Option(help="Extra idle sockets to hold.")] = 0,
+    idle_users: Annotated[int, typer.Option(help="Extra users the idle sockets are spread over.")] = 1,
+    grace: Annotated[float, typer.Option(help="Seconds to wait for deliveries after the last send.")] = 5,
+    pid: Annotated[
+        list[int] | None, typer.Option(help="A local server process to read RSS of; repeatable.")
+    ] = None,
+    rss_url: Annotated[
+        list[str] | None,
+        typer.Option(help="A service whose /metrics reports its RSS; repeatable (default: --url)."),
+    ] = None,
+    wait_on_limit: Annotated[
+        bool, typer.Option(help="Wait when the server rate-limits logins instead of stopping.")
+    ] = False,
+    json_only: Annotated[bool, typer.Option(help="Print only the JSON line: no progress, no table.")] = False,
+) -> None:
+    """Measure a running Parley like real clients: throughput, latency, losses, sockets, memory.
+
+    Creates its own users (codes read from the dev mailbox) and chats; see docs/bench.md.
+
+    The server allows 20 logins a minute per client IP: for big runs raise LOGIN_RATE_PER_MINUTE.
+    """
+    import json
+
+    from parley.bench import BenchConfig, BenchError, Display, run
+
+    config = BenchConfig(
+        url=url.rstrip("/"),
+        socket_urls=[u.rstrip("/") for u in socket_url or []],
+        mailbox_url=mailbox_url,
+        pairs=pairs,
+        rate=rate,
+        duration=duration,
+        warmup=warmup,
+        idle=idle,
+        idle_users=idle_users,
+        grace=grace,
+        pids=pid or [],
+        rss_urls=rss_url or [],
+        wait_on_limit=wait_on_limit,
+    )
+    display = Display(console, enabled=not json_only)
+    try:
+        with display.shown():
+            report = run(config, display)
+    except BenchError as exc:
+        fail(f"bench: {exc}", 1)
+        return
+    if not json_only:
+        console.print(report.table())
+    sys.stdout.write(json.dumps(report.as_json()) + "\n")
+    sys.stdout.flush()
 
 
 def main() -> None:
