@@ -303,7 +303,9 @@ class ChatService:
         if not is_id(chat_id):
             raise InvalidId("chatId is not a valid chat id")
         chat, _ = await self.access(chat_id, me.id)
-        if client_id is not None:
+        if client_id is not None and image:
+            # A retried upload is answered before its image is processed again; a retried text
+            # message costs no extra query: the insert below notices the repeat.
             earlier = await store.message_by_client_id(self.session, me.id, client_id)
             if earlier is not None:
                 return self._repeat(earlier, chat), False
