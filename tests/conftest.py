@@ -1,3 +1,3 @@
 """Shared fixtures: backends (embedded and real) and the in-process stack."""
 
-pytest_plugins = ["tests.fixtures.backends", "tests.fixtures.stack"]
+pytest_plugins = ["tests.fixtures.backends", "tests.fixtures.stack", "tests.fixtures.topology"]

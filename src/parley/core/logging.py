@@ -48,5 +48,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
         logging.getLogger(name).propagate = True
     # The access log is ours (with request ids); uvicorn's would say everything twice.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Service-to-service calls are logged by the service that answers them (same request id).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
     logging.getLogger("aiormq").setLevel(logging.WARNING)

@@ -1,8 +1,9 @@
 """The web service: the built web app, and the one origin in front of the other services.
 
 In ``parley up`` every service runs in this process and requests are handed to their ASGI apps
-directly; in ``parley serve web`` requests are proxied to ``USER_SERVICE``, ``CHAT_SERVICE`` and
-``MAIL_SERVICE``. Either way a browser talks to one origin.
+directly; in ``parley serve web`` requests (HTTP and WebSocket) are proxied to ``USER_SERVICE``,
+``CHAT_SERVICE`` and ``MAIL_SERVICE``, each of which may list several instances separated by commas
+(see :mod:`parley.web.proxy`). Either way a browser talks to one origin.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from parley.core.app import Check, create_service_app
 from parley.core.http import register_local, unregister_local
-from parley.core.settings import Settings
-from parley.web.proxy import HttpProxy
+from parley.core.settings import SettingError, Settings
+from parley.web.proxy import ROUTE_KEY, HttpProxy
 from parley.web.static import StaticSite, find_web_dir
 
 # Which service answers which paths. A prefix matches itself and anything below it.
@@ -40,13 +41,19 @@ ROUTES: dict[str, tuple[str, ...]] = {
 EMBEDDED_ORDER = ("user", "mail", "chat")
 
 
-def service_for(path: str) -> str | None:
-    """The service that owns ``path``, or None for the web app itself."""
+def route_for(path: str) -> tuple[str, str] | None:
+    """The service that owns ``path`` and the prefix it matched, or None for the web app itself."""
     for service, prefixes in ROUTES.items():
         for prefix in prefixes:
             if path == prefix or path.startswith(prefix + "/"):
-                return service
+                return service, prefix
     return None
+
+
+def service_for(path: str) -> str | None:
+    """The service that owns ``path``, or None for the web app itself."""
+    found = route_for(path)
+    return found[0] if found else None
 
 
 def load_service_app(service: str, settings: Settings) -> FastAPI:
@@ -64,9 +71,10 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            service = service_for(scope["path"])
-            if service is not None and service in self.upstreams:
-                await self.upstreams[service](scope, receive, send)
+            found = route_for(scope["path"])
+            if found is not None and found[0] in self.upstreams:
+                scope[ROUTE_KEY] = found[1] + "/*"
+                await self.upstreams[found[0]](scope, receive, send)
                 return
         await self.web(scope, receive, send)
 
@@ -78,7 +86,10 @@ def create_app(settings: Settings, *, embedded: Sequence[str] = ()) -> Gateway:
     for name in ROUTES:
         url = getattr(settings.services, f"{name}_service")
         if name not in services and url:
-            proxies[name] = HttpProxy(url, trust_forwarded_for=settings.limits.trust_forwarded_for)
+            try:
+                proxies[name] = HttpProxy(url, trust_forwarded_for=settings.limits.trust_forwarded_for)
+            except ValueError as exc:
+                raise SettingError(f"{name.upper()}_SERVICE", f"is invalid: {exc}") from None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
