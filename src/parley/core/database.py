@@ -51,7 +51,10 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
+            # No pre-ping: it costs a round trip on every checkout. After a database restart the
+            # first statement on a dead connection fails (503) and SQLAlchemy then discards the
+            # whole pool, so one request notices instead of every request paying.
+            kwargs.update(pool_size=20, max_overflow=10, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

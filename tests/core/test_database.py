@@ -1,0 +1,64 @@
+"""The database layer against a real PostgreSQL: connections that die are replaced."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+
+from parley.core.database import Database
+from tests.fixtures.backends import (
+    PG_HOST,
+    PG_PORT,
+    PG_USER,
+    create_databases,
+    drop_databases,
+    reachable,
+    require,
+)
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[tuple[str, Database]]:
+    require(reachable(PG_HOST, PG_PORT), f"PostgreSQL at {PG_HOST}:{PG_PORT}")
+    name = f"parley_test_db_{secrets.token_hex(4)}"
+    await create_databases([name])
+    db = Database(f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}")
+    try:
+        yield name, db
+    finally:
+        await db.close()
+        await drop_databases([name])
+
+
+async def select_one(db: Database) -> int:
+    async with db.session() as session:
+        return int((await session.execute(text("SELECT 1"))).scalar_one())
+
+
+async def test_after_the_server_drops_every_connection_one_statement_fails_then_all_work(
+    database: tuple[str, Database],
+) -> None:
+    name, db = database
+    # Fill the pool with several open connections, as a busy service has.
+    async with db.session() as a, db.session() as b, db.session() as c:
+        for session in (a, b, c):
+            await session.execute(text("SELECT 1"))
+    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
+    try:
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", name
+        )
+    finally:
+        await admin.close()
+    assert killed >= 3
+
+    with pytest.raises((sa_exc.DBAPIError, ConnectionError)):
+        await select_one(db)
+    # The failure threw the whole stale pool away: every later statement gets a live connection.
+    for _ in range(5):
+        assert await select_one(db) == 1
