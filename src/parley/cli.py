@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
 import signal
+import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -94,13 +96,32 @@ def _stopped(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def _drains(app: Any) -> list[Callable[[], Awaitable[None]]]:
+    """What must let go of clients before the server waits for its connections: real-time sockets."""
+    apps = list(getattr(app, "services", {}).values()) or [app]
+    found = [getattr(getattr(a, "state", None), "realtime", None) for a in apps]
+    return [realtime.stop for realtime in found if realtime is not None]
+
+
 def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
     import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        """On shutdown, closes the sockets first: a held long-poll would otherwise keep the
+        server waiting for its connections until the next ping (tens of seconds)."""
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            for drain in _drains(app):
+                try:
+                    await drain()
+                except Exception as exc:  # the shutdown goes on regardless
+                    console.print(f"parley: draining sockets failed: {exc!r}", highlight=False, markup=False)
+            await super().shutdown(sockets)
 
     # uvicorn drains on SIGTERM, then raises the signal again with the handler found at start:
     # this one makes a graceful stop exit 0, as process managers expect.
     signal.signal(signal.SIGTERM, _stopped)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -109,6 +130,11 @@ def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
         timeout_graceful_shutdown=20,
         ws="websockets-sansio",
     )
+    server = DrainingServer(config)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: uvicorn drained, then raised it again
+        server.run()
+    if not server.started:
+        raise typer.Exit(3)  # the app did not start (uvicorn logged why)
 
 
 @cli.command()

@@ -118,33 +118,13 @@ class Live:
         return peer
 
     async def close(self) -> None:
-        await asyncio.gather(*(_close(peer) for peer in self._peers))
+        await asyncio.gather(*(peer.close() for peer in self._peers))
         await asyncio.gather(*(client.aclose() for client in self._clients))
         for running in self._servers:
             await running.stop()
         self._peers.clear()
         self._clients.clear()
         self._servers.clear()
-
-
-async def _close(peer: Peer) -> None:
-    """Close a peer promptly.
-
-    Over long-polling the Python client's clean close posts its CLOSE, then waits for the server
-    to answer the pending poll, which the server keeps until its ping interval (25 s); browsers
-    do not wait for it. So: post the CLOSE, let the server take it, then drop the pending poll.
-    """
-    eio = peer.client.eio
-    if peer.client.connected and peer.client.transport() == "polling":
-        closing = asyncio.create_task(peer.client.disconnect())
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(eio.write_loop_task), 5)
-        eio.read_loop_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await closing
-        if eio.http is not None and not eio.http.closed:
-            await eio.http.close()
-    await peer.close()
 
 
 async def full_history(person: Person, chat_id: str, page: int = 100) -> list[dict[str, Any]]:

@@ -174,6 +174,23 @@ class Peer:
         return len(self.events)
 
     async def close(self) -> None:
+        """Close promptly.
+
+        Over long-polling the Python client's clean close posts its CLOSE, then waits for the
+        server to answer the pending poll, which the server keeps until its ping interval (25 s);
+        browsers do not wait for it. So: post the CLOSE, let the server take it, then drop the
+        pending poll.
+        """
+        eio = self.client.eio
+        if self.client.connected and self.client.transport() == "polling":
+            closing = asyncio.create_task(self.client.disconnect())
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(eio.write_loop_task), 5)
+            eio.read_loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await closing
+            if eio.http is not None and not eio.http.closed:
+                await eio.http.close()
         with contextlib.suppress(Exception):
             await self.client.disconnect()
         with contextlib.suppress(Exception):

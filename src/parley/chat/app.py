@@ -98,7 +98,7 @@ class SocketIOMiddleware:
         if scope["type"] in ("http", "websocket") and scope["path"].startswith("/socket.io"):
             realtime: Realtime | None = getattr(scope["app"].state, "realtime", None)
             if realtime is not None:
-                await realtime.asgi_app(scope, receive, send)
+                await realtime.serve(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

@@ -292,6 +292,7 @@ class Realtime:
         self._locks: dict[str, _LocalLock] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self._requests: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._closed = False
         self._handlers: dict[str, Callable[[_Connection, str], Awaitable[None]]] = {
@@ -324,7 +325,13 @@ class Realtime:
         log.info("realtime.started", instance=self.instance)
 
     async def stop(self, timeout: float = 5) -> None:
-        """Drain: close this instance's sockets (clients reconnect elsewhere), end its presence, stop tasks."""
+        """Drain: close this instance's sockets (clients reconnect elsewhere), end its presence, stop tasks.
+
+        Called once when the server starts shutting down and again by the app's lifespan: the
+        second call finds nothing left to do.
+        """
+        if self._closed:
+            return
         self._stopping = True
         for task in self._tasks.values():
             task.cancel()
@@ -350,11 +357,29 @@ class Realtime:
         self._closed = True
         for task in list(self._background):
             task.cancel()
+        # Engine.IO sessions with no Socket.IO connection left, and long-polls whose session is
+        # gone (a client that went away mid-poll), would hold their request, and the server's
+        # shutdown, until the next ping: close what is left and end those requests.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.sio.eio.disconnect(), timeout)
+        for request in list(self._requests):
+            request.cancel()
         await self.sio.shutdown()
         await _close_manager(self.sio.manager)
         if self._publisher is not None:
             await _close_manager(self._publisher)
         log.info("realtime.stopped", instance=self.instance)
+
+    async def serve(self, scope: Any, receive: Any, send: Any) -> None:
+        """The ASGI entry for ``/socket.io/``: requests in flight are ended by :meth:`stop`."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._requests.add(task)
+        try:
+            await self.asgi_app(scope, receive, send)
+        finally:
+            if task is not None:
+                self._requests.discard(task)
 
     async def _await_manager_subscription(self, timeout: float = 5) -> None:
         """With Redis, wait until the manager listens, so no event published from now on is missed."""
