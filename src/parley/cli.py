@@ -100,7 +100,7 @@ def _drains(app: Any) -> list[Callable[[], Awaitable[None]]]:
     """What must let go of clients before the server waits for its connections: real-time sockets."""
     apps = list(getattr(app, "services", {}).values()) or [app]
     found = [getattr(getattr(a, "state", None), "realtime", None) for a in apps]
-    return [realtime.stop for realtime in found if realtime is not None]
+    return [realtime.drain for realtime in found if realtime is not None]
 
 
 def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
@@ -111,6 +111,11 @@ def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
         server waiting for its connections until the next ping (tens of seconds)."""
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Stop taking connections first (uvicorn does it again, harmlessly), so nothing new
+            # arrives while the sockets are let go; requests in flight still finish and their
+            # events still reach the other instances.
+            for server in self.servers:
+                server.close()
             for drain in _drains(app):
                 try:
                     await drain()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from parley.chat import store
-from parley.chat.events import NullSink, Outbox, no_viewers
+from parley.chat.events import NullSink, Outbox
 from parley.chat.store import Message
 from parley.chat.uow import unit_of_work
 from parley.core.database import Database, migrate
@@ -191,12 +191,13 @@ async def test_members_with_the_chat_open_read_new_messages_at_once(
     async def viewers(chat: str) -> set[str]:
         return watching if chat == chat_id else set()
 
+    previous = chat_app.state.viewers
     chat_app.state.viewers = viewers
     try:
         events.events.clear()
         message = await send(alice, chat_id, "yes")  # alice's own viewing is not a receipt
     finally:
-        chat_app.state.viewers = no_viewers
+        chat_app.state.viewers = previous
     assert message["seen"] is True
     assert [name for name, _, _ in events.events] == ["newMessage", "messagesSeen"]
     assert events.events[0][1]["seen"] is False  # delivered first, read right after
@@ -215,10 +216,11 @@ async def test_a_failing_viewers_lookup_does_not_fail_the_send(
     async def broken(chat: str) -> set[str]:
         raise ConnectionError("cache down")
 
+    previous = chat_app.state.viewers
     chat_app.state.viewers = broken
     try:
         message = await send(alice, chat_id, "still sent")
     finally:
-        chat_app.state.viewers = no_viewers
+        chat_app.state.viewers = previous
     assert message["seen"] is False
     assert [m["_id"] for m in (await history(bob, chat_id))["messages"]] == [message["_id"]]

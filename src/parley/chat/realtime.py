@@ -324,21 +324,17 @@ class Realtime:
         self._tasks["heartbeat"] = asyncio.create_task(self._heartbeat_loop())
         log.info("realtime.started", instance=self.instance)
 
-    async def stop(self, timeout: float = 5) -> None:
-        """Drain: close this instance's sockets (clients reconnect elsewhere), end its presence, stop tasks.
+    async def drain(self, timeout: float = 5) -> None:
+        """Let go of the clients: refuse new sockets, close this instance's (their clients
+        reconnect, to another instance during a rolling restart) and end held long-polls.
 
-        Called once when the server starts shutting down and again by the app's lifespan: the
-        second call finds nothing left to do.
+        Events still go out (to the other instances' sockets) until :meth:`stop`, so requests
+        that finish meanwhile are delivered. The server calls this as soon as it stops taking
+        connections; the lifespan's :meth:`stop` calls it too, and the second call does nothing.
         """
-        if self._closed:
+        if self._stopping:
             return
         self._stopping = True
-        for task in self._tasks.values():
-            task.cancel()
-        for task in self._tasks.values():
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
         # Closing the Engine.IO transport (rather than a Socket.IO disconnect) lets clients
         # reconnect, to another instance during a rolling restart.
         closing = [
@@ -351,12 +347,6 @@ class Realtime:
         for sid in list(self._connections):
             # Whatever did not go through the disconnect handler (a stalled transport).
             self._forget(sid)
-        if self._background:
-            await asyncio.wait(list(self._background), timeout=timeout)
-        # From here on nothing is emitted: a late handler must not reopen the managers' connections.
-        self._closed = True
-        for task in list(self._background):
-            task.cancel()
         # Engine.IO sessions with no Socket.IO connection left, and long-polls whose session is
         # gone (a client that went away mid-poll), would hold their request, and the server's
         # shutdown, until the next ping: close what is left and end those requests.
@@ -364,6 +354,24 @@ class Realtime:
             await asyncio.wait_for(self.sio.eio.disconnect(), timeout)
         for request in list(self._requests):
             request.cancel()
+
+    async def stop(self, timeout: float = 5) -> None:
+        """Drain, end this instance's presence and background work, close the managers."""
+        if self._closed:
+            return
+        await self.drain(timeout)
+        for task in self._tasks.values():
+            task.cancel()
+        for task in self._tasks.values():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=timeout)
+        # From here on nothing is emitted: a late handler must not reopen the managers' connections.
+        self._closed = True
+        for task in list(self._background):
+            task.cancel()
         await self.sio.shutdown()
         await _close_manager(self.sio.manager)
         if self._publisher is not None:
@@ -371,12 +379,29 @@ class Realtime:
         log.info("realtime.stopped", instance=self.instance)
 
     async def serve(self, scope: Any, receive: Any, send: Any) -> None:
-        """The ASGI entry for ``/socket.io/``: requests in flight are ended by :meth:`stop`."""
+        """The ASGI entry for ``/socket.io/``; :meth:`drain` ends the requests still held."""
         task = asyncio.current_task()
+        started = False
+
+        async def tracked(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         if task is not None:
             self._requests.add(task)
         try:
-            await self.asgi_app(scope, receive, send)
+            await self.asgi_app(scope, receive, tracked)
+        except asyncio.CancelledError:
+            if task is None or not self._stopping or scope["type"] != "http":
+                raise
+            # A long-poll ended by drain(): answer it; the client reconnects elsewhere.
+            task.uncancel()
+            if not started:
+                await send(
+                    {"type": "http.response.start", "status": 503, "headers": [(b"retry-after", b"1")]}
+                )
+                await send({"type": "http.response.body", "body": b""})
         finally:
             if task is not None:
                 self._requests.discard(task)
