@@ -76,6 +76,14 @@ def test_a_setting_checked_by_the_service_stops_it_with_one_line(
     assert name in lines[0]
 
 
+def test_the_web_service_needs_the_services_it_routes_to(env: dict[str, str], tmp_path: Path) -> None:
+    result = run(["serve", "web"], {**env, "CHAT_SERVICE": "http://127.0.0.1:5002"}, tmp_path)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "USER_SERVICE" in lines[0]
+
+
 def test_production_mail_needs_smtp(env: dict[str, str], tmp_path: Path) -> None:
     production = {**env, "PARLEY_ENV": "production", "JWT_SECRET": "p" * 40}
     result = run(["serve", "mail"], production, tmp_path)

@@ -107,9 +107,12 @@ def test_the_procfile_runs_every_service_and_two_chat_instances() -> None:
         for line in (ROOT / "Procfile").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    commands = [command.split() for _, command in lines]
+    # Leading VAR=value words set the environment of that one process.
+    commands = [[w for w in command.split() if not re.fullmatch(r"[A-Z_]+=\S*", w)] for _, command in lines]
     served = [c[2] for c in commands if c[:2] == ["parley", "serve"]]
     assert sorted(set(served)) == sorted(SERVICES)
     assert served.count("chat") == 2
     ports = [c[c.index("--port") + 1] for c in commands if "--port" in c]
     assert len(ports) == len(set(ports)), "every process has its own port"
+    web = next(command for name, command in lines if name == "web")
+    assert "TRUST_FORWARDED_FOR=false" in web, "the edge must not believe a client's X-Forwarded-For"

@@ -192,6 +192,10 @@ def serve(
     if name == "web":
         from parley.web.gateway import create_app
 
+        for variable in ("USER_SERVICE", "CHAT_SERVICE"):
+            if not getattr(settings.services, variable.lower()):
+                fail(f"configuration error: {variable} is required: the web service routes the API to it")
+
         app: Any = build_app(lambda: create_app(settings))
     else:
         module = importlib.import_module(f"parley.{name}.app")

@@ -9,6 +9,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -201,3 +202,43 @@ async def test_an_upstream_that_is_down_refuses_the_upgrade() -> None:
                     pass
     finally:
         await proxy.close()
+
+
+async def test_the_path_reaches_the_service_as_sent_and_dot_segments_are_refused() -> None:
+    seen: list[tuple[bytes, bytes]] = []
+
+    async def service(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((scope["raw_path"], scope["query_string"]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async with serving(service) as service_url:
+        proxy = HttpProxy(service_url)
+        try:
+            async with serving(proxy) as url, httpx.AsyncClient(base_url=url) as client:
+                # An encoded "?" stays part of the path; it used to make the proxy answer 500.
+                response = await client.get("/api/v1/user/a%3Fb%2Fc", params={"q": "x y"})
+                assert response.status_code == 200
+                assert seen == [(b"/api/v1/user/a%3Fb%2Fc", b"q=x+y")]
+                # A normalised path could reach what the proxy does not route: refused, never sent.
+                for path in ("/api/v1/user/../../metrics", "/api/v1/user/%2e%2e/%2e%2e/readyz"):
+                    status, body = await raw_get(url, path)  # clients normalise; an attacker need not
+                    assert status == 400, path
+                    assert json.loads(body)["message"] == "Invalid request path"
+                assert len(seen) == 1
+        finally:
+            await proxy.close()
+
+
+async def raw_get(url: str, path: str) -> tuple[int, bytes]:
+    """GET ``path`` exactly as written, over a plain socket."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        response = await reader.read()
+    finally:
+        writer.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body

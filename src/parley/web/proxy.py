@@ -176,6 +176,14 @@ class HttpProxy:
     async def http(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         started = time.perf_counter()
         request = Request(scope, receive)
+        target = upstream_target(scope)
+        if target is None:
+            await JSONResponse(
+                {"message": "Invalid request path", "code": "invalid"},
+                status_code=400,
+                headers={"X-Request-ID": request_id},
+            )(scope, receive, send)
+            return
         index = self.pick(scope["path"], self.client_address(request))
         client = self.clients[index]
         headers = self.forward_headers(request)
@@ -193,7 +201,7 @@ class HttpProxy:
             body_read.set()
         upstream = client.build_request(
             request.method,
-            httpx.URL(path=scope["path"], query=scope.get("query_string", b"")),
+            target,
             headers=headers,
             content=body() if has_body else None,
         )
@@ -250,8 +258,11 @@ class HttpProxy:
             return
         index = self.pick(scope["path"], self.client_address(conn))
         base = self.base_urls[index]
-        query = scope.get("query_string", b"").decode("latin-1")
-        uri = "ws" + base.removeprefix("http") + scope["path"] + (f"?{query}" if query else "")
+        target = upstream_target(scope)
+        if target is None:
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        uri = "ws" + base.removeprefix("http") + str(target)
         subprotocols = [Subprotocol(p) for p in scope.get("subprotocols") or []]
         headers = self.forward_headers(conn, drop=HOP_BY_HOP | WEBSOCKET_HANDSHAKE | {"user-agent"})
         try:
@@ -276,6 +287,23 @@ class HttpProxy:
         async with upstream:
             await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
             await _relay(upstream, receive, send)
+
+
+def upstream_target(scope: Scope) -> httpx.URL | None:
+    """The path and query to ask the service for, as the client sent them (still percent-encoded).
+
+    None for a path with ``.`` or ``..`` segments: the route was chosen on the path as given, and
+    a normalised one could reach what the proxy does not route (``/api/v1/user/../../metrics``).
+    """
+    if any(segment in (".", "..") for segment in scope["path"].split("/")):
+        return None
+    raw = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string", b"")
+    try:
+        target = (raw + (b"?" + query if query else b"")).decode("ascii")
+        return httpx.URL(target)
+    except (UnicodeDecodeError, httpx.InvalidURL):
+        return None
 
 
 class ClientLeft(Exception):
