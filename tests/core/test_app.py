@@ -43,6 +43,10 @@ def build(ready: bool = True) -> FastAPI:
         finally:
             await engine.dispose()
 
+    @router.get("/broken")
+    async def broken_route() -> None:
+        raise RuntimeError("a bug")
+
     @router.get("/limited")
     async def limited() -> None:
         raise RateLimited(retry_after=42)
@@ -176,3 +180,15 @@ async def test_other_origins_get_no_cors_grant(client: httpx.AsyncClient) -> Non
     )
     assert preflight.status_code == 400
     assert "access-control-allow-origin" not in preflight.headers
+
+
+async def test_a_bug_is_a_json_500_with_the_request_id_readable_cross_origin(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get(
+        "/api/v1/broken", headers={"X-Request-ID": "req-500", "Origin": "https://chat.example.com"}
+    )
+    assert response.status_code == 500
+    assert response.json() == {"message": "Internal server error", "code": "internal"}
+    assert response.headers["x-request-id"] == "req-500"
+    assert response.headers["access-control-allow-origin"] == "https://chat.example.com"

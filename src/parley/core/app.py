@@ -122,12 +122,13 @@ class RequestContextMiddleware:
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
         status = 500
+        responded = False
         started = time.perf_counter()
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
@@ -135,6 +136,14 @@ class RequestContextMiddleware:
         with context.bound(request_id=request_id):
             try:
                 await self.app(scope, receive, send_wrapper)
+            except Exception as exc:
+                if responded:
+                    raise
+                # Answered here, inside CORS, so the browser can read it, and with the request id.
+                log.exception("http.unhandled", error=type(exc).__name__)
+                await JSONResponse(error_body("Internal server error", "internal"), status_code=500)(
+                    scope, receive, send_wrapper
+                )
             finally:
                 elapsed = time.perf_counter() - started
                 route = scope.get("route")
