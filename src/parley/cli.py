@@ -216,6 +216,10 @@ def bench(
     url: Annotated[str, typer.Option(help="The running Parley: where the user and chat APIs are routed.")] = (
         "http://127.0.0.1:3000"
     ),
+    send_url: Annotated[
+        list[str] | None,
+        typer.Option(help="Where to POST messages, e.g. each chat instance; repeatable (default: --url)."),
+    ] = None,
     socket_url: Annotated[
         list[str] | None,
         typer.Option(help="A chat instance for sockets; repeat to spread them (default: --url)."),
@@ -255,6 +259,7 @@ def bench(
     config = BenchConfig(
         url=url.rstrip("/"),
         socket_urls=[u.rstrip("/") for u in socket_url or []],
+        send_urls=[u.rstrip("/") for u in send_url or []],
         mailbox_url=mailbox_url,
         pairs=pairs,
         rate=rate,
