@@ -9,9 +9,7 @@ rate limits do not add up) and then talk to the server over HTTP, as a browser w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,15 +17,8 @@ import httpx
 import uvicorn
 
 from tests.chat.realtime_helpers import Peer
+from tests.fixtures.servers import QuietServer
 from tests.fixtures.stack import Person, Stack, unique_email
-
-
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its signal handlers (several servers share this process and its signals)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 @dataclass
@@ -54,7 +45,7 @@ async def serve(app: Any, *, lifespan: bool) -> Served:
         ws="websockets-sansio",
         timeout_graceful_shutdown=2,
     )
-    server = _QuietServer(config)
+    server = QuietServer(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 60
     while not server.started:

@@ -12,7 +12,7 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from parley.chat.realtime import Realtime
 from parley.core.auth import Tokens
 from parley.core.cache import create_cache
 from parley.core.ids import new_id
+from tests.fixtures.servers import QuietServer
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_URL = os.environ.get("TEST_REALTIME_REDIS_URL", f"redis://{REDIS_HOST}:{REDIS_PORT}/12")
@@ -197,14 +198,6 @@ class Peer:
             await self.client.shutdown()
 
 
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its signal handlers (several servers share this process and its signals)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @dataclass
 class Instance:
     """One chat-service instance as far as real time goes: a Realtime behind its own uvicorn."""
@@ -254,7 +247,7 @@ async def start_instance(realtime: Realtime) -> Instance:
         ws="websockets-sansio",
         timeout_graceful_shutdown=2,
     )
-    server = _QuietServer(config)
+    server = QuietServer(config)
     await realtime.start()
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 10

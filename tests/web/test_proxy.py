@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from parley.core.settings import SettingError, Settings
 from parley.web.gateway import create_app
 from parley.web.proxy import HttpProxy, split_urls, stable_index
+from tests.fixtures.servers import QuietServer
 
 A, B = "http://10.0.0.1:5002", "http://10.0.0.2:5002"
 
@@ -53,14 +54,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-class QuietServer(uvicorn.Server):
-    """uvicorn without signal handlers: two servers share this process."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 @contextlib.asynccontextmanager

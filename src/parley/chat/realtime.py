@@ -359,13 +359,13 @@ class Realtime:
         """Drain, end this instance's presence and background work, close the managers."""
         if self._closed:
             return
-        await self.drain(timeout)
         for task in self._tasks.values():
             task.cancel()
         for task in self._tasks.values():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await self.drain(timeout)
         if self._background:
             await asyncio.wait(list(self._background), timeout=timeout)
         # From here on nothing is emitted: a late handler must not reopen the managers' connections.
