@@ -176,6 +176,34 @@ def _redis_db(url: str) -> str:
     return path or "0"
 
 
+class _HandOnAtOnce:
+    """A listening client manager that hands each event on without waiting for its delivery.
+
+    Every instance hears every instance's events through one pub/sub listener, one at a time.
+    python-socketio's listener waits until each event's packets have been queued to its sockets,
+    which takes a turn of the event loop; under load those turns are slow, and delivery fell
+    behind storing. Here each event is handed to a task at once. The tasks run in the order the
+    events arrived and queue their packets without pausing, so every socket still gets a chat's
+    events in the published order.
+    """
+
+    _handing_on: set[asyncio.Task[None]]
+
+    async def _handle_emit(self, message: Any) -> None:
+        handing_on = self.__dict__.setdefault("_handing_on", set())
+        task = asyncio.create_task(super()._handle_emit(message))  # type: ignore[misc]
+        handing_on.add(task)
+        task.add_done_callback(handing_on.discard)
+
+
+class _RedisManager(_HandOnAtOnce, socketio.AsyncRedisManager):  # type: ignore[misc]
+    pass
+
+
+class _AioPikaManager(_HandOnAtOnce, socketio.AsyncAioPikaManager):  # type: ignore[misc]
+    pass
+
+
 def _client_managers(url: str | None, channel: str | None) -> tuple[Any, Any]:
     """The Socket.IO client manager for ``url`` and a write-only twin that publishes on its channel.
 
@@ -187,13 +215,13 @@ def _client_managers(url: str | None, channel: str | None) -> tuple[Any, Any]:
     if url.startswith(("redis://", "rediss://", "unix://")):
         name = channel or f"parley:socketio:{_redis_db(url)}"
         return (
-            socketio.AsyncRedisManager(url, channel=name),
+            _RedisManager(url, channel=name),
             socketio.AsyncRedisManager(url, channel=name, write_only=True),
         )
     if url.startswith(("amqp://", "amqps://")):
         name = channel or "parley.socketio"
         return (
-            socketio.AsyncAioPikaManager(url, channel=name),
+            _AioPikaManager(url, channel=name),
             socketio.AsyncAioPikaManager(url, channel=name, write_only=True),
         )
     raise ValueError("the Socket.IO client manager URL must be redis://…, amqp://… or memory://")
