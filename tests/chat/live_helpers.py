@@ -9,7 +9,6 @@ rate limits do not add up) and then talk to the server over HTTP, as a browser w
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ import httpx
 import uvicorn
 
 from tests.chat.realtime_helpers import Peer
-from tests.fixtures.servers import QuietServer
+from tests.fixtures.servers import start_server
 from tests.fixtures.stack import Person, Stack, unique_email
 
 
@@ -36,27 +35,7 @@ class Served:
 
 async def serve(app: Any, *, lifespan: bool) -> Served:
     """Serve ``app`` on a free port; with ``lifespan`` uvicorn starts and stops it, else it runs already."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        lifespan="on" if lifespan else "off",
-        log_level="warning",
-        ws="websockets-sansio",
-        timeout_graceful_shutdown=2,
-    )
-    server = QuietServer(config)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if task.done():
-            task.result()
-            raise AssertionError("the server stopped while starting")
-        if time.monotonic() > deadline:
-            raise AssertionError("the server did not start")
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return Served(server, task, f"http://127.0.0.1:{port}")
+    return Served(*await start_server(app, lifespan=lifespan))
 
 
 class Live:

@@ -27,7 +27,7 @@ from parley.chat.realtime import Realtime
 from parley.core.auth import Tokens
 from parley.core.cache import create_cache
 from parley.core.ids import new_id
-from tests.fixtures.servers import QuietServer
+from tests.fixtures.servers import start_server
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_URL = os.environ.get("TEST_REALTIME_REDIS_URL", f"redis://{REDIS_HOST}:{REDIS_PORT}/12")
@@ -238,28 +238,8 @@ class Instance:
 
 async def start_instance(realtime: Realtime) -> Instance:
     app = Starlette(routes=[Mount("/socket.io", app=realtime.asgi_app)])
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        lifespan="on",
-        log_level="warning",
-        ws="websockets-sansio",
-        timeout_graceful_shutdown=2,
-    )
-    server = QuietServer(config)
     await realtime.start()
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if task.done():
-            task.result()
-            raise AssertionError("the server stopped while starting")
-        if time.monotonic() > deadline:
-            raise AssertionError("the server did not start")
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return Instance(realtime, server, task, f"http://127.0.0.1:{port}")
+    return Instance(realtime, *await start_server(app, lifespan=True, start_timeout=10))
 
 
 @dataclass

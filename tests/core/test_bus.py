@@ -29,25 +29,10 @@ from parley.core.bus import (
     create_bus,
     dead_queue,
 )
-from tests.mail.helpers import KINDS, QueueProbe, drop_connections, rabbit_vhost, wait_for
+from tests.mail.helpers import QueueProbe, drop_connections, wait_for
 
 Bus = MemoryBus | RabbitBus
 MakeBus = Callable[[], Awaitable[Bus]]
-
-
-@pytest.fixture(scope="module")
-async def vhost_url() -> AsyncIterator[str]:
-    """One fresh RabbitMQ virtual host for this module."""
-    async with rabbit_vhost() as url:
-        yield url
-
-
-@pytest.fixture(params=KINDS)
-def bus_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "memory":
-        return f"memory://bus-test-{secrets.token_hex(4)}"
-    url: str = request.getfixturevalue("vhost_url")
-    return url
 
 
 @pytest.fixture

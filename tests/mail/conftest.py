@@ -13,7 +13,7 @@ import pytest
 
 from parley.core.bus import MemoryBus, RabbitBus, create_bus
 from parley.core.settings import Settings
-from tests.mail.helpers import KINDS, Certificates, MailSettings, QueueProbe, SmtpServer, rabbit_vhost
+from tests.mail.helpers import Certificates, MailSettings, QueueProbe, SmtpServer
 
 
 @pytest.fixture
@@ -40,22 +40,6 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 
 
 # --- Buses ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def vhost_url() -> AsyncIterator[str]:
-    """One fresh RabbitMQ virtual host for the test module."""
-    async with rabbit_vhost() as url:
-        yield url
-
-
-@pytest.fixture(params=KINDS)
-def bus_url(request: pytest.FixtureRequest) -> str:
-    """The broker of the test: the in-process queue, or RabbitMQ (a virtual host of its own)."""
-    if request.param == "memory":
-        return f"memory://mail-test-{secrets.token_hex(4)}"
-    url: str = request.getfixturevalue("vhost_url")
-    return url
 
 
 @pytest.fixture
