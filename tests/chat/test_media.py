@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import zlib
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -23,6 +22,7 @@ from parley.chat.media import (
     verify_media_signature,
 )
 from parley.core.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
+from tests.chat.helpers import png_declaring
 
 RED = (220, 20, 20)
 BLUE = (20, 20, 220)
@@ -53,21 +53,6 @@ def two_colour(width: int, height: int, mode: str = "RGB") -> Image.Image:
 def close_to(pixel: object, expected: tuple[int, ...], tolerance: int = 40) -> bool:
     assert isinstance(pixel, tuple)
     return all(abs(int(a) - b) <= tolerance for a, b in zip(pixel, expected, strict=False))
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims ``width``×``height``: what a decompression bomb looks like."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
-        + chunk(b"IEND", b"")
-    )
 
 
 def jpeg_with_metadata(img: Image.Image, orientation: int) -> bytes:
