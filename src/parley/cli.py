@@ -51,9 +51,7 @@ def load_settings() -> Settings:
     get_settings.cache_clear()
     try:
         settings = get_settings()
-        tokens = settings.tokens
-        if tokens.jwt_secret or not (tokens.jwt_private_key or tokens.jwt_public_keys):
-            settings.jwt_secret()
+        settings.token_secret()  # required, or generated, unless only asymmetric keys are set
     except SettingError as exc:
         fail(f"configuration error: {exc}")
         raise  # unreachable; fail() exits

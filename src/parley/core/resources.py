@@ -17,11 +17,10 @@ def build_cache(settings: Settings) -> Redis:
 def build_tokens(settings: Settings, cache: Redis, *, issuer: bool = False) -> Tokens:
     """Token verification for every service; ``issuer`` (the user service) may also mint them."""
     t = settings.tokens
-    # A verifying service with only public keys never needs the secret that mints tokens.
-    secret = settings.jwt_secret() if (t.jwt_secret or not (t.jwt_public_keys or t.jwt_private_key)) else None
     return Tokens(
         cache,
-        secret=secret,
+        # A verifying service with only public keys never needs the secret that mints tokens.
+        secret=settings.token_secret(),
         private_key=t.jwt_private_key if issuer else None,
         public_keys=t.jwt_public_keys,
         ttl_seconds=t.jwt_ttl_seconds,

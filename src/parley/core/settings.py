@@ -244,6 +244,13 @@ class Settings:
     def database_url(self, service: str) -> str:
         return self.database.url_for(service, self.app.data_dir)
 
+    def token_secret(self) -> str | None:
+        """The HS256 key, unless only asymmetric keys are configured (then verifiers need none)."""
+        t = self.tokens
+        if t.jwt_secret or not (t.jwt_private_key or t.jwt_public_keys):
+            return self.jwt_secret()
+        return None
+
     def check_mail(self) -> None:
         """In production, login codes go by SMTP: the dev mailbox would show them to anyone."""
         if not self.dev and self.smtp.dev_mailbox and not self.smtp.dev_mailbox_in_production:
