@@ -59,3 +59,10 @@ class ClientIdReused(Conflict):
 
 class UserServiceUnavailable(ServiceUnavailable):
     code, message = "user_service_unavailable", "The user service is unavailable, try again shortly"
+
+
+class ImagesBusy(ServiceUnavailable):
+    code, message = "images_busy", "Too many images are being processed right now, try again shortly"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})

@@ -7,7 +7,6 @@ after the commit (see :mod:`parley.chat.events`). Access is checked first, throu
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import time
@@ -38,7 +37,7 @@ from parley.chat.errors import (
     NotAnAdmin,
 )
 from parley.chat.events import MESSAGES_SEEN, NEW_CHAT, NEW_MESSAGE, Viewers, no_viewers
-from parley.chat.media import new_media_key, process_image
+from parley.chat.media import new_media_key, process_upload
 from parley.chat.schemas import (
     ChatList,
     ChatListItem,
@@ -319,7 +318,7 @@ class ChatService:
             "client_id": client_id,
         }
         if image:
-            processed = await asyncio.to_thread(process_image, image)
+            processed = await process_upload(image)
             key = new_media_key(processed.extension)
             await self.storage.put(key, processed.data, processed.content_type)
             values.update(
