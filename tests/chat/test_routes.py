@@ -95,7 +95,17 @@ async def test_group_is_created_with_the_creator_as_admin(alice: Person, bob: Pe
 
 @pytest.mark.parametrize(
     "name",
-    ["", "   ", "\u200b\u200b", "tab\there", "line\nbreak", "x" * 101],
+    [
+        "",
+        "   ",
+        "\u200b\u200b",
+        "tab\there",
+        "line\nbreak",
+        "x" * 101,
+        "evil\u202egpj.exe",  # a right-to-left override
+        "ad\u200bmins",  # a zero-width space
+        "x\u2066admins\u2069",  # bidirectional isolates
+    ],
 )
 async def test_group_names_must_be_1_to_100_visible_characters(
     alice: Person, bob: Person, carol: Person, name: str
@@ -105,6 +115,38 @@ async def test_group_names_must_be_1_to_100_visible_characters(
     )
     assert response.status_code == 400
     assert response.json()["message"]
+
+
+async def test_names_with_a_lone_surrogate_are_400_and_change_nothing(
+    alice: Person, bob: Person, carol: Person
+) -> None:
+    chat_id = await group_chat(alice, bob, carol, name="Team")
+    before = await chat_list(alice)
+    body = b'{"name": "Te\\ud800am", "userIds": ["' + bob.id.encode() + b'", "' + carol.id.encode() + b'"]}'
+    headers = {"content-type": "application/json"}
+    created = await alice.client.post("/api/v1/chat/group", content=body, headers=headers)
+    assert created.status_code == 400, created.text
+    assert created.json()["code"] == "invalid_name"
+    renamed = await alice.client.post(
+        f"/api/v1/chat/{chat_id}/rename", content=b'{"name": "\\udfffTeam"}', headers=headers
+    )
+    assert renamed.status_code == 400, renamed.text
+    assert renamed.json()["message"]
+    assert await chat_list(alice) == before
+
+
+async def test_group_names_with_emoji_sequences_are_fine(alice: Person, bob: Person, carol: Person) -> None:
+    name = "👩\u200d💻 devs 🏳️\u200d🌈"
+    chat_id = await group_chat(alice, bob, carol, name=name)
+    assert (await listed(bob, chat_id))["chat"]["name"] == name
+
+
+async def test_renaming_to_the_same_name_is_fine(alice: Person, bob: Person, carol: Person) -> None:
+    chat_id = await group_chat(alice, bob, carol, name="Team")
+    for name in ("Team", " Team ", "Team"):
+        response = await bob.client.post(f"/api/v1/chat/{chat_id}/rename", json={"name": name})
+        assert response.status_code == 200, response.text
+        assert response.json()["chat"]["name"] == "Team"
 
 
 async def test_group_name_of_100_characters_is_fine(alice: Person, bob: Person, carol: Person) -> None:

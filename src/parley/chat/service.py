@@ -8,9 +8,7 @@ after the commit (see :mod:`parley.chat.events`). Access is checked first, throu
 from __future__ import annotations
 
 import contextlib
-import re
 import time
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +52,7 @@ from parley.chat.storage import MediaStorage, StoredObject
 from parley.chat.store import Chat, Member, Message
 from parley.chat.uow import UnitOfWork
 from parley.chat.users import Profile, UserDirectory, unknown_profile
+from parley.core import text as text_rules
 from parley.core.auth import Identity
 from parley.core.errors import NotFound
 from parley.core.ids import is_id, new_id
@@ -68,31 +67,23 @@ MAX_GROUP_MEMBERS = 256
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
 
-# Control characters other than tab and line breaks: invisible, and NUL is refused by PostgreSQL.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 # --- checking input ---------------------------------------------------------------------------------------
 
 
-def clean_text(text: str) -> str:
+def clean_text(raw: str) -> str:
     """Message text without control characters or surrounding whitespace; at most 4000 characters."""
-    cleaned = _CONTROL.sub("", text).strip()
-    if len(cleaned) > MAX_TEXT_LENGTH:
-        raise InvalidMessage(f"Messages can be at most {MAX_TEXT_LENGTH} characters")
-    return cleaned
+    try:
+        return text_rules.clean_text(raw, max_length=MAX_TEXT_LENGTH)
+    except text_rules.TextRefused as exc:
+        raise InvalidMessage(str(exc)) from None
 
 
-def clean_name(name: str) -> str:
-    """A group name: trimmed, 1–100 characters, at least one of them visible, no control characters."""
-    cleaned = name.strip()
-    if any(unicodedata.category(c) == "Cc" for c in cleaned):
-        raise InvalidName("Group names cannot contain control characters")
-    if not any(unicodedata.category(c)[0] in "LNPS" for c in cleaned):
-        raise InvalidName("Group names need at least one visible character")
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise InvalidName(f"Group names can be at most {MAX_NAME_LENGTH} characters")
-    return cleaned
+def clean_name(raw: str) -> str:
+    """A group name: trimmed, 1–100 characters, something visible, nothing hidden (see ``core.text``)."""
+    try:
+        return text_rules.clean_name(raw, max_length=MAX_NAME_LENGTH, what="a group name")
+    except text_rules.TextRefused as exc:
+        raise InvalidName(str(exc)) from None
 
 
 def clean_client_id(client_id: str | None) -> str | None:
@@ -234,6 +225,8 @@ class ChatService:
         """Any member may rename a group."""
         name = clean_name(name)
         chat, _ = await self._group(me, chat_id)
+        if name == chat.name:  # nothing changes: no write, no event
+            return ChatUpdated(message="Group renamed", chat=(await self._view(me, chat)).chat)
         await store.rename_chat(self.session, chat, name, store.utcnow())
         log.info("chat.renamed", chat_id=chat.id, by=me.id)
         return ChatUpdated(message="Group renamed", chat=(await self._view(me, chat)).chat)
