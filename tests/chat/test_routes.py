@@ -209,10 +209,14 @@ async def test_group_operations_on_a_1_to_1_chat_are_400(alice: Person, bob: Per
     assert sorted((await listed(bob, chat_id))["chat"]["users"]) == sorted([alice.id, bob.id])
 
 
-async def test_any_member_adds_people(alice: Person, bob: Person, carol: Person, dave: Person) -> None:
+async def test_admins_add_people_who_then_see_the_history(
+    alice: Person, bob: Person, carol: Person, dave: Person
+) -> None:
     chat_id = await group_chat(alice, bob, carol)
-    await send(alice, chat_id, "before dave")
-    response = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id, carol.id]})
+    await send(bob, chat_id, "before dave")
+    response = await alice.client.post(
+        f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id, carol.id]}
+    )
     assert response.status_code == 200, response.text
     assert sorted(response.json()["chat"]["users"]) == sorted([alice.id, bob.id, carol.id, dave.id])
 
@@ -222,15 +226,39 @@ async def test_any_member_adds_people(alice: Person, bob: Person, carol: Person,
     assert [m["text"] for m in (await history(dave, chat_id))["messages"]] == ["before dave"]
 
 
+async def test_members_who_are_not_admins_cannot_add_people(
+    alice: Person, bob: Person, carol: Person, dave: Person
+) -> None:
+    chat_id = await group_chat(alice, bob, carol)
+    refused = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id]})
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "not_an_admin"
+    assert dave.id not in (await listed(alice, chat_id))["chat"]["users"]
+
+
+async def test_someone_an_admin_removed_cannot_be_brought_back_by_a_member(
+    alice: Person, bob: Person, carol: Person, dave: Person
+) -> None:
+    chat_id = await group_chat(alice, bob, carol, dave)
+    removed = await alice.client.delete(f"/api/v1/chat/{chat_id}/members/{dave.id}")
+    assert removed.status_code == 200, removed.text
+    readd = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id]})
+    assert readd.status_code == 403
+    assert (await dave.client.get(f"/api/v1/chat/{chat_id}")).status_code == 403
+    back = await alice.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id]})
+    assert back.status_code == 200, back.text
+    assert (await dave.client.get(f"/api/v1/chat/{chat_id}")).status_code == 200
+
+
 async def test_adding_unknown_or_malformed_users_changes_nothing(
     alice: Person, bob: Person, carol: Person
 ) -> None:
     chat_id = await group_chat(alice, bob, carol)
-    unknown = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [new_id()]})
+    unknown = await alice.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [new_id()]})
     assert unknown.status_code == 404
-    malformed = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": ["x"]})
+    malformed = await alice.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": ["x"]})
     assert malformed.status_code == 400
-    empty = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": []})
+    empty = await alice.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": []})
     assert empty.status_code == 422
     assert len((await listed(alice, chat_id))["chat"]["users"]) == 3
 

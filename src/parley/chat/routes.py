@@ -96,7 +96,8 @@ async def rename_group(me: CurrentUser, chats: Chats, chatId: ChatId, body: Rena
 @router.post(
     "/chat/{chatId}/members",
     tags=["chat"],
-    summary="Add people to a group (any member)",
+    summary="Add people to a group (admins only)",
+    description="Newcomers can read the group's history from before they joined; none of it counts as unread.",
     responses=_errors(400, 403, 404, 503),
 )
 async def add_members(me: CurrentUser, chats: Chats, chatId: ChatId, body: AddMembersIn) -> ChatUpdated:

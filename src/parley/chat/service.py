@@ -232,9 +232,15 @@ class ChatService:
         return ChatUpdated(message="Group renamed", chat=(await self._view(me, chat)).chat)
 
     async def add_members(self, me: Identity, chat_id: str, member_ids: list[str]) -> ChatUpdated:
-        """Any member may add people; those already in the group are left as they are."""
+        """Admins add people; those already in the group are left as they are.
+
+        Only admins, so that someone an admin removed cannot be brought back by another member.
+        Newcomers can read the group's whole history, as the admin who adds them decides.
+        """
         wanted = user_ids(member_ids, "userIds")
-        chat, _ = await self._group(me, chat_id)
+        chat, mine = await self._group(me, chat_id)
+        if mine.role != store.ROLE_ADMIN:
+            raise NotAnAdmin()
         current = set(await store.member_ids(self.session, chat.id))
         new = [uid for uid in wanted if uid not in current]
         if len(current) + len(new) > MAX_GROUP_MEMBERS:
