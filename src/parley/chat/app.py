@@ -13,7 +13,7 @@ from parley.chat.documents import MediaLinks
 from parley.chat.events import EventSink
 from parley.chat.realtime import Realtime
 from parley.chat.routes import media_router, router
-from parley.chat.service import ChatService
+from parley.chat.service import ChatService, UsageLimits
 from parley.chat.storage import MediaStorage, storage_from_url
 from parley.chat.uow import UnitOfWork
 from parley.chat.uploads import DEFAULT_BODY_LIMIT, MESSAGE_BODY_LIMIT, BodyLimitMiddleware
@@ -21,6 +21,7 @@ from parley.chat.users import UserDirectory
 from parley.core.app import allow_browser_origin, create_service_app
 from parley.core.database import Database
 from parley.core.http import service_client
+from parley.core.ratelimit import RateLimiter
 from parley.core.resources import build_cache, build_tokens
 from parley.core.settings import SettingError, Settings
 
@@ -43,6 +44,8 @@ def create_app(settings: Settings) -> FastAPI:
             resources.push_async_callback(storage.close)
             user_client = service_client("user", settings.services.user_service)
             resources.push_async_callback(user_client.aclose)
+            limiter = RateLimiter(settings.cache.redis_url, strategy="sliding-window-counter")
+            resources.push_async_callback(limiter.close)
 
             app.state.db = db
             app.state.cache = cache
@@ -50,6 +53,9 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.storage = storage
             app.state.users = UserDirectory(user_client, cache)
             app.state.media_links = MediaLinks.from_settings(settings)
+            app.state.usage_limits = UsageLimits(
+                limiter, settings.limits.message_rate_per_minute, settings.limits.chat_rate_per_hour
+            )
             app.state.directory = ChatDirectory(db, lambda: _sink(app), lambda uow: _service(app, uow))
             realtime = Realtime(
                 tokens=app.state.tokens,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from parley.chat.documents import MediaLinks
-from parley.chat.service import ChatService
+from parley.chat.service import NO_LIMITS, ChatService
 from parley.chat.storage import MediaStorage
 from parley.chat.uow import UnitOfWork, unit_of_work
 from parley.chat.users import UserDirectory
@@ -47,7 +47,15 @@ CurrentUser = CurrentIdentity
 async def get_chat_service(
     request: Request, uow: UnitOfWorkDep, users: Users, links: Links, storage: Storage
 ) -> ChatService:
-    return ChatService(uow=uow, users=users, links=links, storage=storage, viewers=request.app.state.viewers)
+    state = request.app.state
+    return ChatService(
+        uow=uow,
+        users=users,
+        links=links,
+        storage=storage,
+        viewers=state.viewers,
+        limits=getattr(state, "usage_limits", NO_LIMITS),
+    )
 
 
 Chats = Annotated[ChatService, Depends(get_chat_service)]

@@ -7,15 +7,20 @@ after the commit (see :mod:`parley.chat.events`). Access is checked first, throu
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from limits.errors import StorageError
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.chat import store
@@ -26,6 +31,7 @@ from parley.chat.errors import (
     ClientIdReused,
     GroupTooLarge,
     GroupTooSmall,
+    InvalidCursor,
     InvalidId,
     InvalidMessage,
     InvalidName,
@@ -33,6 +39,8 @@ from parley.chat.errors import (
     NotAGroup,
     NotAMember,
     NotAnAdmin,
+    TooManyChats,
+    TooManyMessages,
 )
 from parley.chat.events import MESSAGES_SEEN, NEW_CHAT, NEW_MESSAGE, Viewers, no_viewers
 from parley.chat.media import new_media_key, process_upload
@@ -57,6 +65,7 @@ from parley.core.auth import Identity
 from parley.core.errors import NotFound
 from parley.core.ids import is_id, new_id
 from parley.core.metrics import MESSAGES_STORED
+from parley.core.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
 
@@ -104,11 +113,73 @@ def user_ids(values: list[str], field: str) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+def encode_chat_cursor(chat: Chat) -> str:
+    """An opaque cursor for the page of chats after ``chat`` (its last activity and id)."""
+    key = [chat.last_activity_at.astimezone(UTC).isoformat(), chat.id]
+    raw = json.dumps(key, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_chat_cursor(cursor: str) -> tuple[datetime, str]:
+    """What a chat-list cursor continues after; :class:`InvalidCursor` for anything we did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw.decode())
+        if not isinstance(key, list) or len(key) != 2 or not all(isinstance(k, str) for k in key):
+            raise InvalidCursor()
+        at = datetime.fromisoformat(key[0])
+    except (binascii.Error, ValueError):
+        raise InvalidCursor() from None
+    if at.tzinfo is None or not is_id(key[1]):
+        raise InvalidCursor()
+    return at, key[1]
+
+
 def user_document(profile: Profile) -> UserOut:
     try:
         return UserOut.model_validate(profile)
     except ValidationError:
         return UserOut.model_validate(unknown_profile(str(profile.get("_id", ""))))
+
+
+# --- per-user limits --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageLimits:
+    """How many messages a minute and new chats an hour each user may send or start."""
+
+    limiter: RateLimiter | None = None
+    messages_per_minute: int = 300
+    chats_per_hour: int = 60
+
+    async def count_message(self, user_id: str) -> None:
+        """Count one message; :class:`TooManyMessages` past the limit."""
+        wait = await self._hit("message", user_id, self.messages_per_minute, 60)
+        if wait:
+            raise TooManyMessages(retry_after=wait)
+
+    async def count_new_chat(self, user_id: str) -> None:
+        """Count one new chat (1:1 or group); :class:`TooManyChats` past the limit."""
+        wait = await self._hit("chat", user_id, self.chats_per_hour, 3600)
+        if wait:
+            raise TooManyChats(retry_after=wait)
+
+    async def _hit(self, name: str, user_id: str, limit: int, seconds: int) -> int:
+        if self.limiter is None:
+            return 0
+        try:
+            wait = await self.limiter.hit_within(name, user_id, limit, seconds)
+        except (StorageError, RedisError, OSError) as exc:
+            # The limits guard against abuse; a cache outage does not stop people from chatting.
+            log.warning("chat.ratelimit.unavailable", limit=name, error=type(exc).__name__)
+            return 0
+        if wait:
+            log.info("chat.ratelimit.refused", limit=name, user=user_id)
+        return wait
+
+
+NO_LIMITS = UsageLimits()
 
 
 # --- the service ------------------------------------------------------------------------------------------
@@ -123,6 +194,7 @@ class ChatService:
     links: MediaLinks
     storage: MediaStorage
     viewers: Viewers = no_viewers
+    limits: UsageLimits = NO_LIMITS
 
     @property
     def session(self) -> AsyncSession:
@@ -152,6 +224,7 @@ class ChatService:
         if existing is not None:
             return existing.id, False
         await self.users.require([other_id], me.token)
+        await self.limits.count_new_chat(me.id)
         chat_id = new_id()
         created = await store.insert_direct_chat(
             self.session, chat_id=chat_id, a=me.id, b=other_id, now=store.utcnow()
@@ -174,6 +247,7 @@ class ChatService:
         if len(others) + 1 > MAX_GROUP_MEMBERS:
             raise GroupTooLarge()
         await self.users.require(others, me.token)
+        await self.limits.count_new_chat(me.id)
         chat_id = new_id()
         await store.insert_group(
             self.session, chat_id=chat_id, name=name, creator=me.id, others=others, now=store.utcnow()
@@ -182,14 +256,22 @@ class ChatService:
         log.info("chat.created", chat_id=chat_id, group=True, members=len(others) + 1)
         return chat_id
 
-    async def list_chats(self, me: Identity) -> ChatList:
-        """Every chat of the caller, latest activity first, in a fixed number of queries."""
-        chats = await store.list_chats(self.session, me.id)
-        members = await store.members_by_chat(self.session, user_id=me.id)
-        unseen = await store.unseen_counts(self.session, me.id)
+    async def list_chats(
+        self, me: Identity, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
+    ) -> tuple[ChatList, str | None]:
+        """A page of the caller's chats, latest activity first, in a fixed number of queries.
+
+        Returns the page and the cursor of the next one (None on the last page).
+        """
+        after = decode_chat_cursor(cursor) if cursor else None  # an empty cursor: the first page
+        found = await store.list_chats(self.session, me.id, limit=limit + 1, after=after)
+        chats, more = found[:limit], len(found) > limit
+        ids = [chat.id for chat in chats]
+        members = await store.members_by_chat(self.session, chat_ids=ids) if ids else {}
+        unseen = await store.unseen_counts(self.session, me.id, chat_ids=ids) if ids else {}
         others = {chat.id: other for chat in chats if (other := store.other_in_direct(chat, me.id))}
         profiles = await self.users.profiles(others.values(), me.token) if others else {}
-        return ChatList(
+        page = ChatList(
             chats=[
                 ChatListItem(
                     user=user_document(profiles[others[chat.id]]) if chat.id in others else None,
@@ -198,6 +280,8 @@ class ChatService:
                 for chat in chats
             ]
         )
+        next_cursor = encode_chat_cursor(chats[-1]) if more else None
+        return page, next_cursor
 
     async def view_chat(self, me: Identity, chat_id: str) -> ChatView:
         """The chat with its admins and every member's profile."""
@@ -300,6 +384,7 @@ class ChatService:
             raise InvalidMessage("A message needs text or an image")
         if not is_id(chat_id):
             raise InvalidId("chatId is not a valid chat id")
+        await self.limits.count_message(me.id)
         chat, _ = await self.access(chat_id, me.id)
         if client_id is not None and image:
             # A retried upload is answered before its image is processed again; a retried text

@@ -205,6 +205,9 @@ class LimitSettings(_Base):
     otp_max_attempts: int = Field(5, ge=1)
     login_rate_per_minute: int = Field(20, ge=1)
     verify_rate_per_minute: int = Field(30, ge=1)
+    # Per user, on the chat service: messages sent, and chats (1:1 and groups) started.
+    message_rate_per_minute: int = Field(300, ge=1)
+    chat_rate_per_hour: int = Field(60, ge=1)
     # Trust X-Forwarded-For from a proxy in front (the web gateway, an ingress).
     trust_forwarded_for: bool = False
 
