@@ -57,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
                 ttl=limits.otp_ttl_seconds,
                 max_attempts=limits.otp_max_attempts,
                 resend_seconds=limits.otp_resend_seconds,
+                max_failures=limits.otp_max_failures_per_day,
             )
             app.state.settings = settings
             app.state.db = db
