@@ -30,6 +30,7 @@ from parley.core.metrics import OTPS_ISSUED, OTPS_REFUSED
 from parley.core.redact import email_ref
 from parley.core.revocations import Revocation
 from parley.user import store
+from parley.user.contacts import ChatContacts
 from parley.user.errors import (
     AccountGone,
     BackendUnavailable,
@@ -459,3 +460,19 @@ async def search(
         session, query=query, exclude=identity.id, after=after, limit=max(1, min(limit, MAX_PAGE))
     )
     return users, encode_cursor(last) if last else None
+
+
+async def emails_shown(
+    contacts: ChatContacts, identity: Identity, users: Sequence[User], query: str | None = None
+) -> set[str]:
+    """The ids among ``users`` whose address the caller may see.
+
+    Someone's address is shown to the people who share a chat with them, and to a search for
+    exactly that address (which the searcher knows already); never to the directory at large.
+    """
+    exact = (query or "").strip().lower()
+    shown = {user.id for user in users if user.id == identity.id or (exact and user.email == exact)}
+    if any(user.id not in shown for user in users):
+        known = await contacts.of(identity)
+        shown.update(user.id for user in users if user.id in known)
+    return shown
