@@ -56,7 +56,7 @@ from redis.exceptions import LockError, RedisError
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from parley.chat.events import NEW_CHAT, NEW_MESSAGE, EventSink
-from parley.core.auth import REVOKED_PREFIX, Identity, Tokens
+from parley.core.auth import REVOKED_PREFIX, Identity, Tokens, session_cookie
 from parley.core.errors import Unauthorized
 from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
 
@@ -493,6 +493,9 @@ class Realtime:
         if self._stopping:
             raise Refused("unavailable")
         token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or not token.strip():
+            # A browser with its session in a cookie sends no token: the handshake carries the cookie.
+            token = session_cookie(environ.get("HTTP_COOKIE"))
         if not isinstance(token, str) or not token.strip():
             log.info("realtime.refused", reason="no token")
             raise Refused("unauthorized", {"code": "unauthorized"})

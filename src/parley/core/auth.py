@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +23,22 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from redis.asyncio import Redis
+from starlette.requests import cookie_parser
 
-from parley.core.errors import Unauthorized
+from parley.core.errors import Forbidden, Unauthorized
 
 REVOKED_PREFIX = "parley:revoked:"
+
+# The browser's session: the token in an HttpOnly cookie, and a readable CSRF value that a page
+# of our own origin copies into ``X-CSRF-Token`` on every write (the double-submit pattern).
+SESSION_COOKIE = "parley_session"
+CSRF_COOKIE = "parley_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class CsrfFailed(Forbidden):
+    code, message = "csrf_failed", "This request is missing its security token; reload the page and try again"
 
 
 @dataclass(frozen=True)
@@ -167,6 +181,44 @@ def _split_pems(text: str) -> list[str]:
     text = text.replace("\\n", "\n")
     marker = "-----END PUBLIC KEY-----"
     return [part.strip() + "\n" + marker for part in text.split(marker) if "BEGIN" in part]
+
+
+def new_csrf_value() -> str:
+    """A fresh value for the CSRF cookie."""
+    return secrets.token_urlsafe(32)
+
+
+def csrf_matches(cookie: str | None, header: str | None) -> bool:
+    """Whether the ``X-CSRF-Token`` header repeats the CSRF cookie (compared in constant time)."""
+    if not cookie or not header:
+        return False
+    return hmac.compare_digest(cookie.encode(), header.encode())
+
+
+def request_token(
+    *, authorization: str | None, cookies: Mapping[str, str], method: str, csrf_header: str | None
+) -> str:
+    """The caller's token: ``Authorization: Bearer`` wins, else the session cookie.
+
+    A write authenticated by the cookie must repeat the CSRF cookie in ``X-CSRF-Token``: a page of
+    another site can make the browser send the cookie, but cannot read the CSRF value to copy it.
+    """
+    if authorization:
+        return bearer_token(authorization)
+    token = (cookies.get(SESSION_COOKIE) or "").strip()
+    if not token:
+        raise Unauthorized("Please log in")
+    if method.upper() in UNSAFE_METHODS and not csrf_matches(cookies.get(CSRF_COOKIE), csrf_header):
+        raise CsrfFailed()
+    return token
+
+
+def session_cookie(cookie_header: str | None) -> str | None:
+    """The session token from a raw ``Cookie`` header (a socket handshake's), if it carries one."""
+    if not cookie_header:
+        return None
+    # Parsed as Starlette parses a request's cookies (leniently, as browsers send them).
+    return cookie_parser(cookie_header).get(SESSION_COOKIE) or None
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.core.auth import Identity, Tokens
 from parley.core.database import Database
 from parley.core.deps import client_ip, current_identity, get_tokens
+from parley.core.settings import Settings
 from parley.user.service import Login
 
 
@@ -19,6 +20,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     db: Database = request.app.state.db
     async with db.session() as session:
         yield session
+
+
+async def get_public_url(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    return settings.app.public_url
 
 
 async def get_login(request: Request) -> Login:
@@ -32,3 +38,4 @@ CurrentUser = Annotated[Identity, Depends(current_identity)]
 TokensDep = Annotated[Tokens, Depends(get_tokens)]
 LoginDep = Annotated[Login, Depends(get_login)]
 ClientIP = Annotated[str, Depends(client_ip)]
+PublicUrl = Annotated[str, Depends(get_public_url)]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from parley.user import service
-from parley.user.deps import ClientIP, CurrentUser, LoginDep, SessionDep, TokensDep
+from parley.user.cookies import clear_session_cookies, set_session_cookies
+from parley.user.deps import ClientIP, CurrentUser, LoginDep, PublicUrl, SessionDep, TokensDep
 from parley.user.schemas import (
     AuthResponse,
     BatchRequest,
@@ -49,11 +50,25 @@ async def login(body: LoginRequest, login: LoginDep, ip: ClientIP) -> MessageRes
 @auth.post(
     "/verify",
     summary="Exchange the emailed code for a token",
-    description="Creates the user on their first login (named after the part of the address before `@`).",
+    description=(
+        "Creates the user on their first login (named after the part of the address before `@`). "
+        "The token is in the answer (for API clients) and in the browser's `parley_session` cookie "
+        "(HttpOnly), with a `parley_csrf` cookie whose value cookie-authenticated writes repeat in "
+        "the `X-CSRF-Token` header."
+    ),
     responses=errors(400, 429, 503),
 )
-async def verify(body: VerifyRequest, login: LoginDep, session: SessionDep, ip: ClientIP) -> AuthResponse:
+async def verify(
+    body: VerifyRequest,
+    login: LoginDep,
+    session: SessionDep,
+    ip: ClientIP,
+    request: Request,
+    response: Response,
+    public_url: PublicUrl,
+) -> AuthResponse:
     user, token = await login.verify(session, body.email, body.otp, ip)
+    set_session_cookies(response, request, token, max_age=login.tokens.ttl, public_url=public_url)
     return AuthResponse(message="Login successful", user=UserDocument.of(user), token=token)
 
 
@@ -62,8 +77,11 @@ async def verify(body: VerifyRequest, login: LoginDep, session: SessionDep, ip: 
     summary="Log out: this token is refused from now on, by every service",
     responses=errors(401),
 )
-async def logout(identity: CurrentUser, tokens: TokensDep) -> MessageResponse:
+async def logout(
+    identity: CurrentUser, tokens: TokensDep, request: Request, response: Response, public_url: PublicUrl
+) -> MessageResponse:
     await service.logout(tokens, identity)
+    clear_session_cookies(response, request, public_url=public_url)
     return MessageResponse(message="Logged out")
 
 
@@ -75,13 +93,20 @@ async def me(identity: CurrentUser, session: SessionDep) -> UserDocument:
 @users.post(
     "/update/user",
     summary="Change the caller's name",
-    description="Answers with a fresh token that carries the new name.",
-    responses=errors(400, 401),
+    description="Answers with a fresh token that carries the new name (also as the session cookie).",
+    responses=errors(400, 401, 403),
 )
 async def update_user(
-    body: UpdateUserRequest, identity: CurrentUser, session: SessionDep, tokens: TokensDep
+    body: UpdateUserRequest,
+    identity: CurrentUser,
+    session: SessionDep,
+    tokens: TokensDep,
+    request: Request,
+    response: Response,
+    public_url: PublicUrl,
 ) -> AuthResponse:
     user, token = await service.rename(session, tokens, identity, body.name)
+    set_session_cookies(response, request, token, max_age=tokens.ttl, public_url=public_url)
     return AuthResponse(message="User updated", user=UserDocument.of(user), token=token)
 
 
