@@ -49,7 +49,7 @@ def web_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def client(web_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(env_file=False, web_dir=web_dir))
+    app = create_app(Settings(env_file=False, web_dir=web_dir, public_url="https://chat.example/"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://parley.test") as c:
         yield c
 
@@ -63,9 +63,10 @@ def assert_protected(response: httpx.Response) -> dict[str, list[str]]:
     assert policy["object-src"] == ["'none'"]
     assert policy["base-uri"] == ["'none'"]
     assert policy["default-src"] == ["'self'"]
-    # The API and Socket.IO (same host, ws: or wss:) and the signed /media images: this origin.
+    # The API and Socket.IO (same host, ws: or wss:): this origin. The signed /media links name
+    # PUBLIC_URL, which is this origin unless the site is reached under another name.
     assert policy["connect-src"] == ["'self'"]
-    assert policy["img-src"] == ["'self'", "blob:", "data:"]
+    assert policy["img-src"] == ["'self'", "https://chat.example", "blob:", "data:"]
     for values in policy.values():
         assert not {"'unsafe-inline'", "'unsafe-eval'", "*", "'unsafe-hashes'"} & set(values)
     return policy

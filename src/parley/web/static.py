@@ -8,6 +8,7 @@ import mimetypes
 from collections.abc import Sequence
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.responses import FileResponse, HTMLResponse, Response
 
@@ -31,22 +32,36 @@ SECURITY_HEADERS = {
 }
 
 
-def content_security_policy(script_hashes: Sequence[str] = (), style_hashes: Sequence[str] = ()) -> str:
+def public_origin(public_url: str | None) -> str | None:
+    """The origin (scheme, host, port) of ``PUBLIC_URL``, or None when it has none."""
+    if not public_url:
+        return None
+    parts = urlsplit(public_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(
+    script_hashes: Sequence[str] = (), style_hashes: Sequence[str] = (), *, media_origin: str | None = None
+) -> str:
     """The policy of a page whose inline scripts and styles have the given ``sha256-...`` hashes.
 
     Scripts run only from this origin or when their hash is listed: no ``unsafe-inline``, no
-    ``unsafe-eval``. The API, Socket.IO (``'self'`` covers the same host's ``ws:``/``wss:``) and
-    the signed ``/media`` images are all on this origin; ``blob:`` images are the composer's
-    previews of a picture before it is sent.
+    ``unsafe-eval``. The API and Socket.IO (``'self'`` covers the same host's ``ws:``/``wss:``) are
+    on this origin; the signed ``/media`` image links name ``PUBLIC_URL`` (``media_origin``), which
+    is this origin unless the site is reached under another name; ``blob:`` images are the
+    composer's previews of a picture before it is sent.
     """
     scripts = " ".join(["'self'", *(f"'{h}'" for h in script_hashes)])
     styles = " ".join(["'self'", *(f"'{h}'" for h in style_hashes)])
+    images = " ".join(["'self'", *([media_origin] if media_origin else []), "blob:", "data:"])
     return "; ".join(
         [
             "default-src 'self'",
             f"script-src {scripts}",
             f"style-src {styles}",
-            "img-src 'self' blob: data:",
+            f"img-src {images}",
             "font-src 'self'",
             "connect-src 'self'",
             "object-src 'none'",
@@ -88,14 +103,14 @@ def _sha256(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(normalized.encode("utf-8")).digest()).decode()
 
 
-def page_policy(html: str) -> str:
+def page_policy(html: str, *, media_origin: str | None = None) -> str:
     """The Content-Security-Policy for one HTML document: its own inline code, and nothing else inline."""
     parser = _InlineCode()
     parser.feed(html)
     parser.close()
     scripts = list(dict.fromkeys(_sha256(s) for s in parser.scripts))
     styles = list(dict.fromkeys(_sha256(s) for s in parser.styles))
-    return content_security_policy(scripts, styles)
+    return content_security_policy(scripts, styles, media_origin=media_origin)
 
 
 def find_web_dir(configured: Path | None) -> Path | None:
@@ -115,8 +130,9 @@ class StaticSite:
     policy lists the hashes of its own inline scripts, computed once per version of the file.
     """
 
-    def __init__(self, root: Path | None) -> None:
+    def __init__(self, root: Path | None, *, public_url: str | None = None) -> None:
         self.root = root
+        self.media_origin = public_origin(public_url)
         # path -> (mtime_ns, size, policy): a rebuilt file gets its policy computed again.
         self._policies: dict[Path, tuple[int, int, str]] = {}
 
@@ -136,12 +152,14 @@ class StaticSite:
     def policy_for(self, file: Path) -> str:
         """The policy for ``file``: hashed inline code for HTML, the plain policy for anything else."""
         if file.suffix != ".html":
-            return content_security_policy()
+            return content_security_policy(media_origin=self.media_origin)
         stat = file.stat()
         cached = self._policies.get(file)
         if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
             return cached[2]
-        policy = page_policy(file.read_text(encoding="utf-8", errors="replace"))
+        policy = page_policy(
+            file.read_text(encoding="utf-8", errors="replace"), media_origin=self.media_origin
+        )
         self._policies[file] = (stat.st_mtime_ns, stat.st_size, policy)
         return policy
 
@@ -164,7 +182,10 @@ class StaticSite:
             missing = self.root / "404.html"
             if missing.is_file():
                 return self._file(missing, status=404)
-            headers = {**SECURITY_HEADERS, "Content-Security-Policy": content_security_policy()}
+            headers = {
+                **SECURITY_HEADERS,
+                "Content-Security-Policy": content_security_policy(media_origin=self.media_origin),
+            }
             return HTMLResponse("Not found", status_code=404, headers=headers)
         # Next.js puts content hashes in /_next/static names: those may be cached for good.
         immutable = "/_next/static/" in path

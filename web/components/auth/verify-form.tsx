@@ -7,7 +7,7 @@ import * as api from "@/lib/api";
 import { DEV_MAIL_URL, OTP_LENGTH, OTP_RESEND_SECONDS } from "@/lib/config";
 import { describeError, isApiError } from "@/lib/errors";
 import { safeNext } from "@/lib/redirect";
-import { rememberCodeSent, resendAvailableAt, setToken } from "@/lib/session";
+import { announceSession, rememberCodeSent, resendAvailableAt } from "@/lib/session";
 import { useCountdown } from "@/hooks/use-countdown";
 import { Button } from "@/components/ui/button";
 import { FieldError } from "@/components/ui/input";
@@ -50,13 +50,14 @@ export function VerifyForm() {
     setError(null);
     setNotice(null);
     try {
-      const result = await api.verify(email, otp);
-      setToken(result.token);
+      // The answer sets the session cookies; the token in its body is for API clients.
+      await api.verify(email, otp);
+      announceSession("signed-in");
       // Only a path on this site is followed; anything else goes to the chats.
       router.replace(safeNext(rawNext, window.location.origin));
     } catch (err) {
       setError(describeError(err, "verify"));
-      if (isApiError(err, 400)) setCode("");
+      if (isApiError(err, 400) || isApiError(err, 429)) setCode("");
       setVerifying(false);
       submitted.current = null;
       // Put the caret back where the person can type again.

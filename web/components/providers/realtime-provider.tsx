@@ -3,7 +3,6 @@
 import { createContext, useContext, useEffect, useRef, useState } from "react";
 import * as api from "@/lib/api";
 import { isApiError } from "@/lib/errors";
-import { getToken } from "@/lib/session";
 import { createSocket, type ConnectionState, type ParleySocket, type ServerToClientEvents } from "@/lib/socket";
 import { useSession } from "./session-provider";
 
@@ -57,7 +56,7 @@ export function RealtimeProvider({ children }: { children: React.ReactNode }) {
   const [online, setOnline] = useState<ReadonlySet<string>>(new Set());
 
   useEffect(() => {
-    const s = createSocket(getToken);
+    const s = createSocket();
     let retry: ReturnType<typeof setTimeout> | null = null;
     let disposed = false;
 
@@ -69,8 +68,8 @@ export function RealtimeProvider({ children }: { children: React.ReactNode }) {
       setState(browserOnline() ? "reconnecting" : "offline");
       // Presence is unknown while we are cut off; the server resends it on connect.
       setOnline(new Set());
-      // The server closed us on purpose (e.g. token revoked): reconnect by hand
-      // after checking the token, since socket.io will not retry this one.
+      // The server closed us on purpose (e.g. session ended): reconnect by hand
+      // after checking the session, since socket.io will not retry this one.
       if (reason === "io server disconnect") scheduleManualReconnect();
     });
     s.io.on("reconnect_attempt", () => setState(browserOnline() ? "reconnecting" : "offline"));
