@@ -42,8 +42,11 @@ CSRF_COOKIE = "parley_csrf"
 JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 # Chromium logs a refused script or connection itself; this makes every violation an error
 # with its directive, also those it only reports to listeners.
-REPORT_CSP = """document.addEventListener("securitypolicyviolation", (e) =>
-    console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || "inline code"}`));"""
+REPORT_CSP = """window.cspViolations = 0;
+document.addEventListener("securitypolicyviolation", (e) => {
+    window.cspViolations += 1;
+    console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || "inline code"}`);
+});"""
 
 
 @dataclass
