@@ -81,9 +81,15 @@ export function RealtimeProvider({ children }: { children: React.ReactNode }) {
     });
     s.on("getOnlineUser", (ids) => setOnline(new Set(Array.isArray(ids) ? ids : [])));
 
+    let lastManual = 0;
     function scheduleManualReconnect() {
       setState(browserOnline() ? "reconnecting" : "offline");
       if (retry || disposed) return;
+      // At once the first time (a rename renews the session cookie and the server drops the
+      // sockets of the old one), then at most every 3 s so a refusing server is not hammered.
+      const now = Date.now();
+      const delay = now - lastManual > 10_000 ? 0 : 3000;
+      lastManual = now + delay;
       retry = setTimeout(async () => {
         retry = null;
         if (disposed) return;
@@ -94,7 +100,7 @@ export function RealtimeProvider({ children }: { children: React.ReactNode }) {
           if (isApiError(error, 401)) return;
         }
         if (!disposed && !s.connected) s.connect();
-      }, 3000);
+      }, delay);
     }
 
     const goOffline = () => {
