@@ -3,6 +3,7 @@
 import { createContext, useContext, useEffect, useRef, useState } from "react";
 import * as api from "@/lib/api";
 import { isApiError } from "@/lib/errors";
+import { maybeSignedIn } from "@/lib/session";
 import { createSocket, type ConnectionState, type ParleySocket, type ServerToClientEvents } from "@/lib/socket";
 import { useSession } from "./session-provider";
 
@@ -59,6 +60,7 @@ export function RealtimeProvider({ children }: { children: React.ReactNode }) {
     const s = createSocket();
     let retry: ReturnType<typeof setTimeout> | null = null;
     let disposed = false;
+    let lastQuickReconnect = 0;
 
     s.on("connect", () => {
       setState("connected");
@@ -68,9 +70,15 @@ export function RealtimeProvider({ children }: { children: React.ReactNode }) {
       setState(browserOnline() ? "reconnecting" : "offline");
       // Presence is unknown while we are cut off; the server resends it on connect.
       setOnline(new Set());
-      // The server closed us on purpose (e.g. session ended): reconnect by hand
-      // after checking the session, since socket.io will not retry this one.
-      if (reason === "io server disconnect") scheduleManualReconnect();
+      // The server closed us on purpose, and socket.io will not retry this one. A rename
+      // renews the session cookie and the server drops the old session's sockets: try again
+      // at once, once in a while; otherwise (or if that is refused) check the session first.
+      if (reason !== "io server disconnect") return;
+      const now = Date.now();
+      if (now - lastQuickReconnect > 10_000 && maybeSignedIn()) {
+        lastQuickReconnect = now;
+        s.connect();
+      } else scheduleManualReconnect();
     });
     s.io.on("reconnect_attempt", () => setState(browserOnline() ? "reconnecting" : "offline"));
     s.on("connect_error", () => {
@@ -81,18 +89,13 @@ export function RealtimeProvider({ children }: { children: React.ReactNode }) {
     });
     s.on("getOnlineUser", (ids) => setOnline(new Set(Array.isArray(ids) ? ids : [])));
 
-    let lastManual = 0;
     function scheduleManualReconnect() {
       setState(browserOnline() ? "reconnecting" : "offline");
       if (retry || disposed) return;
-      // At once the first time (a rename renews the session cookie and the server drops the
-      // sockets of the old one), then at most every 3 s so a refusing server is not hammered.
-      const now = Date.now();
-      const delay = now - lastManual > 10_000 ? 0 : 3000;
-      lastManual = now + delay;
       retry = setTimeout(async () => {
         retry = null;
-        if (disposed) return;
+        // No session cookie left: logged out here or in another tab, which the session handles.
+        if (disposed || !maybeSignedIn()) return;
         try {
           await api.me();
         } catch (error) {
@@ -100,7 +103,7 @@ export function RealtimeProvider({ children }: { children: React.ReactNode }) {
           if (isApiError(error, 401)) return;
         }
         if (!disposed && !s.connected) s.connect();
-      }, delay);
+      }, 3000);
     }
 
     const goOffline = () => {
