@@ -132,6 +132,7 @@ async def test_bearer_clients_need_no_csrf_header_and_win_over_a_cookie(stack: S
     person = await stack.login()
     renamed = await person.client.post("/api/v1/update/user", json={"name": "Bearer"})
     assert renamed.status_code == 200, renamed.text
+    person.client.headers["Authorization"] = f"Bearer {renamed.json()['token']}"
     # A stale cookie beside a good bearer token: the bearer token decides.
     person.client.cookies.set(SESSION_COOKIE, "not-a-token")
     assert (await person.client.post("/api/v1/update/user", json={"name": "Still Bearer"})).status_code == 200

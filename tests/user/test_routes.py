@@ -63,9 +63,12 @@ def assert_user_document(doc: dict[str, Any]) -> None:
 
 
 async def rename(person: Person, name: str) -> dict[str, Any]:
+    """Rename ``person``; their client goes on with the new token (the old one is refused)."""
     response = await person.client.post("/api/v1/update/user", json={"name": name})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
+    person.token = body["token"]
+    person.client.headers["Authorization"] = f"Bearer {body['token']}"
     return body
 
 

@@ -14,7 +14,7 @@ from parley.core.settings import Settings
 from parley.user.otp import OtpStore, derive_key
 from parley.user.ratelimit import RateLimiter
 from parley.user.routes import routers
-from parley.user.service import Login
+from parley.user.service import Login, SessionTouches, restore_revocations
 
 
 def otp_secret(settings: Settings) -> str:
@@ -42,6 +42,10 @@ def create_app(settings: Settings) -> FastAPI:
             cache = build_cache(settings)
             resources.push_async_callback(cache.aclose)
             tokens = build_tokens(settings, cache, issuer=True)
+            await tokens.start()
+            resources.push_async_callback(tokens.close)
+            # The database remembers every logout; a cache that starts empty learns them again.
+            await restore_revocations(db, tokens)
             limiter = RateLimiter(settings.cache.redis_url)
             resources.push_async_callback(limiter.close)
             bus = await build_bus(settings)
@@ -58,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.db = db
             app.state.cache = cache
             app.state.tokens = tokens
+            app.state.session_touches = SessionTouches()
             app.state.bus = bus
             app.state.limiter = limiter
             app.state.login = Login(

@@ -12,7 +12,7 @@ from parley.core.auth import Identity, Tokens
 from parley.core.database import Database
 from parley.core.deps import client_ip, current_identity, get_tokens
 from parley.core.settings import Settings
-from parley.user.service import Login
+from parley.user.service import Login, SessionTouches
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -34,7 +34,25 @@ async def get_login(request: Request) -> Login:
 
 # scope="function": the session closes (and commits) when the route returns, before the response.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-CurrentUser = Annotated[Identity, Depends(current_identity)]
+
+
+async def current_user(
+    request: Request,
+    identity: Annotated[Identity, Depends(current_identity)],
+    session: Annotated[AsyncSession, Depends(get_session, scope="function")],
+) -> Identity:
+    """The caller (see :func:`parley.core.deps.current_identity`); their session's use is recorded."""
+    touches: SessionTouches = request.app.state.session_touches
+    await touches.touch(session, identity)
+    return identity
+
+
+async def user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")
+
+
+CurrentUser = Annotated[Identity, Depends(current_user)]
+UserAgent = Annotated[str, Depends(user_agent)]
 TokensDep = Annotated[Tokens, Depends(get_tokens)]
 LoginDep = Annotated[Login, Depends(get_login)]
 ClientIP = Annotated[str, Depends(client_ip)]

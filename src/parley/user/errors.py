@@ -55,3 +55,7 @@ class AccountGone(Unauthorized):
 
 class InvalidCursor(BadRequest):
     code, message = "invalid_cursor", "The cursor is not valid"
+
+
+class SessionNotFound(NotFound):
+    code, message = "session_not_found", "Session not found"

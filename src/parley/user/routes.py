@@ -8,13 +8,14 @@ from fastapi import APIRouter, Query, Request, Response
 
 from parley.user import service
 from parley.user.cookies import clear_session_cookies, set_session_cookies
-from parley.user.deps import ClientIP, CurrentUser, LoginDep, PublicUrl, SessionDep, TokensDep
+from parley.user.deps import ClientIP, CurrentUser, LoginDep, PublicUrl, SessionDep, TokensDep, UserAgent
 from parley.user.schemas import (
     AuthResponse,
     BatchRequest,
     ErrorResponse,
     LoginRequest,
     MessageResponse,
+    SessionDocument,
     UpdateUserRequest,
     UserDocument,
     UsersResponse,
@@ -66,23 +67,71 @@ async def verify(
     request: Request,
     response: Response,
     public_url: PublicUrl,
+    agent: UserAgent,
 ) -> AuthResponse:
-    user, token = await login.verify(session, body.email, body.otp, ip)
+    user, token = await login.verify(session, body.email, body.otp, ip, agent)
     set_session_cookies(response, request, token, max_age=login.tokens.ttl, public_url=public_url)
     return AuthResponse(message="Login successful", user=UserDocument.of(user), token=token)
 
 
 @auth.post(
     "/logout",
-    summary="Log out: this token is refused from now on, by every service",
-    responses=errors(401),
+    summary="Log out: this session's tokens are refused from now on, by every service",
+    responses=errors(401, 403),
 )
 async def logout(
-    identity: CurrentUser, tokens: TokensDep, request: Request, response: Response, public_url: PublicUrl
+    identity: CurrentUser,
+    session: SessionDep,
+    tokens: TokensDep,
+    request: Request,
+    response: Response,
+    public_url: PublicUrl,
 ) -> MessageResponse:
-    await service.logout(tokens, identity)
+    await service.logout(session, tokens, identity)
     clear_session_cookies(response, request, public_url=public_url)
     return MessageResponse(message="Logged out")
+
+
+@auth.post(
+    "/logout/all",
+    summary="Log out everywhere: every token of the caller is refused from now on",
+    responses=errors(401, 403),
+)
+async def logout_all(
+    identity: CurrentUser,
+    session: SessionDep,
+    tokens: TokensDep,
+    request: Request,
+    response: Response,
+    public_url: PublicUrl,
+) -> MessageResponse:
+    await service.logout_everywhere(session, tokens, identity)
+    clear_session_cookies(response, request, public_url=public_url)
+    return MessageResponse(message="Logged out everywhere")
+
+
+@auth.get(
+    "/sessions",
+    summary="The caller's signed-in sessions",
+    description="One per login, most recently used first; `current` marks the one making this request.",
+    responses=errors(401),
+)
+async def list_sessions(identity: CurrentUser, session: SessionDep) -> list[SessionDocument]:
+    rows = await service.list_sessions(session, identity)
+    return [SessionDocument.of(row, identity.session) for row in rows]
+
+
+@auth.delete(
+    "/sessions/{session_id}",
+    summary="Sign one of the caller's sessions out",
+    description="Its tokens are refused from then on, by every service. Another user's session: 404.",
+    responses=errors(401, 403, 404),
+)
+async def end_session(
+    session_id: str, identity: CurrentUser, session: SessionDep, tokens: TokensDep
+) -> MessageResponse:
+    await service.end_session(session, tokens, identity, session_id)
+    return MessageResponse(message="Session signed out")
 
 
 @users.get("/me", summary="The caller's own profile", responses=errors(401))
