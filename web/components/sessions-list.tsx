@@ -17,6 +17,12 @@ function when(value: string | null | undefined): string {
   return listTime(value) || "unknown";
 }
 
+/** This device first, then the most recently used. */
+function ordered(sessions: Session[]): Session[] {
+  const last = (s: Session) => Date.parse(s.lastUsedAt ?? s.createdAt) || 0;
+  return [...sessions].sort((a, b) => Number(b.current) - Number(a.current) || last(b) - last(a));
+}
+
 /**
  * The person's signed-in sessions (one per login, on any device), with a way to
  * sign out any other one, or all of them at once.
@@ -33,21 +39,26 @@ export function SessionsList() {
   const headingId = useId();
   const heading = useRef<HTMLHeadingElement>(null);
   const confirmButton = useRef<HTMLButtonElement>(null);
+  const everywhereButton = useRef<HTMLButtonElement>(null);
+  const wasConfirming = useRef(false);
 
   useEffect(() => {
     const controller = new AbortController();
     setLoad({ kind: "loading" });
     api
       .listSessions(controller.signal)
-      .then((sessions) => setLoad({ kind: "ready", sessions }))
+      .then((sessions) => setLoad({ kind: "ready", sessions: ordered(sessions) }))
       .catch((err: unknown) => {
         if (!controller.signal.aborted) setLoad({ kind: "error", message: describeError(err, "load") });
       });
     return () => controller.abort();
   }, [attempt]);
 
+  // Focus follows the question: onto the confirm button, and back when it is cancelled.
   useEffect(() => {
     if (confirming) confirmButton.current?.focus();
+    else if (wasConfirming.current) everywhereButton.current?.focus();
+    wasConfirming.current = confirming;
   }, [confirming]);
 
   const signOut = useCallback(async (session: Session) => {
@@ -172,6 +183,7 @@ export function SessionsList() {
           </div>
         ) : (
           <Button
+            ref={everywhereButton}
             variant="secondary"
             className="mt-4 w-full"
             onClick={() => setConfirming(true)}
