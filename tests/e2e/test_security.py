@@ -257,3 +257,23 @@ def test_signing_out_another_session_ends_it_there(browser: Browser, strict_site
         laptop.context.close()
         phone.context.close()
     errors.assert_none(allowed=(*REFUSED, re.compile(r"net::ERR_FAILED .*/socket\.io/")))
+
+
+def test_tabs_of_one_browser_follow_its_login_and_logout(browser: Browser, embedded_site: str) -> None:
+    errors = ConsoleErrors()
+    jo = new_person(browser, "jo", domain(), phone=True, errors=errors)
+    other_tab = jo.context.new_page()
+    try:
+        other_tab.goto(f"{embedded_site}/chats")
+        expect(other_tab).to_have_url(f"{embedded_site}/login")
+        log_in(jo, embedded_site)
+        # The waiting login page goes on by itself, to the chats.
+        expect(other_tab).to_have_url(f"{embedded_site}/chats")
+        expect(other_tab.get_by_test_id("profile-link")).to_contain_text("jo")
+        jo.page.get_by_test_id("logout-button").click()
+        expect(jo.page).to_have_url(f"{embedded_site}/login")
+        expect(other_tab).to_have_url(f"{embedded_site}/login")
+        expect(other_tab.get_by_test_id("email-input")).to_be_visible()
+    finally:
+        jo.context.close()
+    errors.assert_none()

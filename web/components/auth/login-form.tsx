@@ -7,7 +7,7 @@ import * as api from "@/lib/api";
 import { OTP_RESEND_SECONDS } from "@/lib/config";
 import { describeError, isApiError } from "@/lib/errors";
 import { safeNext } from "@/lib/redirect";
-import { dropLegacyToken, forgetSession, maybeSignedIn, rememberCodeSent } from "@/lib/session";
+import { dropLegacyToken, forgetSession, maybeSignedIn, rememberCodeSent, subscribeSession } from "@/lib/session";
 import { Button } from "@/components/ui/button";
 import { FieldError, Input, Label } from "@/components/ui/input";
 
@@ -42,6 +42,15 @@ export function LoginForm() {
       });
     return () => controller.abort();
   }, [router, next]);
+
+  // Logged in from another tab meanwhile: this one goes on too.
+  useEffect(
+    () =>
+      subscribeSession((change) => {
+        if (change === "signed-in") router.replace(safeNext(next, window.location.origin));
+      }),
+    [router, next],
+  );
 
   async function onSubmit(event: React.FormEvent) {
     event.preventDefault();
