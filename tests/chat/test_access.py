@@ -76,6 +76,7 @@ OTHER_ENDPOINTS = {
         "POST", "/api/v1/chat/group", 201, json={"name": "G", "userIds": ["{carol}", "{dave}"]}
     ),
     "list": Endpoint("GET", "/api/v1/chat/all", 200),
+    "contacts": Endpoint("GET", "/api/v1/chat/contacts", 200),
 }
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 
 from parley.chat.deps import Chats, CurrentUser, Links, Storage
+from parley.chat.directory import ChatDirectory
 from parley.chat.schemas import (
     AddMembersIn,
     ChatCreated,
@@ -71,6 +72,17 @@ async def create_group(me: CurrentUser, chats: Chats, body: NewGroupIn) -> ChatC
 @router.get("/chat/all", tags=["chat"], summary="Your chats, latest activity first")
 async def list_chats(me: CurrentUser, chats: Chats) -> ChatList:
     return await chats.list_chats(me)
+
+
+@router.get(
+    "/chat/contacts",
+    tags=["chat"],
+    summary="The ids of everyone who shares a chat with you",
+    description="Asked by the user service to decide whose email address the caller may see.",
+)
+async def list_contacts(me: CurrentUser, request: Request) -> dict[str, list[str]]:
+    directory: ChatDirectory = request.app.state.directory
+    return {"users": await directory.contacts(me.id)}
 
 
 @router.get(

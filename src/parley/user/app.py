@@ -11,6 +11,7 @@ from parley.core.app import allow_browser_origin, create_service_app
 from parley.core.database import Database
 from parley.core.resources import build_bus, build_cache, build_tokens
 from parley.core.settings import Settings
+from parley.user.contacts import ChatContacts
 from parley.user.otp import OtpStore, derive_key
 from parley.user.ratelimit import RateLimiter
 from parley.user.routes import routers
@@ -57,12 +58,16 @@ def create_app(settings: Settings) -> FastAPI:
                 ttl=limits.otp_ttl_seconds,
                 max_attempts=limits.otp_max_attempts,
                 resend_seconds=limits.otp_resend_seconds,
+                max_failures=limits.otp_max_failures_per_day,
             )
             app.state.settings = settings
             app.state.db = db
             app.state.cache = cache
             app.state.tokens = tokens
             app.state.session_touches = SessionTouches()
+            contacts = ChatContacts(settings.services.chat_service)
+            resources.push_async_callback(contacts.close)
+            app.state.contacts = contacts
             app.state.bus = bus
             app.state.limiter = limiter
             app.state.login = Login(

@@ -12,6 +12,7 @@ from parley.core.auth import Identity, Tokens
 from parley.core.database import Database
 from parley.core.deps import client_ip, current_identity, get_tokens
 from parley.core.settings import Settings
+from parley.user.contacts import ChatContacts
 from parley.user.service import Login, SessionTouches
 
 
@@ -47,12 +48,18 @@ async def current_user(
     return identity
 
 
+async def get_contacts(request: Request) -> ChatContacts:
+    contacts: ChatContacts = request.app.state.contacts
+    return contacts
+
+
 async def user_agent(request: Request) -> str:
     return request.headers.get("user-agent", "")
 
 
 CurrentUser = Annotated[Identity, Depends(current_user)]
 UserAgent = Annotated[str, Depends(user_agent)]
+ContactsDep = Annotated[ChatContacts, Depends(get_contacts)]
 TokensDep = Annotated[Tokens, Depends(get_tokens)]
 LoginDep = Annotated[Login, Depends(get_login)]
 ClientIP = Annotated[str, Depends(client_ip)]

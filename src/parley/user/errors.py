@@ -33,6 +33,10 @@ class ResendTooSoon(RateLimited):
     code = "otp_cooldown"
 
 
+class TooManyFailures(RateLimited):
+    code = "too_many_failures"
+
+
 class TooManyRequests(RateLimited):
     code = "rate_limited"
 

@@ -8,7 +8,16 @@ from fastapi import APIRouter, Query, Request, Response
 
 from parley.user import service
 from parley.user.cookies import clear_session_cookies, set_session_cookies
-from parley.user.deps import ClientIP, CurrentUser, LoginDep, PublicUrl, SessionDep, TokensDep, UserAgent
+from parley.user.deps import (
+    ClientIP,
+    ContactsDep,
+    CurrentUser,
+    LoginDep,
+    PublicUrl,
+    SessionDep,
+    TokensDep,
+    UserAgent,
+)
 from parley.user.schemas import (
     AuthResponse,
     BatchRequest,
@@ -163,8 +172,9 @@ async def update_user(
     "/user/all",
     summary="Find people to chat with",
     description=(
-        "Users whose name or email contains `q` (case-insensitive), ordered by name. "
-        "The caller is never in the list: it is for finding someone else. "
+        "Users whose name contains `q` (case-insensitive) or whose email is `q`, ordered by name. "
+        "The caller is never in the list: it is for finding someone else. A user's `email` is "
+        "present only when the caller shares a chat with them or `q` is exactly that address. "
         f"When there are more, the `{NEXT_CURSOR_HEADER}` header carries the cursor of the next page."
     ),
     responses={
@@ -175,10 +185,12 @@ async def update_user(
         },
         **errors(400, 401),
     },
+    response_model_exclude_none=True,
 )
 async def list_users(
     identity: CurrentUser,
     session: SessionDep,
+    contacts: ContactsDep,
     response: Response,
     q: Annotated[str | None, Query(max_length=100, description="Part of a name or email")] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE,
@@ -187,7 +199,8 @@ async def list_users(
     found, next_cursor = await service.search(session, identity, query=q, limit=limit, cursor=cursor)
     if next_cursor:
         response.headers[NEXT_CURSOR_HEADER] = next_cursor
-    return [UserDocument.of(user) for user in found]
+    shown = await service.emails_shown(contacts, identity, found, q)
+    return [UserDocument.of(user, show_email=user.id in shown) for user in found]
 
 
 @users.post(
@@ -201,9 +214,19 @@ async def batch_users(body: BatchRequest, identity: CurrentUser, session: Sessio
     return UsersResponse(users=[UserDocument.of(user) for user in found])
 
 
-@users.get("/user/{user_id}", summary="One user's profile", responses=errors(401, 404))
-async def get_user(user_id: str, identity: CurrentUser, session: SessionDep) -> UserDocument:
-    return UserDocument.of(await service.find_user(session, user_id))
+@users.get(
+    "/user/{user_id}",
+    summary="One user's profile",
+    description="`email` is present only when the caller shares a chat with them.",
+    responses=errors(401, 404),
+    response_model_exclude_none=True,
+)
+async def get_user(
+    user_id: str, identity: CurrentUser, session: SessionDep, contacts: ContactsDep
+) -> UserDocument:
+    user = await service.find_user(session, user_id)
+    shown = await service.emails_shown(contacts, identity, [user])
+    return UserDocument.of(user, show_email=user.id in shown)
 
 
 @wellknown.get("/.well-known/jwks.json", summary="The public keys that verify tokens")

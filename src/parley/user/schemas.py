@@ -24,16 +24,20 @@ class UserDocument(BaseModel):
 
     id: str = Field(alias="_id", examples=["6745a1b2c3d4e5f6a7b8c9d0"])
     name: str = Field(examples=["alice"])
-    email: str = Field(examples=["alice@example.com"])
+    email: str | None = Field(
+        default=None,
+        examples=["alice@example.com"],
+        description="In the directory, only for people who share a chat with you or whose address you searched for",
+    )
     created_at: str = Field(alias="createdAt", examples=["2026-11-25T10:00:00.000Z"])
     updated_at: str = Field(alias="updatedAt", examples=["2026-11-25T10:00:00.000Z"])
 
     @classmethod
-    def of(cls, user: User) -> UserDocument:
+    def of(cls, user: User, *, show_email: bool = True) -> UserDocument:
         return cls(
             id=user.id,
             name=user.name,
-            email=user.email,
+            email=user.email if show_email else None,
             created_at=iso(user.created_at),
             updated_at=iso(user.updated_at),
         )

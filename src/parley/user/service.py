@@ -27,8 +27,10 @@ from parley.core.bus import Bus
 from parley.core.database import Database
 from parley.core.ids import is_id
 from parley.core.metrics import OTPS_ISSUED, OTPS_REFUSED
+from parley.core.redact import email_ref
 from parley.core.revocations import Revocation
 from parley.user import store
+from parley.user.contacts import ChatContacts
 from parley.user.errors import (
     AccountGone,
     BackendUnavailable,
@@ -42,6 +44,7 @@ from parley.user.errors import (
     MalformedCode,
     ResendTooSoon,
     SessionNotFound,
+    TooManyFailures,
     TooManyRequests,
     UserNotFound,
 )
@@ -136,6 +139,15 @@ def otp_mail(email: str, code: str, ttl_seconds: int) -> dict[str, str]:
     return {"to": email, "subject": OTP_SUBJECT, "body": body}
 
 
+def _in_time(seconds: int) -> str:
+    """``in 5 minutes``, ``in about 3 hours``: a wait as a person reads it."""
+    if seconds < 90:
+        return f"in {seconds} seconds"
+    if seconds < 90 * 60:
+        return f"in {round(seconds / 60)} minutes"
+    return f"in about {round(seconds / 3600)} hours"
+
+
 @contextmanager
 def backend_errors() -> Iterator[None]:
     """The cache being away is the service being briefly unavailable, never a 500."""
@@ -203,13 +215,13 @@ class Login:
             await self.bus.ping()
             await asyncio.wait_for(self.bus.publish(self.mail_queue, mail), PUBLISH_TIMEOUT_SECONDS)
         except Exception as exc:
-            log.warning("user.otp.unsent", email=email, error=type(exc).__name__)
+            log.warning("user.otp.unsent", email=email_ref(email), error=type(exc).__name__)
             with backend_errors():
                 await self.otps.discard(email)
                 await self.otps.clear_cooldown(email)
             raise MailUnavailable() from exc
         OTPS_ISSUED.inc()
-        log.info("user.otp.sent", email=email)
+        log.info("user.otp.sent", email=email_ref(email))
         return email
 
     async def verify(
@@ -223,10 +235,21 @@ class Login:
             OTPS_REFUSED.labels("malformed").inc()
             raise MalformedCode()
         with backend_errors():
+            wait = await self.otps.take_guess(email)
+            if wait:
+                OTPS_REFUSED.labels("too_many_failures").inc()
+                log.info("user.otp.locked", email=email_ref(email))
+                raise TooManyFailures(
+                    "Too many wrong codes for this address: you can try again "
+                    f"{_in_time(wait)}. Codes are checked this slowly to keep accounts safe.",
+                    retry_after=wait,
+                )
             outcome = await self.otps.check(email, code)
+            if outcome.check is not Check.INVALID:
+                await self.otps.give_back_guess(email)
         if outcome.check is not Check.OK:
             OTPS_REFUSED.labels(outcome.check.value).inc()
-            log.info("user.otp.refused", email=email, reason=outcome.check.value)
+            log.info("user.otp.refused", email=email_ref(email), reason=outcome.check.value)
             if outcome.check is Check.EXPIRED:
                 raise CodeExpired()
             if outcome.check is Check.VOID:
@@ -437,3 +460,19 @@ async def search(
         session, query=query, exclude=identity.id, after=after, limit=max(1, min(limit, MAX_PAGE))
     )
     return users, encode_cursor(last) if last else None
+
+
+async def emails_shown(
+    contacts: ChatContacts, identity: Identity, users: Sequence[User], query: str | None = None
+) -> set[str]:
+    """The ids among ``users`` whose address the caller may see.
+
+    Someone's address is shown to the people who share a chat with them, and to a search for
+    exactly that address (which the searcher knows already); never to the directory at large.
+    """
+    exact = (query or "").strip().lower()
+    shown = {user.id for user in users if user.id == identity.id or (exact and user.email == exact)}
+    if any(user.id not in shown for user in users):
+        known = await contacts.of(identity)
+        shown.update(user.id for user in users if user.id in known)
+    return shown

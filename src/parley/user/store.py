@@ -156,7 +156,10 @@ def escape_like(text: str) -> str:
 def directory(
     *, query: str | None, exclude: str | None, after: tuple[str, str] | None, limit: int
 ) -> Select[User]:
-    """The directory's statement: users whose name or address contains ``query``, in name order.
+    """The directory's statement: users whose name contains ``query`` or whose address is ``query``.
+
+    Only a whole address matches: a match on part of one would let a caller spell out anyone's
+    address a character at a time.
 
     Ordered by ``(name_key, id)``; ``after`` is the last key of the previous page.
     """
@@ -167,7 +170,7 @@ def directory(
         statement = statement.where(
             or_(
                 User.name_key.like(f"%{escape_like(name_key(query))}%", escape=LIKE_ESCAPE),
-                User.email.like(f"%{escape_like(query.lower())}%", escape=LIKE_ESCAPE),
+                User.email == query.strip().lower(),
             )
         )
     if after is not None:
