@@ -112,7 +112,7 @@ export function statusMessage({ status, retryAfter, serverMessage, code, context
       if (code === "too_many_failures") {
         // Too many wrong codes for this address today: the server says why, we say until when.
         const why = serverMessage || "Too many wrong codes were entered for this email address.";
-        const when = retryAfter && retryAfter > 0 ? `You can try again ${retryWhen(retryAfter, now)}.` : "Please try again later.";
+        const when = retryAfter && retryAfter > 0 ? `Try again ${retryWhen(retryAfter, now)}.` : "Please try again later.";
         return `${why.replace(/\s*$/, "").replace(/([^.!?])$/, "$1.")} ${when}`;
       }
       const wait = retryAfter && retryAfter > 0 ? ` Try again in ${seconds(retryAfter)}.` : " Please wait a moment and try again.";

@@ -22,7 +22,7 @@ describe("statusMessage", () => {
       context: "verify",
       now,
     });
-    expect(message).toMatch(/^Too many wrong codes for this email today\. You can try again after 12:30( PM)?\.$/);
+    expect(message).toMatch(/^Too many wrong codes for this email today\. Try again after 12:30( PM)?\.$/);
     expect(message).not.toMatch(/A code was sent moments ago/);
     const overnight = statusMessage({ status: 429, code: "too_many_failures", retryAfter: 20 * 3600, now });
     expect(overnight).toMatch(/Too many wrong codes.*after 05:30( AM)? tomorrow\.$/);
@@ -70,7 +70,7 @@ describe("describeError", () => {
   it("carries the server's code", () => {
     const error = new ApiError(429, "Too many wrong codes", 7200, "too_many_failures");
     expect(error.code).toBe("too_many_failures");
-    expect(describeError(error, "verify")).toMatch(/^Too many wrong codes\. You can try again after /);
+    expect(describeError(error, "verify")).toMatch(/^Too many wrong codes\. Try again after /);
   });
   it("treats a TypeError from fetch as a network failure", () => {
     expect(describeError(new TypeError("Failed to fetch"))).toMatch(/Can't reach Parley/);
