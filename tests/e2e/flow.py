@@ -251,8 +251,7 @@ def create_group(person: Person, name: str, members: list[Person], phone: bool) 
     expect(dialog).to_be_visible()
     dialog.get_by_test_id("group-name-input").fill(name)
     for member in members:
-        # By the whole address: the directory shows an email only to people who share a chat with
-        # its owner, or to a search for exactly that address (names repeat across test runs).
+        # By the whole address: the directory shows addresses only to contacts or to an exact search.
         dialog.get_by_test_id("user-search").fill(member.email)
         result = dialog.get_by_test_id("user-result").filter(has_text=member.email)
         result.click()

@@ -21,10 +21,10 @@ _EMAIL = re.compile(
 
 
 def email_ref(email: str) -> str:
-    """``3f9a1c02b7e4@example.com``: which address, for matching log lines, without the address."""
+    """``3f9a1c02b7e4 (example.com)``: which address, for matching log lines, without the address."""
     local, _, domain = email.rpartition("@")
     digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:12]
-    return f"{digest}@{domain}" if local else digest
+    return f"{digest} ({domain})" if local else digest
 
 
 def mask_emails(text: str) -> str:
