@@ -93,6 +93,8 @@ export function statusMessage({ status, retryAfter, serverMessage, code, context
     case 401:
       return "Your session has ended. Please log in again.";
     case 403:
+      // A write whose X-CSRF-Token did not match the session cookie (say, cookies were partly cleared).
+      if (code === "csrf_failed") return "This page lost part of your session. Reload the page and try again.";
       if (context === "group") return "Only group admins can do that.";
       return "You're not a member of this chat.";
     case 404:

@@ -51,6 +51,7 @@ describe("statusMessage", () => {
     expect(statusMessage({ status: 401 })).toMatch(/log in again/);
     expect(statusMessage({ status: 403 })).toMatch(/not a member/);
     expect(statusMessage({ status: 403, context: "group" })).toMatch(/admins/);
+    expect(statusMessage({ status: 403, code: "csrf_failed", context: "send" })).toMatch(/Reload the page/);
     expect(statusMessage({ status: 404 })).toMatch(/couldn't find/);
     expect(statusMessage({ status: 500 })).toMatch(/our side/);
     expect(statusMessage({ status: 503 })).toMatch(/our side/);
