@@ -18,7 +18,9 @@ from tests.e2e.flow import (
     assert_session_in_cookie,
     log_in,
     new_person,
+    send_text,
     session_cookie,
+    start_chat,
 )
 from tests.e2e.site import mails_to, wait_for_code
 
@@ -277,4 +279,41 @@ def test_tabs_of_one_browser_follow_its_login_and_logout(browser: Browser, embed
         expect(other_tab.get_by_test_id("email-input")).to_be_visible()
     finally:
         jo.context.close()
+    errors.assert_none()
+
+
+@pytest.mark.parametrize("phone", VIEWPORTS)
+def test_a_rename_renews_the_session_and_everything_keeps_working(
+    browser: Browser, embedded_site: str, phone: bool
+) -> None:
+    errors = ConsoleErrors()
+    where = domain()
+    kai = new_person(browser, "kai", where, phone=phone, errors=errors)
+    lee = new_person(browser, "lee", where, phone=False, errors=errors)
+    try:
+        log_in(kai, embedded_site)
+        log_in(lee, embedded_site)
+        before = assert_session_in_cookie(kai)
+        kai.page.get_by_test_id("profile-link").click()
+        name = kai.page.get_by_test_id("profile-name-input")
+        name.fill("Kai Renamed")
+        kai.page.get_by_test_id("profile-save").click()
+        expect(kai.page.get_by_test_id("profile-saved")).to_be_visible()
+        # A new token in the same session: the old one is refused, the cookie holds the new one.
+        after = assert_session_in_cookie(kai)
+        assert after != before
+        assert httpx.get(f"{embedded_site}/api/v1/me", cookies={SESSION_COOKIE: before}).status_code == 401
+        # Writes carry the renewed CSRF value, and live events still arrive.
+        name.fill("kai")
+        kai.page.get_by_test_id("profile-save").click()
+        expect(kai.page.get_by_test_id("profile-saved")).to_be_visible()
+        kai.page.get_by_test_id("back-to-chats").click()
+        expect(kai.page.get_by_test_id("profile-link")).to_contain_text("kai")
+        start_chat(lee, kai, phone=False)
+        send_text(lee, "Still there after the rename?")
+        item = kai.page.locator('[data-testid="chat-item"]').filter(has_text="lee")
+        expect(item.get_by_test_id("unread-badge")).to_have_text("1", timeout=LIVE)
+    finally:
+        kai.context.close()
+        lee.context.close()
     errors.assert_none()
