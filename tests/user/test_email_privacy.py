@@ -83,3 +83,51 @@ async def test_without_the_chat_service_addresses_stay_hidden() -> None:
         assert await contacts.of(identity) == set()
     finally:
         await contacts.close()
+
+
+async def batch(person: Person, *others: Person) -> dict[str, dict[str, Any]]:
+    response = await person.client.post("/api/v1/user/batch", json={"ids": [o.id for o in others]})
+    assert response.status_code == 200, response.text
+    return {user["_id"]: user for user in response.json()["users"]}
+
+
+async def test_a_strangers_address_cannot_be_had_from_the_batch(
+    stack: Stack, alice: Person, bob: Person, carol: Person
+) -> None:
+    # Ids are easy to come by (the directory lists everyone): the batch must not turn them into addresses.
+    found = await batch(alice, alice, bob, carol)
+    assert found[alice.id]["email"] == alice.email
+    assert "email" not in found[bob.id]
+    assert "email" not in found[carol.id]
+    assert found[bob.id]["name"] == bob.name
+
+    created = await alice.client.post("/api/v1/chat/new", json={"otherUserId": bob.id})
+    assert created.status_code == 201, created.text
+    found = await batch(alice, bob, carol)
+    assert found[bob.id]["email"] == bob.email
+    assert "email" not in found[carol.id]
+    assert "email" not in (await batch(carol, alice, bob))[alice.id]
+
+
+async def test_the_chat_service_still_shows_its_members_addresses(
+    stack: Stack, alice: Person, bob: Person, carol: Person
+) -> None:
+    # Starting a chat looks a stranger up (without their address): that look-up must not be
+    # what the chat then shows of them, to this caller or to anyone.
+    created = await alice.client.post("/api/v1/chat/new", json={"otherUserId": bob.id})
+    assert created.status_code == 201, created.text
+    chat_id = created.json()["chatId"]
+    chats = (await alice.client.get("/api/v1/chat/all")).json()["chats"]
+    [entry] = [c for c in chats if c["chat"]["_id"] == chat_id]
+    assert entry["user"]["_id"] == bob.id
+    assert entry["user"]["name"] == bob.name
+    assert entry["user"]["email"] == bob.email
+    group = await carol.client.post("/api/v1/chat/group", json={"name": "G", "userIds": [alice.id, bob.id]})
+    assert group.status_code == 201, group.text
+    view = (await carol.client.get(f"/api/v1/chat/{group.json()['chatId']}")).json()
+    members = {m["_id"]: m for m in view["members"]}
+    assert {uid: m["email"] for uid, m in members.items()} == {
+        alice.id: alice.email,
+        bob.id: bob.email,
+        carol.id: carol.email,
+    }

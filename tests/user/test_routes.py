@@ -470,7 +470,13 @@ async def test_batch_answers_the_users_that_exist(alice: Person, bob: Person, ca
     ids = [carol.id, "junk", new_id(), bob.id, "", carol.id]
     response = await alice.client.post("/api/v1/user/batch", json={"ids": ids})
     assert response.status_code == 200
-    assert response.json() == {"users": [carol.user, bob.user]}
+    # Strangers to Alice: no address (see test_email_privacy); each with their read-receipts setting.
+    assert response.json() == {
+        "users": [
+            {**{k: v for k, v in who.user.items() if k != "email"}, "readReceipts": True}
+            for who in (carol, bob)
+        ]
+    }
     empty = await alice.client.post("/api/v1/user/batch", json={"ids": []})
     assert empty.json() == {"users": []}
 
@@ -481,7 +487,7 @@ async def test_batch_is_bounded_and_needs_a_token(stack: Stack, alice: Person) -
     just_enough = await alice.client.post(
         "/api/v1/user/batch", json={"ids": [new_id() for _ in range(499)] + [alice.id]}
     )
-    assert just_enough.json() == {"users": [alice.user]}
+    assert just_enough.json() == {"users": [{**alice.user, "readReceipts": True}]}
     assert (await stack.client().post("/api/v1/user/batch", json={"ids": [alice.id]})).status_code == 401
     assert (await alice.client.post("/api/v1/user/batch", json={"ids": "x"})).status_code == 422
 

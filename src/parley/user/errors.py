@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from parley.core.errors import BadRequest, NotFound, RateLimited, ServiceUnavailable, Unauthorized
+from parley.core.errors import BadRequest, Conflict, NotFound, RateLimited, ServiceUnavailable, Unauthorized
 
 
 class InvalidEmail(BadRequest):
@@ -63,3 +63,11 @@ class InvalidCursor(BadRequest):
 
 class SessionNotFound(NotFound):
     code, message = "session_not_found", "Session not found"
+
+
+class BlockYourself(BadRequest):
+    code, message = "block_yourself", "You cannot block yourself"
+
+
+class TooManyBlocks(Conflict):
+    code = "too_many_blocks"

@@ -21,10 +21,15 @@ from parley.user.deps import (
 from parley.user.schemas import (
     AuthResponse,
     BatchRequest,
+    BlockRelations,
+    BlockRelationsRequest,
     ErrorResponse,
     LoginRequest,
     MessageResponse,
+    ProfileDocument,
     SessionDocument,
+    SettingsDocument,
+    SettingsPatch,
     UpdateUserRequest,
     UserDocument,
     UsersResponse,
@@ -148,6 +153,26 @@ async def me(identity: CurrentUser, session: SessionDep) -> UserDocument:
     return UserDocument.of(await service.current_user(session, identity))
 
 
+@users.get("/me/settings", summary="The caller's settings", responses=errors(401))
+async def get_settings(identity: CurrentUser, session: SessionDep) -> SettingsDocument:
+    return SettingsDocument.of(await service.current_user(session, identity))
+
+
+@users.patch(
+    "/me/settings",
+    summary="Change the caller's settings",
+    description="Only the settings in the body change; an empty body changes nothing.",
+    responses=errors(401, 422),
+)
+async def update_settings(
+    body: SettingsPatch, identity: CurrentUser, session: SessionDep
+) -> SettingsDocument:
+    user = await service.update_settings(
+        session, identity, email_notifications=body.email_notifications, read_receipts=body.read_receipts
+    )
+    return SettingsDocument.of(user)
+
+
 @users.post(
     "/update/user",
     summary="Change the caller's name",
@@ -206,12 +231,93 @@ async def list_users(
 @users.post(
     "/user/batch",
     summary="Profiles of many users at once",
-    description="Unknown and malformed ids are simply absent from the answer.",
-    responses=errors(401),
+    description=(
+        "Unknown and malformed ids are simply absent from the answer. As everywhere, a user's "
+        "`email` is present only for the caller and the people who share a chat with the caller. "
+        "Each profile carries its `readReceipts` setting."
+    ),
+    responses=errors(401, 422),
+    response_model_exclude_none=True,
 )
-async def batch_users(body: BatchRequest, identity: CurrentUser, session: SessionDep) -> UsersResponse:
+async def batch_users(
+    body: BatchRequest, identity: CurrentUser, session: SessionDep, contacts: ContactsDep
+) -> UsersResponse:
     found = await service.find_users(session, body.ids)
-    return UsersResponse(users=[UserDocument.of(user) for user in found])
+    shown = await service.emails_shown(contacts, identity, found)
+    return UsersResponse(
+        users=[ProfileDocument.of_profile(user, show_email=user.id in shown) for user in found]
+    )
+
+
+@users.post(
+    "/user/block-relations",
+    summary="Who blocked whom, between the caller and each of some users",
+    description=(
+        "For services acting for the caller (the chat service enforces blocks with it). "
+        "Unknown and malformed ids are in neither list."
+    ),
+    responses=errors(401, 422),
+)
+async def block_relations(
+    body: BlockRelationsRequest, identity: CurrentUser, session: SessionDep
+) -> BlockRelations:
+    blocking, blocked_by = await service.block_relations(session, identity, body.ids)
+    return BlockRelations(blocking=blocking, blocked_by=blocked_by)
+
+
+@users.get(
+    "/user/blocked",
+    summary="The people the caller has blocked",
+    description=f"Ordered by name. When there are more, the `{NEXT_CURSOR_HEADER}` header carries the next page's cursor.",
+    responses={
+        200: {
+            "headers": {
+                NEXT_CURSOR_HEADER: {"description": "The next page's cursor", "schema": {"type": "string"}}
+            }
+        },
+        **errors(400, 401),
+    },
+    response_model_exclude_none=True,
+)
+async def list_blocked(
+    identity: CurrentUser,
+    session: SessionDep,
+    contacts: ContactsDep,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=1000, description="From `X-Next-Cursor`")] = None,
+) -> list[UserDocument]:
+    found, next_cursor = await service.blocked(session, identity, limit=limit, cursor=cursor)
+    if next_cursor:
+        response.headers[NEXT_CURSOR_HEADER] = next_cursor
+    shown = await service.emails_shown(contacts, identity, found)
+    return [UserDocument.of(user, show_email=user.id in shown) for user in found]
+
+
+@users.post(
+    "/user/{user_id}/block",
+    summary="Block a user",
+    description=(
+        "They can no longer start a 1:1 chat with the caller or write in it, and no longer see "
+        f"the caller online or typing. Blocking someone already blocked changes nothing; at most "
+        f"{service.MAX_BLOCKS} people (409 beyond)."
+    ),
+    responses=errors(400, 401, 404, 409),
+)
+async def block_user(user_id: str, identity: CurrentUser, session: SessionDep) -> MessageResponse:
+    await service.block(session, identity, user_id)
+    return MessageResponse(message="User blocked")
+
+
+@users.delete(
+    "/user/{user_id}/block",
+    summary="Unblock a user",
+    description="Unblocking someone who is not blocked changes nothing.",
+    responses=errors(401, 404),
+)
+async def unblock_user(user_id: str, identity: CurrentUser, session: SessionDep) -> MessageResponse:
+    await service.unblock(session, identity, user_id)
+    return MessageResponse(message="User unblocked")
 
 
 @users.get(

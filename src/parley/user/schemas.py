@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from parley.user.store import LoginSession, User
 
@@ -40,6 +40,20 @@ class UserDocument(BaseModel):
             email=user.email if show_email else None,
             created_at=iso(user.created_at),
             updated_at=iso(user.updated_at),
+        )
+
+
+class ProfileDocument(UserDocument):
+    """A user as ``/user/batch`` describes one to the services acting for the caller."""
+
+    read_receipts: bool = Field(
+        alias="readReceipts", description="Whether the user sends and sees read receipts"
+    )
+
+    @classmethod
+    def of_profile(cls, user: User, *, show_email: bool) -> ProfileDocument:
+        return cls(
+            **UserDocument.of(user, show_email=show_email).model_dump(), read_receipts=user.read_receipts
         )
 
 
@@ -93,6 +107,55 @@ class BatchRequest(BaseModel):
     ids: list[str] = Field(max_length=BATCH_MAX, description=f"At most {BATCH_MAX} user ids")
 
 
+class SettingsDocument(BaseModel):
+    """The caller's settings."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    email_notifications: bool = Field(
+        alias="emailNotifications", description="Email me about messages I have not seen for a while"
+    )
+    read_receipts: bool = Field(
+        alias="readReceipts", description="Send and see read receipts (unread counts work either way)"
+    )
+
+    @classmethod
+    def of(cls, user: User) -> SettingsDocument:
+        return cls(email_notifications=user.email_notifications, read_receipts=user.read_receipts)
+
+
+class SettingsPatch(BaseModel):
+    """The settings to change; those left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=False, validate_by_alias=True)
+
+    email_notifications: StrictBool | None = Field(default=None, alias="emailNotifications")
+    read_receipts: StrictBool | None = Field(default=None, alias="readReceipts")
+
+    @field_validator("email_notifications", "read_receipts", mode="before")
+    @classmethod
+    def not_null(cls, value: object) -> object:
+        # Left out means "unchanged"; an explicit null is a mistake, not a third value.
+        if value is None:
+            raise ValueError("must be true or false")
+        return value
+
+
+class BlockRelationsRequest(BaseModel):
+    ids: list[str] = Field(max_length=BATCH_MAX, description=f"At most {BATCH_MAX} user ids")
+
+
+class BlockRelations(BaseModel):
+    """How the caller and each of the users asked about stand: who blocked whom."""
+
+    blocking: list[str] = Field(description="Those of the ids the caller has blocked")
+    blocked_by: list[str] = Field(
+        alias="blockedBy", description="Those of the ids who have blocked the caller"
+    )
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+
 class MessageResponse(BaseModel):
     message: str
 
@@ -106,7 +169,7 @@ class AuthResponse(BaseModel):
 
 
 class UsersResponse(BaseModel):
-    users: list[UserDocument]
+    users: list[ProfileDocument]
 
 
 class ErrorResponse(BaseModel):

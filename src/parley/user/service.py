@@ -1,4 +1,4 @@
-"""The user service's logic: logging in with an emailed code, profiles, the directory.
+"""The user service's logic: logging in with an emailed code, profiles, settings, blocks, the directory.
 
 Functions take the session (or the :class:`Login` that holds the cache, bus and tokens) explicitly
 and never commit: the request's unit of work commits once, before the answer is sent.
@@ -34,6 +34,7 @@ from parley.user.contacts import ChatContacts
 from parley.user.errors import (
     AccountGone,
     BackendUnavailable,
+    BlockYourself,
     CodeExpired,
     CodeVoid,
     InvalidCode,
@@ -44,6 +45,7 @@ from parley.user.errors import (
     MalformedCode,
     ResendTooSoon,
     SessionNotFound,
+    TooManyBlocks,
     TooManyFailures,
     TooManyRequests,
     UserNotFound,
@@ -62,6 +64,8 @@ FALLBACK_NAME = "User"
 RESTORE_BATCH = 1000
 # How often a session's ``lastUsedAt`` is written at most.
 TOUCH_SECONDS = 60.0
+# How many people one user may block: enough for anyone, and the table cannot grow without bound.
+MAX_BLOCKS = 1000
 
 
 # ---------------------------------------------------------------- input
@@ -399,6 +403,82 @@ async def find_user(session: AsyncSession, user_id: str) -> User:
 async def find_users(session: AsyncSession, user_ids: Sequence[str]) -> list[User]:
     """The users among ``user_ids`` that exist; unknown and malformed ids are left out."""
     return await store.get_users(session, user_ids)
+
+
+# ---------------------------------------------------------------- settings
+
+
+async def update_settings(
+    session: AsyncSession,
+    identity: Identity,
+    *,
+    email_notifications: bool | None = None,
+    read_receipts: bool | None = None,
+) -> User:
+    """Change the caller's settings (None leaves one as it is); the user with the settings now."""
+    user = await current_user(session, identity)
+    user = await store.update_settings(
+        session, user, email_notifications=email_notifications, read_receipts=read_receipts
+    )
+    log.info(
+        "user.settings.updated",
+        user_id=user.id,
+        email_notifications=user.email_notifications,
+        read_receipts=user.read_receipts,
+    )
+    return user
+
+
+# ---------------------------------------------------------------- blocks
+
+
+async def block(session: AsyncSession, identity: Identity, user_id: str) -> None:
+    """The caller blocks ``user_id``; blocking someone already blocked changes nothing.
+
+    :class:`BlockYourself` for the caller, :class:`UserNotFound` for nobody, :class:`TooManyBlocks`
+    past :data:`MAX_BLOCKS`. The caller's row is locked so two blocks at once cannot both pass it.
+    """
+    limit = MAX_BLOCKS
+    if user_id == identity.id:
+        raise BlockYourself()
+    if await store.get_user(session, user_id) is None:
+        raise UserNotFound()
+    if await store.lock_user(session, identity.id) is None:
+        raise AccountGone()
+    if await store.is_blocked(session, identity.id, user_id):
+        return
+    if await store.count_blocks(session, identity.id) >= limit:
+        raise TooManyBlocks(f"You can block at most {limit} people; unblock someone first")
+    if await store.add_block(session, identity.id, user_id):
+        log.info("user.blocked", user_id=identity.id, blocked=user_id)
+
+
+async def unblock(session: AsyncSession, identity: Identity, user_id: str) -> None:
+    """The caller unblocks ``user_id``; unblocking someone not blocked changes nothing."""
+    if await store.get_user(session, user_id) is None:
+        raise UserNotFound()
+    if await store.remove_block(session, identity.id, user_id):
+        log.info("user.unblocked", user_id=identity.id, unblocked=user_id)
+
+
+async def blocked(
+    session: AsyncSession, identity: Identity, *, limit: int, cursor: str | None
+) -> tuple[list[User], str | None]:
+    """A page of the people the caller blocked, ordered by name; and the next page's cursor."""
+    after = decode_cursor(cursor) if cursor else None
+    users, last = await store.blocked_users(
+        session, identity.id, after=after, limit=max(1, min(limit, MAX_PAGE))
+    )
+    return users, encode_cursor(last) if last else None
+
+
+async def block_relations(
+    session: AsyncSession, identity: Identity, user_ids: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Among ``user_ids`` (in their order): those the caller blocked, and those who blocked the caller."""
+    blocking, blocked_by = await store.block_relations(session, identity.id, user_ids)
+    ordered = list(dict.fromkeys(user_ids))
+    return [uid for uid in ordered if uid in blocking], [uid for uid in ordered if uid in blocked_by]
 
 
 # ---------------------------------------------------------------- directory
