@@ -72,6 +72,7 @@ def message_document(message: Message, links: MediaLinks, seen_at: datetime | No
         createdAt=iso(message.created_at),
         updatedAt=iso(message.updated_at),
         clientId=message.client_id,
+        seq=message.chat_seq,
     )
 
 

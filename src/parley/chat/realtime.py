@@ -40,22 +40,20 @@ import json
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 
-import fakeredis
 import socketio
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.exceptions import LockError, RedisError
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from parley.chat.events import NEW_CHAT, NEW_MESSAGE, EventSink
+from parley.chat.events import NEW_CHAT, NEW_MESSAGE, Event, EventSink
 from parley.core.auth import REVOKED_PREFIX, Identity, Tokens
 from parley.core.errors import Unauthorized
 from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
@@ -76,6 +74,8 @@ JOIN_CHAT = "joinChat"
 LEAVE_CHAT = "leaveChat"
 
 NAMESPACE = "/"
+# One publish carrying a whole batch of events ``[[event, payload, rooms], …]``; never reaches clients.
+BATCH_EVENT = "parley:batch"
 # A socket may have this many chats joined at once; joining one more forgets the oldest.
 MAX_JOINED_CHATS = 16
 # Packets waiting for a client before it counts as stalled and is dropped (it may reconnect).
@@ -165,15 +165,109 @@ class _Connection:
         return self.identity.id
 
 
-@dataclass
-class _LocalLock:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-
-
 def _redis_db(url: str) -> str:
     path = urlparse(url).path.strip("/")
     return path or "0"
+
+
+class InOrder:
+    """Hands each chat's ``newMessage`` events on in ``seq`` order, whatever order they arrive in.
+
+    A chat's sequence numbers have no gaps (see ``parley.chat.writer``), but instances publish
+    their batches independently, so number 6 may arrive before 5. What comes early is held until
+    the missing one arrives, or for at most ``gap_timeout`` seconds (its publisher may have died
+    between commit and publish): then what is held goes out in order. The first message heard of
+    a chat with a number above 1 waits ``first_wait`` seconds for an earlier one still on its way.
+    Nothing is ever dropped; a late one goes out at once. At most ``max_chats`` chats are
+    remembered (least recently used first forgotten).
+    """
+
+    def __init__(
+        self,
+        hand_on: Callable[[Any], None],
+        *,
+        gap_timeout: float = 2.0,
+        first_wait: float = 0.05,
+        max_chats: int = 50_000,
+    ) -> None:
+        self._hand_on = hand_on
+        self.gap_timeout = gap_timeout
+        self.first_wait = first_wait
+        self.max_chats = max_chats
+        self._next: OrderedDict[str, int] = OrderedDict()
+        self._held: dict[str, dict[int, Any]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    def offer(self, chat_id: str, seq: int, item: Any) -> None:
+        expected = self._next.get(chat_id)
+        if expected is None and seq == 1:
+            expected = 1
+        if expected is None:
+            self._hold(chat_id, seq, item, self.first_wait)
+        elif seq < expected:
+            self._hand_on(item)
+        elif seq > expected:
+            self._hold(chat_id, seq, item, self.gap_timeout)
+        else:
+            self._hand_on(item)
+            self._advance(chat_id, seq + 1)
+            self._release(chat_id)
+
+    def _advance(self, chat_id: str, next_seq: int) -> None:
+        self._next[chat_id] = next_seq
+        self._next.move_to_end(chat_id)
+        while len(self._next) > self.max_chats:
+            self._next.popitem(last=False)
+
+    def _hold(self, chat_id: str, seq: int, item: Any, wait: float) -> None:
+        self._held.setdefault(chat_id, {})[seq] = item
+        if chat_id not in self._timers:
+            self._timers[chat_id] = asyncio.get_running_loop().call_later(wait, self._expire, chat_id)
+
+    def _release(self, chat_id: str) -> None:
+        held = self._held.get(chat_id)
+        if not held:
+            return
+        next_seq = self._next[chat_id]
+        while next_seq in held:
+            self._hand_on(held.pop(next_seq))
+            next_seq += 1
+        self._advance(chat_id, next_seq)
+        if not held:
+            del self._held[chat_id]
+            timer = self._timers.pop(chat_id, None)
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self, chat_id: str) -> None:
+        self._timers.pop(chat_id, None)
+        held = self._held.pop(chat_id, {})
+        if not held:
+            return
+        log.warning("realtime.order.gap", chat_id=chat_id, held=len(held))
+        for seq in sorted(held):
+            self._hand_on(held[seq])
+        self._advance(chat_id, max(held) + 1)
+
+    def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._held.clear()
+
+
+def _ordering_key(message: Any) -> tuple[str, int] | None:
+    """``(chat id, seq)`` of a published ``newMessage``; None for every other event."""
+    if message.get("event") != NEW_MESSAGE:
+        return None
+    data = message.get("data")
+    payload = data[0] if isinstance(data, list) and data else None
+    if not isinstance(payload, dict):
+        return None
+    chat_id, seq = payload.get("chatId"), payload.get("seq")
+    if isinstance(chat_id, str) and isinstance(seq, int):
+        return chat_id, seq
+    return None
 
 
 class _HandOnAtOnce:
@@ -182,18 +276,43 @@ class _HandOnAtOnce:
     Every instance hears every instance's events through one pub/sub listener, one at a time.
     python-socketio's listener waits until each event's packets have been queued to its sockets,
     which takes a turn of the event loop; under load those turns are slow, and delivery fell
-    behind storing. Here each event is handed to a task at once. The tasks run in the order the
-    events arrived and queue their packets without pausing, so every socket still gets a chat's
-    events in the published order.
+    behind storing. Here each event is handed to a task at once. The tasks run in the order they
+    are created and queue their packets without pausing, so every socket gets the events in the
+    order they are handed on: a chat's messages in ``seq`` order (see :class:`InOrder`). A batch
+    (:data:`BATCH_EVENT`, one publish for a whole group commit) is unpacked here.
     """
 
     _handing_on: set[asyncio.Task[None]]
+    _in_order: InOrder
 
-    async def _handle_emit(self, message: Any) -> None:
+    def _start_hand_on(self, message: Any) -> None:
         handing_on = self.__dict__.setdefault("_handing_on", set())
         task = asyncio.create_task(super()._handle_emit(message))  # type: ignore[misc]
         handing_on.add(task)
         task.add_done_callback(handing_on.discard)
+
+    async def _handle_emit(self, message: Any) -> None:
+        in_order = self.__dict__.get("_in_order")
+        if in_order is None:
+            in_order = self.__dict__["_in_order"] = InOrder(self._start_hand_on)
+        if message.get("event") == BATCH_EVENT:
+            items = message.get("data")
+            items = items[0] if isinstance(items, list) and len(items) == 1 else None
+            for item in items if isinstance(items, list) else []:
+                if not (isinstance(item, list) and len(item) == 3):
+                    continue
+                name, payload, rooms = item
+                single = {**message, "event": name, "data": [payload], "room": rooms}
+                self._order(in_order, single)
+            return
+        self._order(in_order, message)
+
+    def _order(self, in_order: InOrder, message: Any) -> None:
+        key = _ordering_key(message)
+        if key is None:
+            self._start_hand_on(message)
+        else:
+            in_order.offer(key[0], key[1], message)
 
 
 class _RedisManager(_HandOnAtOnce, socketio.AsyncRedisManager):  # type: ignore[misc]
@@ -254,6 +373,9 @@ class RealtimeSink:
     async def emit(self, event: str, payload: dict[str, Any], *, to_users: list[str]) -> None:
         await self._realtime.deliver(event, payload, to_users)
 
+    async def emit_batch(self, events: list[Event]) -> None:
+        await self._realtime.deliver_batch(events)
+
 
 class Realtime:
     """Socket.IO for one chat-service instance; see the module's documentation."""
@@ -275,7 +397,6 @@ class Realtime:
         event_rate: float = 20,
         event_burst: int = 40,
         flood_grace: float = 5,
-        lock_timeout: float = 5,
         key_prefix: str = "parley:rt:",
         channel: str | None = None,
     ) -> None:
@@ -293,13 +414,10 @@ class Realtime:
         self.event_rate = event_rate
         self.event_burst = event_burst
         self.flood_grace = flood_grace
-        self.lock_timeout = lock_timeout
         self.prefix = key_prefix
         self.instance = secrets.token_hex(6)
 
         manager, self._publisher = _client_managers(client_manager_url, channel)
-        # Per-chat ordering needs a lock every instance sees: only a real Redis is shared.
-        self._shared_locks = manager is not None and not isinstance(cache, fakeredis.FakeAsyncRedis)
         self.sio: Any = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=manager,
@@ -317,7 +435,6 @@ class Realtime:
         self._members: dict[str, tuple[float, list[str]]] = {}
         self._membership: dict[tuple[str, str], tuple[float, bool]] = {}
         self._contacts: dict[str, tuple[float, list[str]]] = {}
-        self._locks: dict[str, _LocalLock] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._requests: set[asyncio.Task[Any]] = set()
@@ -946,6 +1063,36 @@ class Realtime:
         elif event == NEW_CHAT:
             self._chat_changed(payload.get("chatId"), recipients)
 
+    async def deliver_batch(self, events: list[Event]) -> None:
+        """Emit several events, in order, with one publish to every instance."""
+        if self._closed:
+            log.warning("realtime.stopped.dropped", event_name=BATCH_EVENT)
+            return
+        items = [[e.name, e.payload, [user_room(u) for u in dict.fromkeys(e.to_users)]] for e in events]
+        items = [item for item in items if item[2]]
+        if not items:
+            return
+        if self._publisher is not None:
+            await self._publisher._publish(
+                {
+                    "method": "emit",
+                    "event": BATCH_EVENT,
+                    "data": [items],
+                    "binary": False,
+                    "namespace": NAMESPACE,
+                    "room": None,
+                    "skip_sid": None,
+                    "callback": None,
+                    "host_id": self._publisher.host_id,
+                }
+            )
+        else:
+            for name, payload, rooms in items:
+                await self.sio.emit(name, payload, room=rooms)
+        for event in events:
+            if event.name == NEW_MESSAGE:
+                MESSAGES_DELIVERED.inc(len(event.to_users))
+
     def _chat_changed(self, chat_id: Any, members: list[str]) -> None:
         """A chat was created: forget what is cached about it, and refresh its members' online lists."""
         if isinstance(chat_id, str):
@@ -959,60 +1106,3 @@ class Realtime:
             await self._refresh_lists(await self.online(members))
 
         self._spawn(refresh(), "refresh-online")
-
-    def ordered(self, chat_id: str) -> AbstractAsyncContextManager[None]:
-        """A per-chat critical section for "store a message, commit, emit ``newMessage``".
-
-        Held around those steps, it makes every member receive a chat's messages in stored order,
-        also when instances store them concurrently: the events are published, inside the section,
-        on the client manager's single channel (one Redis pub/sub channel or one fanout exchange
-        with publisher confirms), which hands them to every instance in publish order, and each
-        instance queues them to its sockets in that order. Across instances the section is a Redis
-        lock (with a timeout, so a crashed holder blocks a chat for at most ``lock_timeout``);
-        within one it is an ``asyncio.Lock`` (which also spares local waiters from polling Redis).
-        """
-        return self._ordered(chat_id)
-
-    @asynccontextmanager
-    async def _ordered(self, chat_id: str) -> AsyncIterator[None]:
-        local = self._locks.get(chat_id)
-        if local is None:
-            local = self._locks[chat_id] = _LocalLock()
-        local.users += 1
-        try:
-            async with local.lock:
-                if not self._shared_locks:
-                    yield
-                    return
-                async with self._shared_lock(chat_id):
-                    yield
-        finally:
-            local.users -= 1
-            if local.users == 0:
-                self._locks.pop(chat_id, None)
-
-    @asynccontextmanager
-    async def _shared_lock(self, chat_id: str) -> AsyncIterator[None]:
-        lock = self.cache.lock(
-            f"{self.prefix}order:{chat_id}",
-            timeout=self.lock_timeout,
-            sleep=0.005,
-            blocking_timeout=self.lock_timeout * 2,
-            thread_local=False,
-        )
-        acquired = False
-        try:
-            acquired = bool(await lock.acquire())
-        except RedisError as exc:
-            log.warning("realtime.order.lock_failed", chat_id=chat_id, error=str(exc))
-        if not acquired:
-            # Delivering out of order beats refusing the message.
-            log.warning("realtime.order.unlocked", chat_id=chat_id)
-        try:
-            yield
-        finally:
-            if acquired:
-                try:
-                    await lock.release()
-                except (LockError, RedisError) as exc:
-                    log.warning("realtime.order.release_failed", chat_id=chat_id, error=str(exc))
