@@ -55,7 +55,7 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 
 from parley.chat.events import NEW_CHAT, NEW_MESSAGE, Event, EventSink
 from parley.core.auth import REVOKED_PREFIX, Identity, Tokens
-from parley.core.errors import Unauthorized
+from parley.core.errors import AppError, RateLimited, ServiceUnavailable, Unauthorized
 from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
 
 log = structlog.get_logger(__name__)
@@ -72,6 +72,7 @@ TYPING = "typing"
 STOP_TYPING = "stopTyping"
 JOIN_CHAT = "joinChat"
 LEAVE_CHAT = "leaveChat"
+SEND_MESSAGE = "sendMessage"
 
 NAMESPACE = "/"
 # One publish carrying a whole batch of events ``[[event, payload, rooms], …]``; never reaches clients.
@@ -80,6 +81,10 @@ BATCH_EVENT = "parley:batch"
 MAX_JOINED_CHATS = 16
 # Packets waiting for a client before it counts as stalled and is dropped (it may reconnect).
 MAX_PENDING_PACKETS = 2000
+
+
+def _error_ack(error: AppError) -> dict[str, Any]:
+    return {"error": {"message": error.message, "code": error.code}}
 
 
 def user_room(user_id: str) -> str:
@@ -100,6 +105,13 @@ class Directory(Protocol):
 
     async def mark_seen_on_join(self, chat_id: str, user_id: str) -> None:
         """The user opened the chat: mark it read (the chat service emits ``messagesSeen``)."""
+        ...
+
+    async def send_message(self, identity: Identity, payload: Any) -> dict[str, Any]:
+        """Store a message from the socket's user (the payload of ``sendMessage``); its document.
+
+        Raises :class:`~parley.core.errors.AppError` with the same rules as ``POST /message``.
+        """
         ...
 
 
@@ -448,6 +460,7 @@ class Realtime:
         }
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on(SEND_MESSAGE, self._on_send_message)
         for event in self._handlers:
             self.sio.on(event, self._handler_for(event))
         self.sio.on("*", self._on_unknown)
@@ -950,6 +963,34 @@ class Realtime:
                     user_id=connection.user_id,
                     error=f"{type(exc).__name__}: {exc}",
                 )
+
+    async def _on_send_message(self, sid: str, *args: Any) -> dict[str, Any]:
+        """``sendMessage``: stored and acknowledged with ``{message}``, or ``{error: {message, code}}``."""
+        connection = self._connections.get(sid)
+        if connection is None:
+            return _error_ack(Unauthorized())
+        verdict = connection.bucket.take()
+        if verdict == "abuse":
+            log.warning("realtime.flood.disconnect", user_id=connection.user_id, sid=sid)
+            self._disconnect_later(sid)
+        if verdict != "ok":
+            return _error_ack(RateLimited("Too many events from this connection, slow down", retry_after=1))
+        if len(args) != 1 or not isinstance(args[0], dict):
+            return _error_ack(AppError("sendMessage takes one object", status=422, code="invalid"))
+        # One event at a time per socket: a socket's messages are stored in the order it sent them.
+        async with connection.lock:
+            if sid not in self._connections or connection.identity.exp <= time.time():
+                return _error_ack(Unauthorized())
+            try:
+                message = await self.directory.send_message(connection.identity, args[0])
+            except AppError as exc:
+                return _error_ack(exc)
+            except Exception as exc:
+                log.error(
+                    "realtime.send.failed", user_id=connection.user_id, error=f"{type(exc).__name__}: {exc}"
+                )
+                return _error_ack(ServiceUnavailable())
+        return {"message": message}
 
     async def _is_member(self, chat_id: str, user_id: str, *, fresh: bool = False) -> bool:
         now = time.monotonic()

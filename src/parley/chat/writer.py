@@ -166,6 +166,11 @@ class MessageWriter:
         """Sends submitted and not answered yet."""
         return self._pending
 
+    @property
+    def waiting(self) -> int:
+        """Sends submitted and not yet taken into a batch."""
+        return len(self._waiting)
+
     async def start(self) -> None:
         if not self._tasks:
             self._tasks = [

@@ -1,0 +1,215 @@
+"""The send path: group commit, ``sendMessage`` over the socket, admission control, order under load.
+
+Runs on both backends unless a test needs several instances (then PostgreSQL, Redis, RabbitMQ).
+Counts and behaviour only, never speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from sqlalchemy import update
+
+from parley.chat.store import Chat
+from parley.chat.writer import MessageWriter
+from tests.chat.helpers import direct_chat, eventually, group_chat, history
+from tests.chat.live_helpers import Live, full_history
+from tests.chat.test_queries import counting_statements
+from tests.fixtures.stack import Person
+
+
+@contextlib.asynccontextmanager
+async def chat_held(chat_app: Any, chat_id: str) -> AsyncIterator[None]:
+    """Hold the chat's row (and, on SQLite, the database's write lock) until the block ends.
+
+    The writer's next batch waits for it, so what is sent meanwhile queues up behind it.
+    """
+    async with chat_app.state.db.session() as session:
+        await session.execute(update(Chat).where(Chat.id == chat_id).values(name=Chat.name))
+        yield
+
+
+async def until(check: Callable[[], bool]) -> None:
+    async def probe() -> bool:
+        return check()
+
+    await eventually(probe)
+
+
+def writer_of(chat_app: Any) -> MessageWriter:
+    writer: MessageWriter = chat_app.state.writer
+    return writer
+
+
+async def post_json(person: Person, chat_id: str, text: str, **fields: str) -> Any:
+    return await person.client.post("/api/v1/message", json={"chatId": chat_id, "text": text, **fields})
+
+
+# ---------------------------------------------------------------------------- group commit
+
+
+async def test_concurrent_sends_are_stored_in_one_transaction(
+    alice: Person, bob: Person, chat_app: Any
+) -> None:
+    chat_id = await direct_chat(alice, bob)
+    writer = writer_of(chat_app)
+    batches_before = writer.batches
+    with counting_statements(chat_app) as statements:
+        async with chat_held(chat_app, chat_id):
+            first = asyncio.create_task(post_json(alice, chat_id, "first"))
+            await until(lambda: writer.pending == 1 and writer.waiting == 0)
+            rest = [
+                asyncio.create_task(post_json(bob if i % 2 else alice, chat_id, f"m{i}")) for i in range(20)
+            ]
+            await until(lambda: writer.waiting == 20)
+        responses = [await first, *[await task for task in rest]]
+
+    assert [r.status_code for r in responses] == [201] * 21, [r.text for r in responses]
+    # Two transactions: the one that waited for the chat, and one for the twenty queued behind it.
+    assert writer.batches - batches_before == 2
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO MESSAGES")]
+    assert len(inserts) == 2
+    stored = (await history(bob, chat_id))["messages"]
+    assert [m["seq"] for m in stored] == list(range(1, 22))
+    assert stored[0]["text"] == "first"
+    assert sorted(m["text"] for m in stored[1:]) == sorted(f"m{i}" for i in range(20))
+    assert {r.json()["message"]["_id"] for r in responses} == {m["_id"] for m in stored}
+
+
+async def test_a_batch_keeps_each_send_to_its_own_rules(
+    alice: Person, bob: Person, carol: Person, chat_app: Any
+) -> None:
+    """In one batch: a non-member refused, a clientId sent twice stored once, the rest stored."""
+    chat_id = await direct_chat(alice, bob)
+    writer = writer_of(chat_app)
+    async with chat_held(chat_app, chat_id):
+        first = asyncio.create_task(post_json(alice, chat_id, "first"))
+        await until(lambda: writer.pending == 1 and writer.waiting == 0)
+        calls = [
+            post_json(carol, chat_id, "intruder"),
+            post_json(alice, chat_id, "twice", clientId="same"),
+            post_json(alice, chat_id, "twice", clientId="same"),
+            post_json(bob, chat_id, "fine"),
+        ]
+        tasks = [asyncio.create_task(c) for c in calls]
+        await until(lambda: writer.waiting == 4)
+    intruder, once, again, fine = [await t for t in tasks]
+    assert (await first).status_code == 201
+    assert intruder.status_code == 403
+    assert sorted([once.status_code, again.status_code]) == [200, 201]
+    assert once.json()["message"] == again.json()["message"]
+    assert fine.status_code == 201
+    assert [m["text"] for m in (await history(bob, chat_id))["messages"]] == ["first", "twice", "fine"]
+
+
+# ---------------------------------------------------------------------------- admission control
+
+
+async def test_past_capacity_a_send_gets_503_with_retry_after(live: Live, chat_app: Any) -> None:
+    alice, bob = await live.people("alice", "bob")
+    chat_id = await direct_chat(alice, bob)
+    alice_tab = await live.socket(alice)
+    writer = writer_of(chat_app)
+    capacity = writer.max_pending
+    writer.max_pending = 1
+    try:
+        async with chat_held(chat_app, chat_id):
+            waiting = asyncio.create_task(post_json(alice, chat_id, "taken"))
+            await until(lambda: writer.pending == 1)
+            refused = await post_json(bob, chat_id, "too many")
+            assert refused.status_code == 503, refused.text
+            assert int(refused.headers["Retry-After"]) >= 1
+            assert refused.json()["code"] == "overloaded"
+            ack = await alice_tab.call("sendMessage", {"chatId": chat_id, "text": "too many"})
+            assert ack["error"]["code"] == "overloaded"
+        taken = await waiting
+    finally:
+        writer.max_pending = capacity
+    assert taken.status_code == 201
+    assert [m["text"] for m in (await history(bob, chat_id))["messages"]] == ["taken"]
+
+
+# ---------------------------------------------------------------------------- sendMessage
+
+
+async def test_send_message_over_the_socket_is_acknowledged_once_stored(live: Live) -> None:
+    alice, bob = await live.people("alice", "bob")
+    chat_id = await direct_chat(alice, bob)
+    alice_tab, alice_phone, bob_tab = (
+        await live.socket(alice),
+        await live.socket(alice),
+        await live.socket(bob),
+    )
+
+    ack = await alice_tab.call(
+        "sendMessage", {"chatId": chat_id, "text": "  over the socket ", "clientId": "s-1"}
+    )
+    message = ack["message"]
+    assert (message["text"], message["sender"], message["clientId"], message["seq"]) == (
+        "over the socket",
+        alice.id,
+        "s-1",
+        1,
+    )
+    for peer in (alice_tab, alice_phone, bob_tab):
+        assert await peer.payload("newMessage") == message
+    assert (await history(alice, chat_id))["messages"] == [message]
+
+    # The same clientId again: the same message, stored and announced once.
+    again = await alice_phone.call(
+        "sendMessage", {"chatId": chat_id, "text": "over the socket", "clientId": "s-1"}
+    )
+    assert again == {"message": message}
+    reply = await bob_tab.call("sendMessage", {"chatId": chat_id, "text": "got it"})
+    assert [m["_id"] for m in await alice_tab.collect("newMessage", 2)] == [
+        message["_id"],
+        reply["message"]["_id"],
+    ]
+    assert [m["text"] for m in (await history(alice, chat_id))["messages"]] == ["over the socket", "got it"]
+
+
+async def test_send_message_errors_are_acknowledged_and_store_nothing(live: Live) -> None:
+    alice, bob, carol = await live.people("alice", "bob", "carol")
+    chat_id = await direct_chat(alice, bob)
+    other = await group_chat(carol, alice, bob)
+    alice_tab, bob_tab, carol_tab = await live.socket(alice), await live.socket(bob), await live.socket(carol)
+
+    cases: list[tuple[Any, Any, str]] = [
+        (carol_tab, {"chatId": chat_id, "text": "let me in"}, "not_a_member"),
+        (alice_tab, {"chatId": "f" * 24, "text": "nowhere"}, "chat_not_found"),
+        (alice_tab, {"chatId": "nope", "text": "x"}, "invalid_id"),
+        (alice_tab, {"chatId": chat_id, "text": "  "}, "invalid_message"),
+        (alice_tab, {"chatId": chat_id, "text": "y" * 4001}, "invalid_message"),
+        (alice_tab, {"chatId": chat_id, "text": "x", "replyTo": "a"}, "invalid_message"),
+        (alice_tab, {"text": "no chat"}, "invalid"),
+        (alice_tab, {"chatId": chat_id, "text": 5}, "invalid"),
+        (alice_tab, "not an object", "invalid"),
+    ]
+    for tab, payload, code in cases:
+        ack = await tab.call("sendMessage", payload)
+        assert set(ack) == {"error"}, (payload, ack)
+        assert ack["error"]["code"] == code, (payload, ack)
+        assert ack["error"]["message"]
+
+    # Nothing was stored or announced: the control message is the first bob hears.
+    control = await carol_tab.call("sendMessage", {"chatId": other, "text": "control"})
+    assert await bob_tab.collect("newMessage", 1) == [control["message"]]
+    assert (await history(alice, chat_id))["messages"] == []
+
+
+async def test_a_flood_of_sends_over_one_socket_is_rate_limited(live: Live) -> None:
+    alice, bob = await live.people("alice", "bob")
+    chat_id = await direct_chat(alice, bob)
+    alice_tab = await live.socket(alice)
+    acks = await asyncio.gather(
+        *(alice_tab.call("sendMessage", {"chatId": chat_id, "text": f"m{i}"}, timeout=30) for i in range(60))
+    )
+    stored = [a["message"] for a in acks if "message" in a]
+    limited = [a["error"] for a in acks if "error" in a]
+    assert limited, "60 sends at once must exceed the socket's allowance"
+    assert {e["code"] for e in limited} == {"rate_limited"}
+    assert len(stored) + len(limited) == 60
+    assert len(await full_history(bob, chat_id)) == len(stored)
