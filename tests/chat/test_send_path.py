@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import subprocess
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from sqlalchemy import update
 
+from parley.chat.app import create_app as create_chat_app
 from parley.chat.store import Chat
 from parley.chat.writer import MessageWriter
-from tests.chat.helpers import direct_chat, eventually, group_chat, history
+from tests.chat.helpers import direct_chat, eventually, group_chat, history, send
 from tests.chat.live_helpers import Live, full_history
 from tests.chat.test_queries import counting_statements
-from tests.fixtures.stack import Person
+from tests.fixtures.stack import Person, Stack, make_settings
+from tests.fixtures.topology import PARLEY, free_port
 
 
 @contextlib.asynccontextmanager
@@ -213,3 +221,166 @@ async def test_a_flood_of_sends_over_one_socket_is_rate_limited(live: Live) -> N
     assert {e["code"] for e in limited} == {"rate_limited"}
     assert len(stored) + len(limited) == 60
     assert len(await full_history(bob, chat_id)) == len(stored)
+
+
+# ---------------------------------------------------------------------------- several instances
+
+
+@pytest.mark.timeout(300)
+async def test_five_thousand_messages_on_two_instances_arrive_once_each_in_order(
+    live: Live, stack: Stack
+) -> None:
+    if not stack.backend.real:
+        pytest.skip("embedded, one process is the only instance; instances share Redis and RabbitMQ")
+    second = await live.add_server(
+        create_chat_app(make_settings(stack.backend, user_service=live.served.url)), lifespan=True
+    )
+    people = await live.people(*(f"sender{n}" for n in range(10)))
+    members: dict[str, list[Person]] = {}
+    for n in range(10):
+        pair = [people[n], people[(n + 1) % 10]]
+        members[await direct_chat(*pair)] = pair
+    chats_of = {p.id: [c for c, ps in members.items() if p in ps] for p in people}
+    # Half the people listen on each instance; every other message is sent through the other one.
+    tabs = {p.id: await live.socket(p, second if n % 2 else None) for n, p in enumerate(people)}
+    clients = {p.id: (p.client, live.on(p, second).client) for p in people}
+
+    async def stream(n: int, lane: int) -> int:
+        person = people[n]
+        targets = chats_of[person.id]
+        for i in range(100):
+            chat = targets[(i + lane) % len(targets)]
+            client = clients[person.id][(i + lane) % 2]
+            body = {"chatId": chat, "text": f"{n}:{lane}:{i}", "clientId": f"{n}-{lane}-{i}"}
+            response = await client.post("/api/v1/message", json=body)
+            while response.status_code == 503:  # overloaded: as a client does, after Retry-After
+                await asyncio.sleep(float(response.headers["Retry-After"]))
+                response = await client.post("/api/v1/message", json=body)
+            assert response.status_code == 201, response.text
+        return 100
+
+    sent = sum(await asyncio.gather(*(stream(n, lane) for n in range(10) for lane in range(5))))
+    assert sent == 5000
+
+    stored = {chat: await full_history(ps[0], chat) for chat, ps in members.items()}
+    assert sum(len(messages) for messages in stored.values()) == 5000
+    for messages in stored.values():
+        assert [m["seq"] for m in messages] == list(range(1, len(messages) + 1))
+    for person in people:
+        expected = sum(len(stored[c]) for c in chats_of[person.id])
+        received = await tabs[person.id].collect("newMessage", expected, timeout=120)
+        for chat in chats_of[person.id]:
+            assert [m["_id"] for m in received if m["chatId"] == chat] == [m["_id"] for m in stored[chat]]
+    # A last message in every chat: what arrived before it is all that will ever arrive.
+    for chat, pair in members.items():
+        last = await send(pair[0], chat, "that is all")
+        for person in pair:
+            await tabs[person.id].wait_for(
+                "newMessage", lambda m, last=last: m["_id"] == last["_id"], timeout=30
+            )
+    for person in people:
+        received = tabs[person.id].named("newMessage")
+        assert len(received) == sum(len(stored[c]) for c in chats_of[person.id]) + 2
+
+
+async def _start_chat_process(
+    stack: Stack, user_service: str, data_dir: Path
+) -> tuple[asyncio.subprocess.Process, str]:
+    overrides = stack.backend.overrides
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")},
+        "PYTHONUNBUFFERED": "1",
+        "PARLEY_ENV": "test",
+        "PARLEY_DATA_DIR": str(data_dir),
+        "LOG_LEVEL": "WARNING",
+        "JWT_SECRET": overrides["jwt_secret"],
+        "CHAT_DATABASE_URL": overrides["chat_database_url"],
+        "REDIS_URL": overrides["redis_url"],
+        "AMQP_URL": overrides["amqp_url"],
+        "USER_SERVICE": user_service,
+        "PUBLIC_URL": overrides["public_url"],
+        "MEDIA_STORAGE": f"file://{data_dir / 'media'}",
+    }
+    with (data_dir / "chat.log").open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            *PARLEY,
+            *("serve", "chat", "--host", "127.0.0.1", "--port", str(port), "--no-migrate"),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(timeout=2) as client:
+        for _ in range(600):
+            if proc.returncode is not None:
+                raise AssertionError((data_dir / "chat.log").read_text())
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{url}/readyz")).status_code == 200:
+                    return proc, url
+            await asyncio.sleep(0.1)
+    proc.kill()
+    await proc.wait()
+    raise AssertionError("the chat instance did not get ready")
+
+
+async def test_a_killed_chat_instance_loses_no_acknowledged_message_and_retries_store_none_twice(
+    live: Live, stack: Stack, tmp_path: Path
+) -> None:
+    if not stack.backend.real:
+        pytest.skip("needs a chat instance of its own on the shared PostgreSQL, Redis and RabbitMQ")
+    proc, url = await _start_chat_process(stack, live.served.url, tmp_path)
+    try:
+        people = await live.people("alice", "bob", "carol", "dave")
+        chats = [await direct_chat(people[0], people[1]), await direct_chat(people[2], people[3])]
+        doomed = {
+            p.id: httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {p.token}"})
+            for p in people
+        }
+        acked: dict[str, str] = {}  # clientId → message id, answered by the doomed instance
+        attempted: dict[str, tuple[Person, str, str]] = {}  # clientId → (sender, chat, text)
+        enough = asyncio.Event()
+
+        async def stream(n: int, lane: int) -> None:
+            person = people[n]
+            chat = chats[n // 2]
+            for i in range(1000):
+                client_id = f"kill-{n}-{lane}-{i}"
+                attempted[client_id] = (person, chat, client_id)
+                try:
+                    response = await doomed[person.id].post(
+                        "/api/v1/message", json={"chatId": chat, "text": client_id, "clientId": client_id}
+                    )
+                except httpx.HTTPError:
+                    return  # the instance is gone: this one may or may not have been stored
+                if response.status_code != 201:
+                    return
+                acked[client_id] = response.json()["message"]["_id"]
+                if len(acked) >= 200:
+                    enough.set()
+
+        streams = [asyncio.create_task(stream(n, lane)) for n in range(4) for lane in range(4)]
+        await asyncio.wait_for(enough.wait(), 60)
+        proc.send_signal(signal.SIGKILL)
+        await asyncio.gather(*streams)
+        for client in doomed.values():
+            await client.aclose()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+    # Every sender retries whatever it sent, with the same clientId, on the instance still up.
+    for client_id, (person, chat, text) in attempted.items():
+        response = await person.client.post(
+            "/api/v1/message", json={"chatId": chat, "text": text, "clientId": client_id}
+        )
+        assert response.status_code in (200, 201), response.text
+        if client_id in acked:
+            assert response.status_code == 200, "an acknowledged message was lost"
+            assert response.json()["message"]["_id"] == acked[client_id]
+    stored = [m for chat in chats for m in await full_history(people[0 if chat == chats[0] else 2], chat)]
+    client_ids = [m["clientId"] for m in stored]
+    assert len(client_ids) == len(set(client_ids)), "a message was stored twice"
+    assert set(client_ids) == set(attempted)
+    assert len(acked) >= 200
