@@ -501,7 +501,35 @@ async def test_batches_published_out_of_order_arrive_in_number_order(redis_bed: 
         assert [p["seq"] for p in await peer.collect("newMessage", 40)] == list(range(1, 41))
 
 
+async def test_past_the_socket_limit_the_users_oldest_socket_is_disconnected(bed: Bed) -> None:
+    instance = await bed.instance(max_sockets_per_user=2)
+    alice, bob = bed.user("alice"), bed.user("bob")
+    first, second = await bed.connect(instance, alice), await bed.connect(instance, alice)
+    bobs = await bed.connect(instance, bob)
+    assert not first.disconnected.is_set()
+    third = await bed.connect(instance, alice)
+    await asyncio.wait_for(first.disconnected.wait(), 5)
+    fourth = await bed.connect(instance, alice)
+    await asyncio.wait_for(second.disconnected.wait(), 5)
+    # The newest two stay, and other users are not affected.
+    await instance.realtime.sink.emit("newMessage", {"n": 1}, to_users=[alice.id, bob.id])
+    for peer in (third, fourth, bobs):
+        assert await peer.payload("newMessage") == {"n": 1}
+    assert not any(p.disconnected.is_set() for p in (third, fourth, bobs))
+
+
 # ---------------------------------------------------------------------------- several instances
+
+
+async def test_the_socket_limit_counts_every_instance(redis_bed: Bed) -> None:
+    a = await redis_bed.instance(max_sockets_per_user=2)
+    b = await redis_bed.instance(max_sockets_per_user=2)
+    alice = redis_bed.user("alice")
+    on_a = await redis_bed.connect(a, alice)
+    on_b = await redis_bed.connect(b, alice)
+    await redis_bed.connect(b, alice)
+    await asyncio.wait_for(on_a.disconnected.wait(), 5)
+    assert not on_b.disconnected.is_set()
 
 
 async def test_an_event_emitted_on_one_instance_reaches_sockets_on_another(redis_bed: Bed) -> None:

@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
                 directory=app.state.directory,
                 client_manager_url=_fan_out_url(settings),
                 cors_origins=_socket_origins(settings),
+                max_sockets_per_user=settings.limits.max_sockets_per_user,
             )
             # The real-time layer's event sink and who has which chat open (see parley.chat.events).
             app.state.realtime = realtime

@@ -409,6 +409,7 @@ class Realtime:
         event_rate: float = 20,
         event_burst: int = 40,
         flood_grace: float = 5,
+        max_sockets_per_user: int = 20,
         key_prefix: str = "parley:rt:",
         channel: str | None = None,
     ) -> None:
@@ -426,6 +427,7 @@ class Realtime:
         self.event_rate = event_rate
         self.event_burst = event_burst
         self.flood_grace = flood_grace
+        self.max_sockets_per_user = max_sockets_per_user
         self.prefix = key_prefix
         self.instance = secrets.token_hex(6)
 
@@ -649,6 +651,7 @@ class Realtime:
             await self.sio.save_session(sid, {"identity": identity})
             await self.sio.enter_room(sid, user_room(identity.id))
             first = await self._presence_add(connection)
+            await self._limit_sockets(connection)
             # Queued before the connection's acknowledgement; clients hand it over once connected.
             await self._send_online_list(identity.id, sid=sid)
         except Exception as exc:
@@ -689,6 +692,7 @@ class Realtime:
             async with self.cache.pipeline(transaction=False) as pipe:
                 for chat_id in connection.joined:
                     pipe.zrem(self._viewers_key(chat_id), self._viewer_member(connection))
+                pipe.zrem(self._sockets_key(connection.user_id), self._socket_member(connection.sid))
                 await pipe.execute()
             last = await self._presence_remove(connection)
         except Exception as exc:
@@ -735,6 +739,26 @@ class Realtime:
             pipe.zadd(self._index_key, {connection.user_id: expires}, gt=True)
             results = await pipe.execute()
         return int(results[2]) == 1
+
+    def _sockets_key(self, user_id: str) -> str:
+        return f"{self.prefix}sockets:{user_id}"
+
+    async def _limit_sockets(self, connection: _Connection) -> None:
+        """Record the socket; past ``max_sockets_per_user`` the user's oldest ones (on any instance) go."""
+        key = self._sockets_key(connection.user_id)
+        async with self.cache.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {self._socket_member(connection.sid): time.time()})
+            pipe.expire(key, 7 * 24 * 3600)
+            pipe.zrange(key, 0, -(self.max_sockets_per_user + 1))
+            *_, oldest = await pipe.execute()
+        if not oldest:
+            return
+        await self.cache.zrem(key, *oldest)
+        for member in oldest:
+            sid = str(member).split(":", 1)[1]
+            log.info("realtime.too_many_sockets", user_id=connection.user_id, sid=sid)
+            # Through the client manager: the socket may be on another instance.
+            self._spawn(self.sio.disconnect(sid), "too-many-sockets")
 
     async def _presence_remove(self, connection: _Connection) -> bool:
         """Stop counting the socket; whether it was the user's last socket anywhere."""

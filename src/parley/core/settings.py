@@ -205,6 +205,8 @@ class LimitSettings(_Base):
     otp_max_attempts: int = Field(5, ge=1)
     login_rate_per_minute: int = Field(20, ge=1)
     verify_rate_per_minute: int = Field(30, ge=1)
+    # Sockets one user may hold at once (every instance together); a new one past it ends the oldest.
+    max_sockets_per_user: int = Field(20, ge=1)
     # Trust X-Forwarded-For from a proxy in front (the web gateway, an ingress).
     trust_forwarded_for: bool = False
 
