@@ -95,7 +95,17 @@ async def test_group_is_created_with_the_creator_as_admin(alice: Person, bob: Pe
 
 @pytest.mark.parametrize(
     "name",
-    ["", "   ", "\u200b\u200b", "tab\there", "line\nbreak", "x" * 101],
+    [
+        "",
+        "   ",
+        "\u200b\u200b",
+        "tab\there",
+        "line\nbreak",
+        "x" * 101,
+        "evil\u202egpj.exe",  # a right-to-left override
+        "ad\u200bmins",  # a zero-width space
+        "x\u2066admins\u2069",  # bidirectional isolates
+    ],
 )
 async def test_group_names_must_be_1_to_100_visible_characters(
     alice: Person, bob: Person, carol: Person, name: str
@@ -105,6 +115,38 @@ async def test_group_names_must_be_1_to_100_visible_characters(
     )
     assert response.status_code == 400
     assert response.json()["message"]
+
+
+async def test_names_with_a_lone_surrogate_are_400_and_change_nothing(
+    alice: Person, bob: Person, carol: Person
+) -> None:
+    chat_id = await group_chat(alice, bob, carol, name="Team")
+    before = await chat_list(alice)
+    body = b'{"name": "Te\\ud800am", "userIds": ["' + bob.id.encode() + b'", "' + carol.id.encode() + b'"]}'
+    headers = {"content-type": "application/json"}
+    created = await alice.client.post("/api/v1/chat/group", content=body, headers=headers)
+    assert created.status_code == 400, created.text
+    assert created.json()["code"] == "invalid_name"
+    renamed = await alice.client.post(
+        f"/api/v1/chat/{chat_id}/rename", content=b'{"name": "\\udfffTeam"}', headers=headers
+    )
+    assert renamed.status_code == 400, renamed.text
+    assert renamed.json()["message"]
+    assert await chat_list(alice) == before
+
+
+async def test_group_names_with_emoji_sequences_are_fine(alice: Person, bob: Person, carol: Person) -> None:
+    name = "👩\u200d💻 devs 🏳️\u200d🌈"
+    chat_id = await group_chat(alice, bob, carol, name=name)
+    assert (await listed(bob, chat_id))["chat"]["name"] == name
+
+
+async def test_renaming_to_the_same_name_is_fine(alice: Person, bob: Person, carol: Person) -> None:
+    chat_id = await group_chat(alice, bob, carol, name="Team")
+    for name in ("Team", " Team ", "Team"):
+        response = await bob.client.post(f"/api/v1/chat/{chat_id}/rename", json={"name": name})
+        assert response.status_code == 200, response.text
+        assert response.json()["chat"]["name"] == "Team"
 
 
 async def test_group_name_of_100_characters_is_fine(alice: Person, bob: Person, carol: Person) -> None:
@@ -167,10 +209,14 @@ async def test_group_operations_on_a_1_to_1_chat_are_400(alice: Person, bob: Per
     assert sorted((await listed(bob, chat_id))["chat"]["users"]) == sorted([alice.id, bob.id])
 
 
-async def test_any_member_adds_people(alice: Person, bob: Person, carol: Person, dave: Person) -> None:
+async def test_admins_add_people_who_then_see_the_history(
+    alice: Person, bob: Person, carol: Person, dave: Person
+) -> None:
     chat_id = await group_chat(alice, bob, carol)
-    await send(alice, chat_id, "before dave")
-    response = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id, carol.id]})
+    await send(bob, chat_id, "before dave")
+    response = await alice.client.post(
+        f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id, carol.id]}
+    )
     assert response.status_code == 200, response.text
     assert sorted(response.json()["chat"]["users"]) == sorted([alice.id, bob.id, carol.id, dave.id])
 
@@ -180,15 +226,39 @@ async def test_any_member_adds_people(alice: Person, bob: Person, carol: Person,
     assert [m["text"] for m in (await history(dave, chat_id))["messages"]] == ["before dave"]
 
 
+async def test_members_who_are_not_admins_cannot_add_people(
+    alice: Person, bob: Person, carol: Person, dave: Person
+) -> None:
+    chat_id = await group_chat(alice, bob, carol)
+    refused = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id]})
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "not_an_admin"
+    assert dave.id not in (await listed(alice, chat_id))["chat"]["users"]
+
+
+async def test_someone_an_admin_removed_cannot_be_brought_back_by_a_member(
+    alice: Person, bob: Person, carol: Person, dave: Person
+) -> None:
+    chat_id = await group_chat(alice, bob, carol, dave)
+    removed = await alice.client.delete(f"/api/v1/chat/{chat_id}/members/{dave.id}")
+    assert removed.status_code == 200, removed.text
+    readd = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id]})
+    assert readd.status_code == 403
+    assert (await dave.client.get(f"/api/v1/chat/{chat_id}")).status_code == 403
+    back = await alice.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id]})
+    assert back.status_code == 200, back.text
+    assert (await dave.client.get(f"/api/v1/chat/{chat_id}")).status_code == 200
+
+
 async def test_adding_unknown_or_malformed_users_changes_nothing(
     alice: Person, bob: Person, carol: Person
 ) -> None:
     chat_id = await group_chat(alice, bob, carol)
-    unknown = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [new_id()]})
+    unknown = await alice.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [new_id()]})
     assert unknown.status_code == 404
-    malformed = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": ["x"]})
+    malformed = await alice.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": ["x"]})
     assert malformed.status_code == 400
-    empty = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": []})
+    empty = await alice.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": []})
     assert empty.status_code == 422
     assert len((await listed(alice, chat_id))["chat"]["users"]) == 3
 

@@ -110,7 +110,9 @@ async def test_a_batch_keeps_each_send_to_its_own_rules(
     assert sorted([once.status_code, again.status_code]) == [200, 201]
     assert once.json()["message"] == again.json()["message"]
     assert fine.status_code == 201
-    assert [m["text"] for m in (await history(bob, chat_id))["messages"]] == ["first", "twice", "fine"]
+    texts = [m["text"] for m in (await history(bob, chat_id))["messages"]]
+    assert texts[0] == "first"
+    assert sorted(texts[1:]) == ["fine", "twice"]
 
 
 # ---------------------------------------------------------------------------- admission control
@@ -235,10 +237,11 @@ async def test_five_thousand_messages_on_two_instances_arrive_once_each_in_order
     second = await live.add_server(
         create_chat_app(make_settings(stack.backend, user_service=live.served.url)), lifespan=True
     )
-    people = await live.people(*(f"sender{n}" for n in range(10)))
+    # 25 people, each sending 200 (under MESSAGE_RATE_PER_MINUTE) into the two chats of a ring.
+    people = await live.people(*(f"sender{n}" for n in range(25)))
     members: dict[str, list[Person]] = {}
-    for n in range(10):
-        pair = [people[n], people[(n + 1) % 10]]
+    for n in range(25):
+        pair = [people[n], people[(n + 1) % 25]]
         members[await direct_chat(*pair)] = pair
     chats_of = {p.id: [c for c, ps in members.items() if p in ps] for p in people}
     # Half the people listen on each instance; every other message is sent through the other one.
@@ -248,7 +251,7 @@ async def test_five_thousand_messages_on_two_instances_arrive_once_each_in_order
     async def stream(n: int, lane: int) -> int:
         person = people[n]
         targets = chats_of[person.id]
-        for i in range(100):
+        for i in range(50):
             chat = targets[(i + lane) % len(targets)]
             client = clients[person.id][(i + lane) % 2]
             body = {"chatId": chat, "text": f"{n}:{lane}:{i}", "clientId": f"{n}-{lane}-{i}"}
@@ -257,9 +260,9 @@ async def test_five_thousand_messages_on_two_instances_arrive_once_each_in_order
                 await asyncio.sleep(float(response.headers["Retry-After"]))
                 response = await client.post("/api/v1/message", json=body)
             assert response.status_code == 201, response.text
-        return 100
+        return 50
 
-    sent = sum(await asyncio.gather(*(stream(n, lane) for n in range(10) for lane in range(5))))
+    sent = sum(await asyncio.gather(*(stream(n, lane) for n in range(25) for lane in range(4))))
     assert sent == 5000
 
     stored = {chat: await full_history(ps[0], chat) for chat, ps in members.items()}

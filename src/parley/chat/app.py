@@ -16,6 +16,7 @@ from parley.chat.documents import MediaLinks
 from parley.chat.events import EventSink, Viewers
 from parley.chat.realtime import Realtime
 from parley.chat.routes import media_router, router
+from parley.chat.service import UsageLimits
 from parley.chat.storage import MediaStorage, storage_from_url
 from parley.chat.uow import unit_of_work
 from parley.chat.uploads import DEFAULT_BODY_LIMIT, MESSAGE_BODY_LIMIT, BodyLimitMiddleware
@@ -24,6 +25,7 @@ from parley.chat.writer import MessageWriter
 from parley.core.app import allow_browser_origin, create_service_app
 from parley.core.database import Database
 from parley.core.http import service_client
+from parley.core.ratelimit import RateLimiter
 from parley.core.resources import build_cache, build_tokens
 from parley.core.settings import SettingError, Settings
 
@@ -46,6 +48,8 @@ def create_app(settings: Settings) -> FastAPI:
             resources.push_async_callback(storage.close)
             user_client = service_client("user", settings.services.user_service)
             resources.push_async_callback(user_client.aclose)
+            limiter = RateLimiter(settings.cache.redis_url, strategy="sliding-window-counter")
+            resources.push_async_callback(limiter.close)
 
             app.state.db = db
             app.state.cache = cache
@@ -53,6 +57,9 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.storage = storage
             app.state.users = UserDirectory(user_client, cache)
             app.state.media_links = MediaLinks.from_settings(settings)
+            app.state.usage_limits = UsageLimits(
+                limiter, settings.limits.message_rate_per_minute, settings.limits.chat_rate_per_hour
+            )
             app.state.writer = MessageWriter(
                 db,
                 app.state.media_links,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from parley.chat.documents import MediaLinks
-from parley.chat.service import ChatService
+from parley.chat.service import NO_LIMITS, ChatService
 from parley.chat.storage import MediaStorage
 from parley.chat.uow import UnitOfWork, unit_of_work
 from parley.chat.users import UserDirectory
@@ -18,7 +18,12 @@ from parley.core.deps import CurrentIdentity
 def chat_service(state: Any, uow: UnitOfWork) -> ChatService:
     """The one way to build a :class:`ChatService`: for a unit of work, from the app's state."""
     return ChatService(
-        uow=uow, users=state.users, links=state.media_links, storage=state.storage, writer=state.writer
+        uow=uow,
+        users=state.users,
+        links=state.media_links,
+        storage=state.storage,
+        writer=state.writer,
+        limits=getattr(state, "usage_limits", NO_LIMITS),
     )
 
 

@@ -10,7 +10,7 @@ Integration in the chat app's lifespan is a few lines::
 
     realtime = Realtime(tokens=tokens, cache=cache, directory=directory, client_manager_url=...)
     app.mount("/socket.io", realtime.asgi_app)          # or route /socket.io/ to it
-    app.state.events, app.state.ordering, app.state.viewers = realtime.sink, realtime.ordered, realtime.viewers
+    app.state.events, app.state.viewers = realtime.sink, realtime.viewers
     await realtime.start()
     ...
     await realtime.stop()

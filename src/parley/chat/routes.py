@@ -37,6 +37,7 @@ router = APIRouter(prefix="/api/v1", responses=_errors(401, 422))
 media_router = APIRouter(tags=["media"])
 
 ChatId = Annotated[str, Path(description="The chat's id.")]
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
 
 
 @router.post(
@@ -72,9 +73,34 @@ async def create_group(me: CurrentUser, chats: Chats, body: NewGroupIn) -> ChatC
     return ChatCreated(message="Group created", chatId=chat_id)
 
 
-@router.get("/chat/all", tags=["chat"], summary="Your chats, latest activity first")
-async def list_chats(me: CurrentUser, chats: Chats) -> ChatList:
-    return await chats.list_chats(me)
+@router.get(
+    "/chat/all",
+    tags=["chat"],
+    summary="Your chats, latest activity first",
+    description=(
+        "A page of `limit` chats. When there are more, the "
+        f"`{NEXT_CURSOR_HEADER}` header carries the cursor of the next page."
+    ),
+    responses={
+        200: {
+            "headers": {
+                NEXT_CURSOR_HEADER: {"description": "The next page's cursor", "schema": {"type": "string"}}
+            }
+        },
+        **_errors(400),
+    },
+)
+async def list_chats(
+    me: CurrentUser,
+    chats: Chats,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=200, description="From `X-Next-Cursor`.")] = None,
+) -> ChatList:
+    page, next_cursor = await chats.list_chats(me, limit=limit, cursor=cursor)
+    if next_cursor:
+        response.headers[NEXT_CURSOR_HEADER] = next_cursor
+    return page
 
 
 @router.get(
@@ -100,7 +126,8 @@ async def rename_group(me: CurrentUser, chats: Chats, chatId: ChatId, body: Rena
 @router.post(
     "/chat/{chatId}/members",
     tags=["chat"],
-    summary="Add people to a group (any member)",
+    summary="Add people to a group (admins only)",
+    description="Newcomers can read the group's history from before they joined; none of it counts as unread.",
     responses=_errors(400, 403, 404, 503),
 )
 async def add_members(me: CurrentUser, chats: Chats, chatId: ChatId, body: AddMembersIn) -> ChatUpdated:

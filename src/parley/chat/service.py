@@ -7,17 +7,19 @@ after the commit (see :mod:`parley.chat.events`). Access is checked first, throu
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import binascii
 import contextlib
-import re
+import json
 import time
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import structlog
+from limits.errors import StorageError
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.chat import store
@@ -28,6 +30,7 @@ from parley.chat.errors import (
     ClientIdReused,
     GroupTooLarge,
     GroupTooSmall,
+    InvalidCursor,
     InvalidId,
     InvalidMessage,
     InvalidName,
@@ -35,9 +38,11 @@ from parley.chat.errors import (
     NotAGroup,
     NotAMember,
     NotAnAdmin,
+    TooManyChats,
+    TooManyMessages,
 )
 from parley.chat.events import MESSAGES_SEEN, NEW_CHAT
-from parley.chat.media import new_media_key, process_image
+from parley.chat.media import new_media_key, process_upload
 from parley.chat.schemas import (
     ChatList,
     ChatListItem,
@@ -55,9 +60,11 @@ from parley.chat.store import Chat, Member, Message
 from parley.chat.uow import UnitOfWork
 from parley.chat.users import Profile, UserDirectory, unknown_profile
 from parley.chat.writer import Draft, MessageWriter
+from parley.core import text as text_rules
 from parley.core.auth import Identity
 from parley.core.errors import NotFound
 from parley.core.ids import is_id, new_id
+from parley.core.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
 
@@ -68,31 +75,23 @@ MAX_GROUP_MEMBERS = 256
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
 
-# Control characters other than tab and line breaks: invisible, and NUL is refused by PostgreSQL.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 # --- checking input ---------------------------------------------------------------------------------------
 
 
-def clean_text(text: str) -> str:
+def clean_text(raw: str) -> str:
     """Message text without control characters or surrounding whitespace; at most 4000 characters."""
-    cleaned = _CONTROL.sub("", text).strip()
-    if len(cleaned) > MAX_TEXT_LENGTH:
-        raise InvalidMessage(f"Messages can be at most {MAX_TEXT_LENGTH} characters")
-    return cleaned
+    try:
+        return text_rules.clean_text(raw, max_length=MAX_TEXT_LENGTH)
+    except text_rules.TextRefused as exc:
+        raise InvalidMessage(str(exc)) from None
 
 
-def clean_name(name: str) -> str:
-    """A group name: trimmed, 1–100 characters, at least one of them visible, no control characters."""
-    cleaned = name.strip()
-    if any(unicodedata.category(c) == "Cc" for c in cleaned):
-        raise InvalidName("Group names cannot contain control characters")
-    if not any(unicodedata.category(c)[0] in "LNPS" for c in cleaned):
-        raise InvalidName("Group names need at least one visible character")
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise InvalidName(f"Group names can be at most {MAX_NAME_LENGTH} characters")
-    return cleaned
+def clean_name(raw: str) -> str:
+    """A group name: trimmed, 1–100 characters, something visible, nothing hidden (see ``core.text``)."""
+    try:
+        return text_rules.clean_name(raw, max_length=MAX_NAME_LENGTH, what="a group name")
+    except text_rules.TextRefused as exc:
+        raise InvalidName(str(exc)) from None
 
 
 def clean_client_id(client_id: str | None) -> str | None:
@@ -113,11 +112,73 @@ def user_ids(values: list[str], field: str) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+def encode_chat_cursor(chat: Chat) -> str:
+    """An opaque cursor for the page of chats after ``chat`` (its last activity and id)."""
+    key = [chat.last_activity_at.astimezone(UTC).isoformat(), chat.id]
+    raw = json.dumps(key, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_chat_cursor(cursor: str) -> tuple[datetime, str]:
+    """What a chat-list cursor continues after; :class:`InvalidCursor` for anything we did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw.decode())
+        if not isinstance(key, list) or len(key) != 2 or not all(isinstance(k, str) for k in key):
+            raise InvalidCursor()
+        at = datetime.fromisoformat(key[0])
+    except (binascii.Error, ValueError):
+        raise InvalidCursor() from None
+    if at.tzinfo is None or not is_id(key[1]):
+        raise InvalidCursor()
+    return at, key[1]
+
+
 def user_document(profile: Profile) -> UserOut:
     try:
         return UserOut.model_validate(profile)
     except ValidationError:
         return UserOut.model_validate(unknown_profile(str(profile.get("_id", ""))))
+
+
+# --- per-user limits --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageLimits:
+    """How many messages a minute and new chats an hour each user may send or start."""
+
+    limiter: RateLimiter | None = None
+    messages_per_minute: int = 300
+    chats_per_hour: int = 60
+
+    async def count_message(self, user_id: str) -> None:
+        """Count one message; :class:`TooManyMessages` past the limit."""
+        wait = await self._hit("message", user_id, self.messages_per_minute, 60)
+        if wait:
+            raise TooManyMessages(retry_after=wait)
+
+    async def count_new_chat(self, user_id: str) -> None:
+        """Count one new chat (1:1 or group); :class:`TooManyChats` past the limit."""
+        wait = await self._hit("chat", user_id, self.chats_per_hour, 3600)
+        if wait:
+            raise TooManyChats(retry_after=wait)
+
+    async def _hit(self, name: str, user_id: str, limit: int, seconds: int) -> int:
+        if self.limiter is None:
+            return 0
+        try:
+            wait = await self.limiter.hit_within(name, user_id, limit, seconds)
+        except (StorageError, RedisError, OSError) as exc:
+            # The limits guard against abuse; a cache outage does not stop people from chatting.
+            log.warning("chat.ratelimit.unavailable", limit=name, error=type(exc).__name__)
+            return 0
+        if wait:
+            log.info("chat.ratelimit.refused", limit=name, user=user_id)
+        return wait
+
+
+NO_LIMITS = UsageLimits()
 
 
 # --- the service ------------------------------------------------------------------------------------------
@@ -132,6 +193,7 @@ class ChatService:
     links: MediaLinks
     storage: MediaStorage
     writer: MessageWriter
+    limits: UsageLimits = NO_LIMITS
 
     @property
     def session(self) -> AsyncSession:
@@ -161,6 +223,7 @@ class ChatService:
         if existing is not None:
             return existing.id, False
         await self.users.require([other_id], me.token)
+        await self.limits.count_new_chat(me.id)
         chat_id = new_id()
         created = await store.insert_direct_chat(
             self.session, chat_id=chat_id, a=me.id, b=other_id, now=store.utcnow()
@@ -183,6 +246,7 @@ class ChatService:
         if len(others) + 1 > MAX_GROUP_MEMBERS:
             raise GroupTooLarge()
         await self.users.require(others, me.token)
+        await self.limits.count_new_chat(me.id)
         chat_id = new_id()
         await store.insert_group(
             self.session, chat_id=chat_id, name=name, creator=me.id, others=others, now=store.utcnow()
@@ -191,14 +255,22 @@ class ChatService:
         log.info("chat.created", chat_id=chat_id, group=True, members=len(others) + 1)
         return chat_id
 
-    async def list_chats(self, me: Identity) -> ChatList:
-        """Every chat of the caller, latest activity first, in a fixed number of queries."""
-        chats = await store.list_chats(self.session, me.id)
-        members = await store.members_by_chat(self.session, user_id=me.id)
-        unseen = await store.unseen_counts(self.session, me.id)
+    async def list_chats(
+        self, me: Identity, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
+    ) -> tuple[ChatList, str | None]:
+        """A page of the caller's chats, latest activity first, in a fixed number of queries.
+
+        Returns the page and the cursor of the next one (None on the last page).
+        """
+        after = decode_chat_cursor(cursor) if cursor else None  # an empty cursor: the first page
+        found = await store.list_chats(self.session, me.id, limit=limit + 1, after=after)
+        chats, more = found[:limit], len(found) > limit
+        ids = [chat.id for chat in chats]
+        members = await store.members_by_chat(self.session, chat_ids=ids) if ids else {}
+        unseen = await store.unseen_counts(self.session, me.id, chat_ids=ids) if ids else {}
         others = {chat.id: other for chat in chats if (other := store.other_in_direct(chat, me.id))}
         profiles = await self.users.profiles(others.values(), me.token) if others else {}
-        return ChatList(
+        page = ChatList(
             chats=[
                 ChatListItem(
                     user=user_document(profiles[others[chat.id]]) if chat.id in others else None,
@@ -207,6 +279,8 @@ class ChatService:
                 for chat in chats
             ]
         )
+        next_cursor = encode_chat_cursor(chats[-1]) if more else None
+        return page, next_cursor
 
     async def view_chat(self, me: Identity, chat_id: str) -> ChatView:
         """The chat with its admins and every member's profile."""
@@ -234,14 +308,22 @@ class ChatService:
         """Any member may rename a group."""
         name = clean_name(name)
         chat, _ = await self._group(me, chat_id)
+        if name == chat.name:  # nothing changes: no write, no event
+            return ChatUpdated(message="Group renamed", chat=(await self._view(me, chat)).chat)
         await store.rename_chat(self.session, chat, name, store.utcnow())
         log.info("chat.renamed", chat_id=chat.id, by=me.id)
         return ChatUpdated(message="Group renamed", chat=(await self._view(me, chat)).chat)
 
     async def add_members(self, me: Identity, chat_id: str, member_ids: list[str]) -> ChatUpdated:
-        """Any member may add people; those already in the group are left as they are."""
+        """Admins add people; those already in the group are left as they are.
+
+        Only admins, so that someone an admin removed cannot be brought back by another member.
+        Newcomers can read the group's whole history, as the admin who adds them decides.
+        """
         wanted = user_ids(member_ids, "userIds")
-        chat, _ = await self._group(me, chat_id)
+        chat, mine = await self._group(me, chat_id)
+        if mine.role != store.ROLE_ADMIN:
+            raise NotAnAdmin()
         current = set(await store.member_ids(self.session, chat.id))
         new = [uid for uid in wanted if uid not in current]
         if len(current) + len(new) > MAX_GROUP_MEMBERS:
@@ -314,6 +396,7 @@ class ChatService:
             raise InvalidMessage("A message needs text or an image")
         if not is_id(chat_id):
             raise InvalidId("chatId is not a valid chat id")
+        await self.limits.count_message(me.id)
         draft = Draft(
             id=new_id(),
             chat_id=chat_id,
@@ -329,7 +412,7 @@ class ChatService:
                 earlier = await store.message_by_client_id(self.session, me.id, client_id)
                 if earlier is not None:
                     return self._repeat(earlier, chat), False
-            processed = await asyncio.to_thread(process_image, image)
+            processed = await process_upload(image)
             draft.image_key = new_media_key(processed.extension)
             await self.storage.put(draft.image_key, processed.data, processed.content_type)
             draft.message_type = store.TYPE_IMAGE

@@ -199,31 +199,55 @@ async def find_direct_chat(session: AsyncSession, a: str, b: str) -> Chat | None
     return await session.scalar(select(Chat).where(Chat.direct_key == direct_key(a, b)))
 
 
-async def list_chats(session: AsyncSession, user_id: str) -> Sequence[Chat]:
-    """The user's chats, latest activity first."""
+async def list_chats(
+    session: AsyncSession,
+    user_id: str,
+    *,
+    limit: int | None = None,
+    after: tuple[datetime, str] | None = None,
+) -> Sequence[Chat]:
+    """The user's chats, latest activity first: up to ``limit`` of them, those after ``after``.
+
+    ``after`` is the (last activity, id) of the last chat of the previous page.
+    """
     stmt = chats_visible_to(user_id).order_by(Chat.last_activity_at.desc(), Chat.id.desc())
+    if after is not None:
+        at, chat_id = after
+        stmt = stmt.where(
+            or_(Chat.last_activity_at < at, and_(Chat.last_activity_at == at, Chat.id < chat_id))
+        )
+    if limit is not None:
+        stmt = stmt.limit(limit)
     return (await session.scalars(stmt)).all()
 
 
 async def members_by_chat(
-    session: AsyncSession, *, user_id: str | None = None, chat_id: str | None = None
+    session: AsyncSession,
+    *,
+    user_id: str | None = None,
+    chat_id: str | None = None,
+    chat_ids: Sequence[str] | None = None,
 ) -> dict[str, list[Member]]:
-    """Members (oldest first) of every chat of ``user_id``, or of the one chat ``chat_id``."""
+    """Members (oldest first) of every chat of ``user_id``, of the one chat ``chat_id``, or of ``chat_ids``."""
     stmt = select(Member).order_by(Member.chat_id, Member.joined_at, Member.user_id)
     if user_id is not None:
         stmt = stmt.where(Member.chat_id.in_(chat_ids_visible_to(user_id)))
     if chat_id is not None:
         stmt = stmt.where(Member.chat_id == chat_id)
+    if chat_ids is not None:
+        stmt = stmt.where(Member.chat_id.in_(chat_ids))
     found: dict[str, list[Member]] = defaultdict(list)
     for member in (await session.scalars(stmt)).all():
         found[member.chat_id].append(member)
     return found
 
 
-async def unseen_counts(session: AsyncSession, user_id: str, chat_id: str | None = None) -> dict[str, int]:
+async def unseen_counts(
+    session: AsyncSession, user_id: str, chat_id: str | None = None, *, chat_ids: Sequence[str] | None = None
+) -> dict[str, int]:
     """How many messages of others each of the user's chats holds past the user's read position.
 
-    One grouped query for all chats (``chat_id`` narrows it to one).
+    One grouped query for all chats (``chat_id`` narrows it to one, ``chat_ids`` to those).
     """
     stmt = (
         select(Message.chat_id, func.count())
@@ -233,6 +257,8 @@ async def unseen_counts(session: AsyncSession, user_id: str, chat_id: str | None
     )
     if chat_id is not None:
         stmt = stmt.where(Message.chat_id == chat_id)
+    if chat_ids is not None:
+        stmt = stmt.where(Message.chat_id.in_(chat_ids))
     return {str(cid): int(count) for cid, count in (await session.execute(stmt)).all()}
 
 

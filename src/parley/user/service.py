@@ -10,7 +10,6 @@ import asyncio
 import base64
 import binascii
 import json
-import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -20,6 +19,7 @@ from limits.errors import StorageError
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.core import text as text_rules
 from parley.core.auth import Identity, Tokens
 from parley.core.bus import Bus
 from parley.core.ids import is_id
@@ -51,11 +51,6 @@ MAX_PAGE = 100
 PUBLISH_TIMEOUT_SECONDS = 5.0
 OTP_SUBJECT = "Your Parley login code"
 FALLBACK_NAME = "User"
-# Characters a name may not contain anywhere: controls, line and paragraph separators,
-# surrogates, private-use and unassigned code points.
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn", "Zl", "Zp"})
-# Characters that take no room of their own: spaces and format characters (zero-width ones).
-_INVISIBLE_CATEGORIES = frozenset({"Zs", "Cf", "Mn", "Me"})
 
 
 # ---------------------------------------------------------------- input
@@ -78,30 +73,15 @@ def normalize_email(raw: str) -> str:
     return normalized
 
 
-def _strip_invisible(text: str) -> str:
-    start, end = 0, len(text)
-    while start < end and (text[start].isspace() or unicodedata.category(text[start]) == "Cf"):
-        start += 1
-    while end > start and (text[end - 1].isspace() or unicodedata.category(text[end - 1]) == "Cf"):
-        end -= 1
-    return text[start:end]
-
-
 def clean_name(raw: str) -> str:
-    """A display name: trimmed, 1–50 characters, something visible, no control characters.
+    """A display name: trimmed, 1–50 characters, something visible, nothing hidden (see ``core.text``).
 
     Characters are counted as code points after NFC normalisation, never as bytes.
     """
-    name = _strip_invisible(unicodedata.normalize("NFC", raw))
-    if not name:
-        raise InvalidName("Please enter a name")
-    if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in name):
-        raise InvalidName("A name cannot contain control characters or line breaks")
-    if all(unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in name):
-        raise InvalidName("A name needs at least one visible character")
-    if len(name) > NAME_MAX:
-        raise InvalidName(f"A name is at most {NAME_MAX} characters")
-    return name
+    try:
+        return text_rules.clean_name(raw, max_length=NAME_MAX)
+    except text_rules.TextRefused as exc:
+        raise InvalidName(str(exc)) from None
 
 
 def default_name(email: str) -> str:
