@@ -77,6 +77,7 @@ OTHER_ENDPOINTS = {
     ),
     "list": Endpoint("GET", "/api/v1/chat/all", 200),
     "list page": Endpoint("GET", "/api/v1/chat/all?limit=1&cursor=", 200),
+    "contacts": Endpoint("GET", "/api/v1/chat/contacts", 200),
 }
 
 

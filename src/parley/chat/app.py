@@ -54,6 +54,8 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.db = db
             app.state.cache = cache
             app.state.tokens = build_tokens(settings, cache)
+            await app.state.tokens.start()
+            resources.push_async_callback(app.state.tokens.close)
             app.state.storage = storage
             app.state.users = UserDirectory(user_client, cache)
             app.state.media_links = MediaLinks.from_settings(settings)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import secrets
 import time
@@ -54,14 +53,14 @@ from redis.asyncio.client import PubSub
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from parley.chat.events import NEW_CHAT, NEW_MESSAGE, Event, EventSink
-from parley.core.auth import REVOKED_PREFIX, Identity, Tokens
+from parley.core.auth import Identity, Tokens, session_cookie
 from parley.core.errors import AppError, RateLimited, ServiceUnavailable, Unauthorized
 from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
+from parley.core.revocations import CHANNEL as REVOCATIONS_CHANNEL
+from parley.core.revocations import Revocation
 
 log = structlog.get_logger(__name__)
 
-# Where core.auth.Tokens.revoke announces a revoked token: JSON ``{"jti", "sub"}``.
-REVOCATIONS_CHANNEL = "parley:revocations"
 
 # Server → client events.
 GET_ONLINE_USER = "getOnlineUser"
@@ -626,6 +625,9 @@ class Realtime:
             raise Refused("unavailable")
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or not token.strip():
+            # A browser with its session in a cookie sends no token: the handshake carries the cookie.
+            token = session_cookie(environ.get("HTTP_COOKIE"))
+        if not isinstance(token, str) or not token.strip():
             log.info("realtime.refused", reason="no token")
             raise Refused("unauthorized", {"code": "unauthorized"})
         token = token.strip()
@@ -869,13 +871,9 @@ class Realtime:
         """Disconnect sockets whose token expired or was revoked (a missed notice), and stalled ones."""
         if not connections:
             return
-        jtis = list({c.identity.jti for c in connections})
-        async with self.cache.pipeline(transaction=False) as pipe:
-            for jti in jtis:
-                pipe.exists(REVOKED_PREFIX + jti)
-            revoked = {jti for jti, found in zip(jtis, await pipe.execute(), strict=True) if found}
         for connection in connections:
-            if connection.identity.exp <= now or connection.identity.jti in revoked:
+            # The tokens' revocation list is kept in process and resynced every second.
+            if connection.identity.exp <= now or self.tokens.is_revoked(connection.identity):
                 log.info("realtime.session_ended", user_id=connection.user_id, sid=connection.sid)
                 self._disconnect_later(connection.sid)
             elif self._pending_packets(connection.sid) > MAX_PENDING_PACKETS:
@@ -925,17 +923,13 @@ class Realtime:
                     pubsub = None
 
     async def _revoked(self, data: Any) -> None:
-        try:
-            body = json.loads(data)
-        except (TypeError, ValueError):
+        revocation = Revocation.from_message(data)
+        if revocation is None:
             return
-        jti = body.get("jti") if isinstance(body, dict) else None
-        if not isinstance(jti, str):
-            return
-        for sid in list(self._by_jti.get(jti, ())):
-            connection = self._connections.get(sid)
-            log.info("realtime.revoked", user_id=connection.user_id if connection else None, sid=sid)
-            self._disconnect_later(sid)
+        for sid, connection in list(self._connections.items()):
+            if revocation.covers(connection.identity.session, connection.identity.generation):
+                log.info("realtime.revoked", user_id=connection.user_id, sid=sid)
+                self._disconnect_later(sid)
 
     # ---------------------------------------------------------------- client events
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from parley.chat.deps import Chats, CurrentUser, Links, Storage
+from parley.chat.directory import ChatDirectory
 from parley.chat.schemas import (
     AddMembersIn,
     ChatCreated,
@@ -101,6 +102,17 @@ async def list_chats(
     if next_cursor:
         response.headers[NEXT_CURSOR_HEADER] = next_cursor
     return page
+
+
+@router.get(
+    "/chat/contacts",
+    tags=["chat"],
+    summary="The ids of everyone who shares a chat with you",
+    description="Asked by the user service to decide whose email address the caller may see.",
+)
+async def list_contacts(me: CurrentUser, request: Request) -> dict[str, list[str]]:
+    directory: ChatDirectory = request.app.state.directory
+    return {"users": await directory.contacts(me.id)}
 
 
 @router.get(

@@ -95,13 +95,13 @@ def install_error_handlers(app: FastAPI) -> None:
 def allow_browser_origin(app: FastAPI, origin: str) -> None:
     """Let a web app on ``origin`` (``PUBLIC_URL``) call this service from another origin.
 
-    Only needed in split deployments; tokens travel in the ``Authorization`` header, never in cookies.
+    Only needed in split deployments; API clients send ``Authorization``, the web app its CSRF header.
     """
     app.add_middleware(
         CORSMiddleware,
         allow_origins=[origin],
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-CSRF-Token"],
         expose_headers=["X-Next-Cursor", "Retry-After", "X-Request-ID"],
         max_age=600,
     )

@@ -203,6 +203,8 @@ class LimitSettings(_Base):
     otp_resend_seconds: int = Field(60, ge=0)
     otp_ttl_seconds: int = Field(300, ge=1)
     otp_max_attempts: int = Field(5, ge=1)
+    # Wrong codes an address may send in 24 hours, across every code it asks for.
+    otp_max_failures_per_day: int = Field(50, ge=1)
     login_rate_per_minute: int = Field(20, ge=1)
     verify_rate_per_minute: int = Field(30, ge=1)
     # Sockets one user may hold at once (every instance together); a new one past it ends the oldest.

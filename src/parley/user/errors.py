@@ -33,6 +33,10 @@ class ResendTooSoon(RateLimited):
     code = "otp_cooldown"
 
 
+class TooManyFailures(RateLimited):
+    code = "too_many_failures"
+
+
 class TooManyRequests(RateLimited):
     code = "rate_limited"
 
@@ -55,3 +59,7 @@ class AccountGone(Unauthorized):
 
 class InvalidCursor(BadRequest):
     code, message = "invalid_cursor", "The cursor is not valid"
+
+
+class SessionNotFound(NotFound):
+    code, message = "session_not_found", "Session not found"

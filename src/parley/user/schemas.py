@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parley.user.store import User
+from parley.user.store import LoginSession, User
 
 BATCH_MAX = 500
 
@@ -24,18 +24,48 @@ class UserDocument(BaseModel):
 
     id: str = Field(alias="_id", examples=["6745a1b2c3d4e5f6a7b8c9d0"])
     name: str = Field(examples=["alice"])
-    email: str = Field(examples=["alice@example.com"])
+    email: str | None = Field(
+        default=None,
+        examples=["alice@example.com"],
+        description="In the directory, only for people who share a chat with you or whose address you searched for",
+    )
     created_at: str = Field(alias="createdAt", examples=["2026-11-25T10:00:00.000Z"])
     updated_at: str = Field(alias="updatedAt", examples=["2026-11-25T10:00:00.000Z"])
 
     @classmethod
-    def of(cls, user: User) -> UserDocument:
+    def of(cls, user: User, *, show_email: bool = True) -> UserDocument:
         return cls(
             id=user.id,
             name=user.name,
-            email=user.email,
+            email=user.email if show_email else None,
             created_at=iso(user.created_at),
             updated_at=iso(user.updated_at),
+        )
+
+
+class SessionDocument(BaseModel):
+    """A signed-in device, as its owner sees it in their list of sessions."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    id: str = Field(alias="_id", examples=["6745a1b2c3d4e5f6a7b8c9d0"])
+    created_at: str = Field(alias="createdAt", examples=["2026-11-25T10:00:00.000Z"])
+    last_used_at: str = Field(
+        alias="lastUsedAt",
+        examples=["2026-11-25T10:00:00.000Z"],
+        description="When the session last called the user service (recorded at most once a minute)",
+    )
+    user_agent: str = Field(alias="userAgent", examples=["Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"])
+    current: bool = Field(description="Whether this is the session of the request's token")
+
+    @classmethod
+    def of(cls, row: LoginSession, current_session: str) -> SessionDocument:
+        return cls(
+            id=row.id,
+            created_at=iso(row.created_at),
+            last_used_at=iso(row.last_used_at),
+            user_agent=row.user_agent,
+            current=row.id == current_session,
         )
 
 

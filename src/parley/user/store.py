@@ -1,6 +1,7 @@
-"""The user service's table and the statements that read and write it.
+"""The user service's tables and the statements that read and write them.
 
-One table, ``users``. E-mail addresses are stored lower-case and are unique: that constraint is
+``users``, and ``sessions``: one per login (``/verify``), which every token names (see
+:mod:`parley.core.auth`); the database is where a logout is remembered for good. E-mail addresses are stored lower-case and are unique: that constraint is
 what makes two racing first logins for one address end up with one user. ``name_key`` is the
 case-folded name, kept beside the name so search and the directory's order behave the same on
 SQLite and PostgreSQL (SQLite's ``lower()`` only knows ASCII); the index on ``(name_key, id)``
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Index, Select, String, and_, or_, select
+from sqlalchemy import Index, Integer, Select, String, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +31,7 @@ EMAIL_MAX = 254
 NAME_MAX = 50
 # Case folding may lengthen a name ("ß" → "ss"), so its key has room to grow.
 NAME_KEY_MAX = 200
+USER_AGENT_MAX = 300
 LIKE_ESCAPE = "\\"
 
 
@@ -55,6 +57,28 @@ class User(Base):  # type: ignore[valid-type, misc]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_users_name_key_id", "name_key", "id"),)
+
+
+class LoginSession(Base):  # type: ignore[valid-type, misc]
+    """A signed-in device: its tokens (generation ``generation`` and later) are good until ``expires_at``."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_agent: Mapped[str] = mapped_column(String(USER_AGENT_MAX))
+    # Tokens of a lower generation were replaced (by a rename) and are refused.
+    generation: Mapped[int] = mapped_column(Integer())
+    # When the session's newest token expires.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        Index("ix_sessions_user_id", "user_id"),
+        Index("ix_sessions_expires_at", "expires_at"),
+    )
 
 
 async def get_user(session: AsyncSession, user_id: str) -> User | None:
@@ -132,7 +156,10 @@ def escape_like(text: str) -> str:
 def directory(
     *, query: str | None, exclude: str | None, after: tuple[str, str] | None, limit: int
 ) -> Select[User]:
-    """The directory's statement: users whose name or address contains ``query``, in name order.
+    """The directory's statement: users whose name contains ``query`` or whose address is ``query``.
+
+    Only a whole address matches: a match on part of one would let a caller spell out anyone's
+    address a character at a time.
 
     Ordered by ``(name_key, id)``; ``after`` is the last key of the previous page.
     """
@@ -143,7 +170,7 @@ def directory(
         statement = statement.where(
             or_(
                 User.name_key.like(f"%{escape_like(name_key(query))}%", escape=LIKE_ESCAPE),
-                User.email.like(f"%{escape_like(query.lower())}%", escape=LIKE_ESCAPE),
+                User.email == query.strip().lower(),
             )
         )
     if after is not None:
@@ -167,3 +194,73 @@ async def search_users(
         return users, None
     page = users[:limit]
     return page, (page[-1].name_key, page[-1].id)
+
+
+# ---------------------------------------------------------------- sessions
+
+
+async def create_session(
+    session: AsyncSession, user_id: str, user_agent: str, expires_at: datetime
+) -> LoginSession:
+    now = utcnow()
+    row = LoginSession(
+        id=new_id(),
+        user_id=user_id,
+        created_at=now,
+        last_used_at=now,
+        user_agent=user_agent[:USER_AGENT_MAX],
+        generation=0,
+        expires_at=expires_at,
+        revoked_at=None,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get_session(
+    session: AsyncSession, session_id: str, *, for_update: bool = False
+) -> LoginSession | None:
+    """The login session ``session_id``; None when there is none or the id is malformed."""
+    if not is_id(session_id):
+        return None
+    statement = select(LoginSession).where(LoginSession.id == session_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def active_sessions(session: AsyncSession, user_id: str, now: datetime) -> list[LoginSession]:
+    """The user's sessions that are neither revoked nor expired, most recently used first."""
+    result = await session.execute(
+        select(LoginSession)
+        .where(
+            LoginSession.user_id == user_id,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.expires_at > now,
+        )
+        .order_by(LoginSession.last_used_at.desc(), LoginSession.id.desc())
+    )
+    return list(result.scalars())
+
+
+async def revoked_sessions(session: AsyncSession, now: datetime) -> list[LoginSession]:
+    """Unexpired sessions some of whose tokens are refused: revoked ones, and renamed ones."""
+    result = await session.execute(
+        select(LoginSession).where(
+            LoginSession.expires_at > now,
+            or_(LoginSession.revoked_at.is_not(None), LoginSession.generation > 0),
+        )
+    )
+    return list(result.scalars())
+
+
+async def touch_session(session: AsyncSession, session_id: str, now: datetime, older_than: datetime) -> None:
+    """Record that ``session_id`` was used ``now``, unless that was already recorded since ``older_than``."""
+    if not is_id(session_id):
+        return
+    await session.execute(
+        update(LoginSession)
+        .where(LoginSession.id == session_id, LoginSession.last_used_at < older_than)
+        .values(last_used_at=now)
+    )

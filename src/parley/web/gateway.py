@@ -33,6 +33,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
         "/api/v1/update/user",
         "/api/v1/user",
         "/api/v1/logout",
+        "/api/v1/sessions",
         "/.well-known",
     ),
     "chat": ("/api/v1/chat", "/api/v1/message", "/socket.io", "/media"),
