@@ -100,22 +100,25 @@ def test_report_sums_cpu_per_message_over_processes_counting_each_once() -> None
         "http://gone": CpuReading(CpuSample(1.0, 0.0), None),
     }
     bench = CpuReading(CpuSample(0.5, 0.0), CpuSample(0.75, 4.0), messages=1000)
-    data = make_report(cpu=cpu, bench_cpu=bench).as_json()
+    machine = CpuReading(CpuSample(100.0, 0.0), CpuSample(106.0, 4.0))
+    data = make_report(cpu=cpu, bench_cpu=bench, machine_cpu=machine).as_json()
     assert data["cpu"]["pid 1"] == {"seconds": 2.0, "messages": 1000, "ms_per_msg": 2.0}
     assert data["cpu"]["http://chat"] == {"seconds": 1.0, "messages": 500, "ms_per_msg": 2.0}
     assert data["cpu"]["http://up"]["same_as"] == "pid 1"
     assert data["cpu"]["http://gone"] == {"seconds": None, "messages": 0, "ms_per_msg": None}
     assert data["cpu_ms_per_msg"] == 4.0
     assert data["bench_cpu_ms_per_msg"] == 0.25
+    assert data["machine_busy_cores"] == 1.5
     assert "baseline" not in data
     json.dumps(data)
 
     console = Console(record=True, width=160)
-    console.print(make_report(cpu=cpu, bench_cpu=bench).table())
+    console.print(make_report(cpu=cpu, bench_cpu=bench, machine_cpu=machine).table())
     text = console.export_text()
     assert "2.000 ms/msg (2.00 s for 1000 msgs)" in text
     assert "4.000 ms/msg" in text
     assert "not readable" in text
+    assert "1.50 cores" in text
 
 
 def test_report_without_cpu_readings_has_no_sum_rather_than_zero() -> None:
@@ -286,6 +289,7 @@ def test_a_short_run_delivers_every_message_once(
     assert by_url["same_as"] == f"pid {pid}"
     assert report["cpu_ms_per_msg"] == by_pid["ms_per_msg"]
     assert report["bench_cpu_ms_per_msg"] > 0
+    assert report["machine_busy_cores"] > 0
 
 
 @pytest.mark.slow

@@ -10,7 +10,15 @@ import httpx
 import pytest
 from prometheus_client import generate_latest
 
-from parley.bench.cpu import CpuReading, CpuSample, cpu_from_metrics, cpu_of_pid, cpu_of_service, same_process
+from parley.bench.cpu import (
+    CpuReading,
+    CpuSample,
+    cpu_from_metrics,
+    cpu_of_pid,
+    cpu_of_service,
+    machine_cpu,
+    same_process,
+)
 from parley.bench.runner import CpuWatch
 
 
@@ -55,6 +63,18 @@ def test_cpu_from_a_metrics_page_matches_the_process_it_describes() -> None:
     assert cpu_from_metrics("not { prometheus", at=1.0) is None
 
 
+def test_the_machines_cpu_leaves_idle_and_iowait_out(tmp_path: Path) -> None:
+    ticks = os.sysconf("SC_CLK_TCK")
+    #                      user nice system idle iowait irq softirq steal guest guest_nice
+    (tmp_path / "stat").write_text(f"cpu  {ticks * 3} 0 {ticks} {ticks * 50} {ticks * 9} 0 0 0 {ticks} 0\n")
+    sample = machine_cpu(proc=tmp_path)
+    assert sample is not None
+    assert sample.seconds == pytest.approx(4.0)
+    assert machine_cpu(proc=tmp_path / "missing") is None
+    real = machine_cpu()
+    assert real is not None and real.seconds > 0
+
+
 def test_processes_started_apart_are_not_the_same() -> None:
     assert not same_process(CpuSample(1.0, 0.0, started=100.0), CpuSample(1.0, 0.0, started=100.5))
     assert not same_process(CpuSample(1.0, 0.0, started=None), CpuSample(1.0, 0.0, started=None))
@@ -81,10 +101,12 @@ def test_each_process_counts_the_messages_delivered_between_its_own_readings() -
     watch.readings["http://a"] = CpuReading(CpuSample(0.0, 1.5, started=50.0), CpuSample(1.0, 3.5))
     watch.readings["http://b"] = CpuReading(CpuSample(0.0, 1.5, started=70.0), CpuSample(1.0, 3.5))
     watch.bench = CpuReading(CpuSample(0.0, 0.0), CpuSample(0.1, 10.0))
+    watch.machine = CpuReading(CpuSample(100.0, 1.0), CpuSample(103.0, 3.0))
     watch.count([0.5, 1.0, 2.0, 3.0, 3.2, 3.5, 4.0])
     assert watch.readings["pid 1"].messages == 3  # 1.0, 2.0, 3.0
     assert watch.readings["pid 2"].messages == 0  # never read twice
     assert watch.readings["http://a"].messages == 4  # 2.0, 3.0, 3.2, 3.5
     assert watch.bench.messages == 7
+    assert watch.machine.messages == 3
     assert watch.readings["http://a"].same_as == "pid 1"
     assert watch.readings["http://b"].same_as is None

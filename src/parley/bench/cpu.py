@@ -101,6 +101,18 @@ async def cpu_of_service(client: httpx.AsyncClient, url: str) -> CpuSample | Non
     return cpu_from_metrics(response.text, (before + time.perf_counter()) / 2)
 
 
+def machine_cpu(proc: Path = Path("/proc")) -> CpuSample | None:
+    """CPU seconds every process of the machine has used (all cores, idle and iowait left out)."""
+    at = time.perf_counter()
+    try:
+        first = (proc / "stat").read_text().splitlines()[0].split()
+        # user nice system idle iowait irq softirq steal (guest time is already in user).
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in first[1:9])
+    except (OSError, IndexError, ValueError):
+        return None
+    return CpuSample((user + nice + system + irq + softirq + steal) / _ticks(), at)
+
+
 def same_process(a: CpuSample | None, b: CpuSample | None) -> bool:
     """Whether two readings (a pid and a service's page) are of one process: same start time."""
     if a is None or b is None or a.started is None or b.started is None:

@@ -34,7 +34,7 @@ from parley.bench.clients import (
     Socket,
     run_all,
 )
-from parley.bench.cpu import CpuReading, CpuSample, cpu_of_pid, cpu_of_service, same_process
+from parley.bench.cpu import CpuReading, CpuSample, cpu_of_pid, cpu_of_service, machine_cpu, same_process
 from parley.bench.rss import rss_of_pid, rss_of_service
 from parley.bench.stats import BaselineReport, Report, RssReading
 
@@ -316,6 +316,8 @@ class CpuWatch:
         self.urls = urls
         self.readings = {f"pid {pid}": CpuReading() for pid in pids} | {url: CpuReading() for url in urls}
         self.bench = CpuReading()
+        # Everything the machine ran meanwhile: on a shared machine, how much else competed.
+        self.machine = CpuReading()
 
     async def _take(self) -> dict[str, CpuSample | None]:
         samples: dict[str, CpuSample | None] = {f"pid {pid}": cpu_of_pid(pid) for pid in self.pids}
@@ -325,18 +327,20 @@ class CpuWatch:
 
     async def open(self) -> None:
         self.bench.before = CpuSample(time.process_time(), time.perf_counter())
+        self.machine.before = machine_cpu()
         for source, sample in (await self._take()).items():
             self.readings[source].before = sample
 
     async def close(self) -> None:
         self.bench.after = CpuSample(time.process_time(), time.perf_counter())
+        self.machine.after = machine_cpu()
         for source, sample in (await self._take()).items():
             self.readings[source].after = sample
 
     def count(self, delivered_at: list[float]) -> None:
         """Each reading's messages: those delivered between its own two samples."""
         times = sorted(delivered_at)
-        for reading in [*self.readings.values(), self.bench]:
+        for reading in [*self.readings.values(), self.bench, self.machine]:
             if reading.before is not None and reading.after is not None:
                 begin, end = reading.before.at, reading.after.at
                 reading.messages = bisect.bisect_right(times, end) - bisect.bisect_left(times, begin)
@@ -392,6 +396,7 @@ async def run_bench(config: BenchConfig, display: Display | None = None) -> Repo
     cpu.count([m.delivered_at for m in tracker.messages.values() if m.delivered_at is not None])
     report.cpu = cpu.readings
     report.bench_cpu = cpu.bench
+    report.machine_cpu = cpu.machine
     report.baseline = baseline
     return report
 

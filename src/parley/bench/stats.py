@@ -90,6 +90,7 @@ class Report:
     rss: dict[str, RssReading] = field(default_factory=dict)
     cpu: dict[str, CpuReading] = field(default_factory=dict)
     bench_cpu: CpuReading | None = None
+    machine_cpu: CpuReading | None = None
     baseline: BaselineReport | None = None
 
     @property
@@ -98,6 +99,15 @@ class Report:
         found = [r.ms_per_message for r in self.cpu.values() if r.same_as is None]
         values = [v for v in found if v is not None]
         return sum(values) if values else None
+
+    @property
+    def machine_busy_cores(self) -> float | None:
+        """How many cores the whole machine kept busy during the window (servers, bench and the rest)."""
+        reading = self.machine_cpu
+        if reading is None or reading.seconds is None or reading.before is None or reading.after is None:
+            return None
+        wall = reading.after.at - reading.before.at
+        return reading.seconds / wall if wall > 0 else None
 
     @property
     def baseline_ratio(self) -> float | None:
@@ -143,6 +153,7 @@ class Report:
             "cpu": {source: _cpu_json(reading) for source, reading in self.cpu.items()},
             "cpu_ms_per_msg": _round(self.cpu_ms_per_message),
             "bench_cpu_ms_per_msg": _round(self.bench_cpu.ms_per_message if self.bench_cpu else None),
+            "machine_busy_cores": _round(self.machine_busy_cores),
             "errors": dict(self.errors),
         } | (
             {}
@@ -176,6 +187,9 @@ class Report:
             table.add_row("CPU servers, summed", "–" if total is None else f"{total:.3f} ms/msg")
         if self.bench_cpu is not None:
             table.add_row("CPU of the bench itself", _cpu(self.bench_cpu))
+        busy = self.machine_busy_cores
+        if busy is not None:
+            table.add_row("machine busy (every process)", f"{busy:.2f} cores")
         if self.baseline is not None:
             self.baseline.add_rows(table)
             ratio = self.baseline_ratio
