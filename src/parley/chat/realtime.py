@@ -1112,9 +1112,7 @@ class Realtime:
             return
         rooms = [user_room(u) for u in recipients]
         if self._publisher is not None:
-            # Published only, never delivered locally first: every instance, this one included,
-            # delivers from the one channel, in the order the events were published (see ordered()).
-            await self._publisher.emit(event, payload, namespace=NAMESPACE, room=rooms)
+            await self._fan_out({**self._message(event, [payload]), "room": rooms})
         else:
             await self.sio.emit(event, payload, room=rooms)
         if event == NEW_MESSAGE:
@@ -1132,25 +1130,37 @@ class Realtime:
         if not items:
             return
         if self._publisher is not None:
-            await self._publisher._publish(
-                {
-                    "method": "emit",
-                    "event": BATCH_EVENT,
-                    "data": [items],
-                    "binary": False,
-                    "namespace": NAMESPACE,
-                    "room": None,
-                    "skip_sid": None,
-                    "callback": None,
-                    "host_id": self._publisher.host_id,
-                }
-            )
+            await self._fan_out(self._message(BATCH_EVENT, [items]))
         else:
             for name, payload, rooms in items:
                 await self.sio.emit(name, payload, room=rooms)
         for event in events:
             if event.name == NEW_MESSAGE:
                 MESSAGES_DELIVERED.inc(len(event.to_users))
+
+    def _message(self, event: str, data: list[Any]) -> dict[str, Any]:
+        """A client manager's ``emit`` message, as python-socketio publishes it (JSON data only)."""
+        return {
+            "method": "emit",
+            "event": event,
+            "data": data,
+            "binary": False,
+            "namespace": NAMESPACE,
+            "room": None,
+            "skip_sid": None,
+            "callback": None,
+            # The listener of this instance skips its own host's messages: it was handed them below.
+            "host_id": self.sio.manager.host_id,
+        }
+
+    async def _fan_out(self, message: dict[str, Any]) -> None:
+        """Publish to the other instances, and hand on to this one's sockets without the round trip.
+
+        Each instance hands a chat's messages on in ``seq`` order (:class:`InOrder`), and this
+        instance's own events in the order emitted, so no lock across instances is needed.
+        """
+        await self._publisher._publish(message)
+        await self.sio.manager._handle_emit(message)
 
     def _chat_changed(self, chat_id: Any, members: list[str]) -> None:
         """A chat was created: forget what is cached about it, and refresh its members' online lists."""
