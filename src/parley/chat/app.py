@@ -14,10 +14,10 @@ from parley.chat.deps import chat_service
 from parley.chat.directory import ChatDirectory
 from parley.chat.documents import MediaLinks
 from parley.chat.events import EventSink, Viewers
+from parley.chat.media.storage import MediaStorage, storage_from_url
 from parley.chat.realtime import Realtime
 from parley.chat.routes import media_router, router
 from parley.chat.service import UsageLimits
-from parley.chat.storage import MediaStorage, storage_from_url
 from parley.chat.uow import unit_of_work
 from parley.chat.uploads import DEFAULT_BODY_LIMIT, MESSAGE_BODY_LIMIT, BodyLimitMiddleware
 from parley.chat.users import UserDirectory

@@ -42,7 +42,8 @@ from parley.chat.errors import (
     TooManyMessages,
 )
 from parley.chat.events import MESSAGES_SEEN, NEW_CHAT
-from parley.chat.media import new_media_key, process_upload
+from parley.chat.media.images import new_media_key, process_upload
+from parley.chat.media.storage import MediaStorage, StoredObject
 from parley.chat.schemas import (
     ChatList,
     ChatListItem,
@@ -55,7 +56,6 @@ from parley.chat.schemas import (
     NewChatEvent,
     UserOut,
 )
-from parley.chat.storage import MediaStorage, StoredObject
 from parley.chat.store import Chat, Member, Message
 from parley.chat.uow import UnitOfWork
 from parley.chat.users import Profile, UserDirectory, unknown_profile
