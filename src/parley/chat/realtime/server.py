@@ -29,8 +29,7 @@ Cache keys (all under ``key_prefix``):
 
 Presence announcements always carry the *full* list, recomputed from the cache when sent. So an
 online/offline transition only decides *when* contacts hear about a change, never *what* they
-hear: a duplicate or spurious announcement is harmless, which keeps the bookkeeping free of locks.
-"""
+hear: a duplicate or spurious announcement is harmless, which keeps the bookkeeping free of locks."""
 
 from __future__ import annotations
 
@@ -39,20 +38,38 @@ import contextlib
 import math
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
-from urllib.parse import urlparse
+from typing import Any
 
 import socketio
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from parley.chat.events import NEW_CHAT, NEW_MESSAGE, Event, EventSink
+from parley.chat.realtime.fanout import client_managers, close_manager
+from parley.chat.realtime.protocol import (
+    BATCH_EVENT,
+    GET_ONLINE_USER,
+    JOIN_CHAT,
+    LEAVE_CHAT,
+    MAX_JOINED_CHATS,
+    MAX_PENDING_PACKETS,
+    NAMESPACE,
+    SEND_MESSAGE,
+    STOP_TYPING,
+    TYPING,
+    USER_STOPPED_TYPING,
+    USER_TYPING,
+    ChatRef,
+    Directory,
+    TokenBucket,
+    error_ack,
+    user_room,
+)
 from parley.core.auth import Identity, Tokens, session_cookie
 from parley.core.errors import AppError, RateLimited, ServiceUnavailable, Unauthorized
 from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
@@ -60,96 +77,6 @@ from parley.core.revocations import CHANNEL as REVOCATIONS_CHANNEL
 from parley.core.revocations import Revocation
 
 log = structlog.get_logger(__name__)
-
-
-# Server → client events.
-GET_ONLINE_USER = "getOnlineUser"
-USER_TYPING = "userTyping"
-USER_STOPPED_TYPING = "userStoppedTyping"
-# Client → server events.
-TYPING = "typing"
-STOP_TYPING = "stopTyping"
-JOIN_CHAT = "joinChat"
-LEAVE_CHAT = "leaveChat"
-SEND_MESSAGE = "sendMessage"
-
-NAMESPACE = "/"
-# One publish carrying a whole batch of events ``[[event, payload, rooms], …]``; never reaches clients.
-BATCH_EVENT = "parley:batch"
-# A socket may have this many chats joined at once; joining one more forgets the oldest.
-MAX_JOINED_CHATS = 16
-# Packets waiting for a client before it counts as stalled and is dropped (it may reconnect).
-MAX_PENDING_PACKETS = 2000
-
-
-def _error_ack(error: AppError) -> dict[str, Any]:
-    return {"error": {"message": error.message, "code": error.code}}
-
-
-def user_room(user_id: str) -> str:
-    """The room every socket of a user is in."""
-    return f"user:{user_id}"
-
-
-class Directory(Protocol):
-    """What the real-time layer asks the chat service (which answers from its store)."""
-
-    async def is_member(self, chat_id: str, user_id: str) -> bool: ...
-
-    async def contacts(self, user_id: str) -> list[str]:
-        """Ids of everyone who shares a chat with the user."""
-        ...
-
-    async def chat_members(self, chat_id: str) -> list[str]: ...
-
-    async def mark_seen_on_join(self, chat_id: str, user_id: str) -> None:
-        """The user opened the chat: mark it read (the chat service emits ``messagesSeen``)."""
-        ...
-
-    async def send_message(self, identity: Identity, payload: Any) -> dict[str, Any]:
-        """Store a message from the socket's user (the payload of ``sendMessage``); its document.
-
-        Raises :class:`~parley.core.errors.AppError` with the same rules as ``POST /message``.
-        """
-        ...
-
-
-class ChatRef(BaseModel):
-    """The payload of ``typing``, ``stopTyping``, ``joinChat`` and ``leaveChat``."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    chat_id: str = Field(alias="chatId", pattern=r"^[0-9a-f]{24}$")
-
-
-class TokenBucket:
-    """``rate`` events a second with bursts of ``burst``; says when a client floods for ``grace`` s.
-
-    A flood ends once the client has slowed down enough for the bucket to be half full again.
-    """
-
-    def __init__(self, rate: float, burst: int, grace: float) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.grace = grace
-        self.tokens = float(burst)
-        self.updated = time.monotonic()
-        self.flooding_since: float | None = None
-
-    def take(self) -> Literal["ok", "drop", "abuse"]:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            if self.tokens >= self.burst / 2:
-                self.flooding_since = None
-            return "ok"
-        if self.flooding_since is None:
-            self.flooding_since = now
-        elif now - self.flooding_since >= self.grace:
-            return "abuse"
-        return "drop"
 
 
 @dataclass
@@ -174,205 +101,6 @@ class _Connection:
     @property
     def user_id(self) -> str:
         return self.identity.id
-
-
-def _redis_db(url: str) -> str:
-    path = urlparse(url).path.strip("/")
-    return path or "0"
-
-
-class InOrder:
-    """Hands each chat's ``newMessage`` events on in ``seq`` order, whatever order they arrive in.
-
-    A chat's sequence numbers have no gaps (see ``parley.chat.writer``), but instances publish
-    their batches independently, so number 6 may arrive before 5. What comes early is held until
-    the missing one arrives, or for at most ``gap_timeout`` seconds (its publisher may have died
-    between commit and publish): then what is held goes out in order. The first message heard of
-    a chat with a number above 1 waits ``first_wait`` seconds for an earlier one still on its way.
-    Nothing is ever dropped; a late one goes out at once. At most ``max_chats`` chats are
-    remembered (least recently used first forgotten).
-    """
-
-    def __init__(
-        self,
-        hand_on: Callable[[Any], None],
-        *,
-        gap_timeout: float = 2.0,
-        first_wait: float = 0.05,
-        max_chats: int = 50_000,
-    ) -> None:
-        self._hand_on = hand_on
-        self.gap_timeout = gap_timeout
-        self.first_wait = first_wait
-        self.max_chats = max_chats
-        self._next: OrderedDict[str, int] = OrderedDict()
-        self._held: dict[str, dict[int, Any]] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-
-    def offer(self, chat_id: str, seq: int, item: Any) -> None:
-        expected = self._next.get(chat_id)
-        if expected is None and seq == 1:
-            expected = 1
-        if expected is None:
-            self._hold(chat_id, seq, item, self.first_wait)
-        elif seq < expected:
-            self._hand_on(item)
-        elif seq > expected:
-            self._hold(chat_id, seq, item, self.gap_timeout)
-        else:
-            self._hand_on(item)
-            self._advance(chat_id, seq + 1)
-            self._release(chat_id)
-
-    def _advance(self, chat_id: str, next_seq: int) -> None:
-        self._next[chat_id] = next_seq
-        self._next.move_to_end(chat_id)
-        while len(self._next) > self.max_chats:
-            self._next.popitem(last=False)
-
-    def _hold(self, chat_id: str, seq: int, item: Any, wait: float) -> None:
-        self._held.setdefault(chat_id, {})[seq] = item
-        if chat_id not in self._timers:
-            self._timers[chat_id] = asyncio.get_running_loop().call_later(wait, self._expire, chat_id)
-
-    def _release(self, chat_id: str) -> None:
-        held = self._held.get(chat_id)
-        if not held:
-            return
-        next_seq = self._next[chat_id]
-        while next_seq in held:
-            self._hand_on(held.pop(next_seq))
-            next_seq += 1
-        self._advance(chat_id, next_seq)
-        if not held:
-            del self._held[chat_id]
-            timer = self._timers.pop(chat_id, None)
-            if timer is not None:
-                timer.cancel()
-
-    def _expire(self, chat_id: str) -> None:
-        self._timers.pop(chat_id, None)
-        held = self._held.pop(chat_id, {})
-        if not held:
-            return
-        log.warning("realtime.order.gap", chat_id=chat_id, held=len(held))
-        for seq in sorted(held):
-            self._hand_on(held[seq])
-        self._advance(chat_id, max(held) + 1)
-
-    def close(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
-        self._held.clear()
-
-
-def _ordering_key(message: Any) -> tuple[str, int] | None:
-    """``(chat id, seq)`` of a published ``newMessage``; None for every other event."""
-    if message.get("event") != NEW_MESSAGE:
-        return None
-    data = message.get("data")
-    payload = data[0] if isinstance(data, list) and data else None
-    if not isinstance(payload, dict):
-        return None
-    chat_id, seq = payload.get("chatId"), payload.get("seq")
-    if isinstance(chat_id, str) and isinstance(seq, int):
-        return chat_id, seq
-    return None
-
-
-class _HandOnAtOnce:
-    """A listening client manager that hands each event on without waiting for its delivery.
-
-    Every instance hears every instance's events through one pub/sub listener, one at a time.
-    python-socketio's listener waits until each event's packets have been queued to its sockets,
-    which takes a turn of the event loop; under load those turns are slow, and delivery fell
-    behind storing. Here each event is handed to a task at once. The tasks run in the order they
-    are created and queue their packets without pausing, so every socket gets the events in the
-    order they are handed on: a chat's messages in ``seq`` order (see :class:`InOrder`). A batch
-    (:data:`BATCH_EVENT`, one publish for a whole group commit) is unpacked here.
-    """
-
-    _handing_on: set[asyncio.Task[None]]
-    _in_order: InOrder
-
-    def _start_hand_on(self, message: Any) -> None:
-        handing_on = self.__dict__.setdefault("_handing_on", set())
-        task = asyncio.create_task(super()._handle_emit(message))  # type: ignore[misc]
-        handing_on.add(task)
-        task.add_done_callback(handing_on.discard)
-
-    async def _handle_emit(self, message: Any) -> None:
-        in_order = self.__dict__.get("_in_order")
-        if in_order is None:
-            in_order = self.__dict__["_in_order"] = InOrder(self._start_hand_on)
-        if message.get("event") == BATCH_EVENT:
-            items = message.get("data")
-            items = items[0] if isinstance(items, list) and len(items) == 1 else None
-            for item in items if isinstance(items, list) else []:
-                if not (isinstance(item, list) and len(item) == 3):
-                    continue
-                name, payload, rooms = item
-                single = {**message, "event": name, "data": [payload], "room": rooms}
-                self._order(in_order, single)
-            return
-        self._order(in_order, message)
-
-    def _order(self, in_order: InOrder, message: Any) -> None:
-        key = _ordering_key(message)
-        if key is None:
-            self._start_hand_on(message)
-        else:
-            in_order.offer(key[0], key[1], message)
-
-
-class _RedisManager(_HandOnAtOnce, socketio.AsyncRedisManager):  # type: ignore[misc]
-    pass
-
-
-class _AioPikaManager(_HandOnAtOnce, socketio.AsyncAioPikaManager):  # type: ignore[misc]
-    pass
-
-
-def _client_managers(url: str | None, channel: str | None) -> tuple[Any, Any]:
-    """The Socket.IO client manager for ``url`` and a write-only twin that publishes on its channel.
-
-    Redis pub/sub channels are not scoped by database number, so the default channel names the
-    database: deployments on different databases of one Redis server do not hear each other.
-    """
-    if not url or url.startswith("memory://"):
-        return None, None
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        name = channel or f"parley:socketio:{_redis_db(url)}"
-        return (
-            _RedisManager(url, channel=name),
-            socketio.AsyncRedisManager(url, channel=name, write_only=True),
-        )
-    if url.startswith(("amqp://", "amqps://")):
-        name = channel or "parley.socketio"
-        return (
-            _AioPikaManager(url, channel=name),
-            socketio.AsyncAioPikaManager(url, channel=name, write_only=True),
-        )
-    raise ValueError("the Socket.IO client manager URL must be redis://…, amqp://… or memory://")
-
-
-async def _close_manager(manager: Any) -> None:
-    """Stop a client manager's listener and close its connections (the library has no close())."""
-    task = getattr(manager, "thread", None)
-    if isinstance(task, asyncio.Task) and not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    for name in ("pubsub", "redis"):
-        client = getattr(manager, name, None)
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.aclose()
-    connection = getattr(manager, "publisher_connection", None)
-    if connection is not None:
-        with contextlib.suppress(Exception):
-            await connection.close()
 
 
 class RealtimeSink:
@@ -430,7 +158,7 @@ class Realtime:
         self.prefix = key_prefix
         self.instance = secrets.token_hex(6)
 
-        manager, self._publisher = _client_managers(client_manager_url, channel)
+        manager, self._publisher = client_managers(client_manager_url, channel)
         self.sio: Any = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=manager,
@@ -532,9 +260,9 @@ class Realtime:
         for task in list(self._background):
             task.cancel()
         await self.sio.shutdown()
-        await _close_manager(self.sio.manager)
+        await close_manager(self.sio.manager)
         if self._publisher is not None:
-            await _close_manager(self._publisher)
+            await close_manager(self._publisher)
         log.info("realtime.stopped", instance=self.instance)
 
     async def serve(self, scope: Any, receive: Any, send: Any) -> None:
@@ -986,28 +714,28 @@ class Realtime:
         """``sendMessage``: stored and acknowledged with ``{message}``, or ``{error: {message, code}}``."""
         connection = self._connections.get(sid)
         if connection is None:
-            return _error_ack(Unauthorized())
+            return error_ack(Unauthorized())
         verdict = connection.bucket.take()
         if verdict == "abuse":
             log.warning("realtime.flood.disconnect", user_id=connection.user_id, sid=sid)
             self._disconnect_later(sid)
         if verdict != "ok":
-            return _error_ack(RateLimited("Too many events from this connection, slow down", retry_after=1))
+            return error_ack(RateLimited("Too many events from this connection, slow down", retry_after=1))
         if len(args) != 1 or not isinstance(args[0], dict):
-            return _error_ack(AppError("sendMessage takes one object", status=422, code="invalid"))
+            return error_ack(AppError("sendMessage takes one object", status=422, code="invalid"))
         # One event at a time per socket: a socket's messages are stored in the order it sent them.
         async with connection.lock:
             if sid not in self._connections or connection.identity.exp <= time.time():
-                return _error_ack(Unauthorized())
+                return error_ack(Unauthorized())
             try:
                 message = await self.directory.send_message(connection.identity, args[0])
             except AppError as exc:
-                return _error_ack(exc)
+                return error_ack(exc)
             except Exception as exc:
                 log.error(
                     "realtime.send.failed", user_id=connection.user_id, error=f"{type(exc).__name__}: {exc}"
                 )
-                return _error_ack(ServiceUnavailable())
+                return error_ack(ServiceUnavailable())
         return {"message": message}
 
     async def _is_member(self, chat_id: str, user_id: str, *, fresh: bool = False) -> bool:
