@@ -684,3 +684,41 @@ async def test_stack_serves_the_chat_openapi(stack: Stack) -> None:
     ):
         assert path in doc["paths"]
     assert doc["paths"]["/api/v1/chat/all"]["get"]["operationId"] == "chat-list_chats"
+
+
+# --- text that is not valid Unicode ----------------------------------------------------------------------
+
+
+async def test_invalid_unicode_anywhere_is_4xx_never_500(alice: Person, bob: Person, carol: Person) -> None:
+    """Lone surrogates (JSON escapes) and invalid UTF-8 (URLs, form fields) in every text input."""
+    chat_id = await group_chat(alice, bob, carol, name="Team")
+    before = await chat_list(alice)
+    json_headers = {"content-type": "application/json"}
+    attempts = [
+        ("GET", "/api/v1/chat/%ED%A0%80", None, 404),
+        ("GET", "/api/v1/message/%ff%fe", None, 404),
+        ("GET", f"/api/v1/message/{chat_id}?before=%ED%A0%80", None, 400),
+        ("GET", "/api/v1/chat/all?cursor=%ED%A0%80", None, 400),
+        ("GET", "/media/%ED%A0%80?exp=%ED%A0%80&sig=x", None, 403),
+        ("POST", "/api/v1/chat/new", b'{"otherUserId": "\\ud800"}', 400),
+        ("POST", "/api/v1/chat/group", b'{"name": "ok", "userIds": ["\\ud800", "\\udfff"]}', 400),
+        ("POST", f"/api/v1/chat/{chat_id}/members", b'{"userIds": ["\\ud800"]}', 400),
+        ("POST", f"/api/v1/chat/{chat_id}/rename", b'{"name": "\\ud800"}', 400),
+        ("DELETE", f"/api/v1/chat/{chat_id}/members/%ED%A0%80", None, 404),
+    ]
+    for method, url, body, status in attempts:
+        headers = json_headers if body else None
+        response = await alice.client.request(method, url, content=body, headers=headers)
+        assert response.status_code == status, (url, response.text)
+        assert response.json()["message"]
+
+    form = (
+        b'------x\r\nContent-Disposition: form-data; name="chatId"\r\n\r\n' + chat_id.encode() + b"\r\n"
+        b'------x\r\nContent-Disposition: form-data; name="text"\r\n\r\nhi\r\n'
+        b'------x\r\nContent-Disposition: form-data; name="clientId"\r\n\r\n\xed\xa0\x80\r\n------x--\r\n'
+    )
+    sent = await alice.client.post(
+        "/api/v1/message", content=form, headers={"content-type": "multipart/form-data; boundary=----x"}
+    )
+    assert sent.status_code == 400, sent.text
+    assert await chat_list(alice) == before

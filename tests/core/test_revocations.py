@@ -163,3 +163,17 @@ def test_messages_that_are_not_revocations_are_ignored() -> None:
         assert Revocation.from_message(data) is None
     assert Revocation.from_member("no-bound", 1) is None
     assert Revocation.from_member("s x", 1) is None
+
+
+async def test_expired_revocations_are_forgotten() -> None:
+    cache = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    revocations = RevocationList(cache)
+    now = int(time.time())
+    revocations.apply([Revocation("old", None, now + 1), Revocation("live", None, now + 3600)])
+    assert revocations.is_revoked("old", 0) and revocations.is_revoked("live", 0)
+    revocations.apply([Revocation("gone", None, now - 1)])  # already over: never kept
+    assert not revocations.is_revoked("gone", 0)
+    revocations._bounds["old"] = (None, now - 1)  # as if time had passed
+    await revocations.sync()
+    assert set(revocations._bounds) == {"live"}
+    await cache.aclose()

@@ -162,6 +162,12 @@ class RevocationList:
                     max(known[1], revocation.until),
                 )
 
+    def prune(self) -> None:
+        """Forget revocations whose sessions' tokens have all expired."""
+        now = time.time()
+        for session in [s for s, (_, until) in self._bounds.items() if until < now]:
+            del self._bounds[session]
+
     # ---------------------------------------------------------------- writing
 
     async def add(self, revocations: Iterable[Revocation]) -> None:
@@ -183,6 +189,7 @@ class RevocationList:
 
     async def sync(self) -> None:
         """Merge in what the cache holds, when its version says something changed."""
+        self.prune()
         raw = await self.cache.get(VERSION_KEY)
         version = None if raw is None else str(raw)
         if version is None or version != self._version:

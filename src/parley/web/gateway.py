@@ -125,7 +125,7 @@ def create_app(settings: Settings, *, embedded: Sequence[str] = ()) -> Gateway:
         checks=checks,
     )
     web.state.settings = settings
-    site = StaticSite(find_web_dir(settings.app.web_dir))
+    site = StaticSite(find_web_dir(settings.app.web_dir), public_url=settings.app.public_url)
     web.state.site = site
 
     @web.api_route("/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
