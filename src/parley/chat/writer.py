@@ -250,6 +250,8 @@ class MessageWriter:
                 return done
             except _Repeats:
                 # Someone stored one of these clientIds meanwhile: answer those with it, store the rest.
+                if attempts >= 5:
+                    raise
                 drafts = await self._answer_repeats(drafts, done)
             except DBAPIError as exc:
                 code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
