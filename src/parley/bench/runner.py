@@ -63,7 +63,8 @@ class BenchConfig:
     pids: list[int] = field(default_factory=list)
     rss_urls: list[str] = field(default_factory=list)
     wait_on_limit: bool = False
-    # The bare loop (baseline.py) before the system, or instead of it; None: the system's own.
+    # The bare loop (baseline.py) before the system, or instead of it; no database or Redis
+    # named: the system's own, from the settings.
     baseline: bool = False
     baseline_only: bool = False
     baseline_db: str | None = None
