@@ -58,6 +58,20 @@ class Bus(Protocol):
     async def stop_consuming(self, timeout: float = 30) -> None: ...
 
 
+class BrokerUnreachable(Exception):
+    """RabbitMQ did not accept a connection; the message says why in a few words."""
+
+
+async def check_broker_reachable(url: str, timeout: float = 10) -> None:
+    """Open and close one connection to the broker at ``url``, or raise :class:`BrokerUnreachable`."""
+    try:
+        connection = await aio_pika.connect(url, timeout=timeout)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BrokerUnreachable(reason[:200]) from None
+    await connection.close()
+
+
 def dead_queue(queue: str) -> str:
     return f"{queue}.dead"
 
