@@ -65,14 +65,26 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def server_config(app: Any, *, host: str, port: int, max_connections: int, **options: Any) -> uvicorn.Config:
+def server_config(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    max_connections: int,
+    header_timeout: float = HEADER_TIMEOUT,
+    keep_alive_timeout: int = KEEP_ALIVE_TIMEOUT,
+    **options: Any,
+) -> uvicorn.Config:
     """The uvicorn configuration every Parley process runs with (``options`` add to it)."""
+    protocol = HeaderTimeoutProtocol
+    if header_timeout != HEADER_TIMEOUT:
+        protocol = type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": header_timeout})
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        http=HeaderTimeoutProtocol,
-        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+        http=protocol,
+        timeout_keep_alive=keep_alive_timeout,
         limit_concurrency=max_connections,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         ws="websockets-sansio",

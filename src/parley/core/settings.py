@@ -222,7 +222,9 @@ class SmtpSettings(_Base):
     mail_from: str = "Parley <no-reply@parley.local>"
     # DEV_MAILBOX: unset (None) keeps the dev mailbox for local clients only, and refuses it in
     # production; true lets anyone who reaches /dev/mail read it (a try-out on a trusted network).
-    dev_mailbox_in_production: bool | None = Field(None, validation_alias=AliasChoices("DEV_MAILBOX"))
+    dev_mailbox_in_production: bool | None = Field(
+        None, validation_alias=AliasChoices("DEV_MAILBOX", "dev_mailbox_in_production")
+    )
 
     @property
     def dev_mailbox_public(self) -> bool:
