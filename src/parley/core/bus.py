@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -63,12 +64,20 @@ class BrokerUnreachable(Exception):
 
 
 async def check_broker_reachable(url: str, timeout: float = 10) -> None:
-    """Open and close one connection to the broker at ``url``, or raise :class:`BrokerUnreachable`."""
+    """Open and close one connection to the broker at ``url``, or raise :class:`BrokerUnreachable`.
+
+    The client library's own log line about the failure is held back: the caller says it once.
+    """
+    quiet = logging.getLogger("aiormq.connection")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
     try:
         connection = await aio_pika.connect(url, timeout=timeout)
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BrokerUnreachable(reason[:200]) from None
+    finally:
+        quiet.setLevel(level)
     await connection.close()
 
 

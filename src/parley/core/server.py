@@ -76,9 +76,14 @@ def server_config(
     **options: Any,
 ) -> uvicorn.Config:
     """The uvicorn configuration every Parley process runs with (``options`` add to it)."""
-    protocol = HeaderTimeoutProtocol
+    protocol: type[HeaderTimeoutProtocol] = HeaderTimeoutProtocol
     if header_timeout != HEADER_TIMEOUT:
-        protocol = type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": header_timeout})
+
+        class ShorterHeaderTimeout(HeaderTimeoutProtocol):
+            pass
+
+        ShorterHeaderTimeout.header_timeout = header_timeout
+        protocol = ShorterHeaderTimeout
     return uvicorn.Config(
         app,
         host=host,

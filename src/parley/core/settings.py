@@ -318,7 +318,11 @@ class Settings:
             if len(value) < 32:
                 raise SettingError(name, "must be at least 32 characters in production")
             if is_placeholder(value):
-                raise SettingError(name, "is a placeholder from an example file: generate a real secret")
+                raise SettingError(
+                    name,
+                    "looks like a placeholder, not a generated secret: make one with "
+                    "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'",
+                )
         if service == "user" and self.bus.embedded:
             raise SettingError(
                 "AMQP_URL",
