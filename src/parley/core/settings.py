@@ -304,8 +304,9 @@ class Settings:
             )
 
     def cors_origins(self) -> list[str]:
-        """The browser origins allowed to call the API and open sockets: ``CORS_ORIGINS`` or ``PUBLIC_URL``."""
-        return list(self.app.cors_origins) or [self.app.public_url]
+        """The browser origins allowed to call the API and open sockets: ``PUBLIC_URL`` (where
+        Parley's own web app is) and those ``CORS_ORIGINS`` adds."""
+        return list(dict.fromkeys([self.app.public_url, *self.app.cors_origins]))
 
     def check_production(self, service: str) -> None:
         """In production, refuse what works only by accident: example secrets, a missing broker."""
