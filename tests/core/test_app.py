@@ -10,6 +10,7 @@ import httpx
 import pytest
 import structlog
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -56,6 +57,10 @@ def build(ready: bool = True, service: str = "demo", settings: Settings | None =
     @router.get("/items")
     async def list_items() -> list[Item]:
         return []
+
+    @router.get("/elsewhere")
+    async def elsewhere() -> RedirectResponse:
+        return RedirectResponse("https://cdn.example.com/file")
 
     @router.post("/upload")
     async def upload(request: Request) -> dict[str, int]:
@@ -320,6 +325,11 @@ async def test_a_trailing_slash_redirect_is_a_path_not_the_host(
     response = await client.get(path, headers={"Host": "evil.example"})
     assert response.status_code in (307, 308)
     assert response.headers["location"] == location
+
+
+async def test_a_redirect_to_another_site_is_left_alone(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/elsewhere")
+    assert response.headers["location"] == "https://cdn.example.com/file"
 
 
 def test_a_redirect_location_never_becomes_protocol_relative() -> None:

@@ -16,6 +16,7 @@ from parley.core.settings import Settings
 from parley.web.gateway import create_app, service_for
 from parley.web.static import StaticSite
 from tests.fixtures.servers import start_server
+from tests.fixtures.stack import Stack
 
 
 @pytest.mark.parametrize(
@@ -179,3 +180,11 @@ async def test_the_edge_keeps_metrics_and_readiness_details_private(gateway: htt
     assert ready.status_code == 503  # no chat service at that address
     assert ready.json()["checks"]["chat"] == "failed"
     assert "127.0.0.1" not in ready.text and "Connect" not in ready.text
+
+
+async def test_in_one_process_the_body_limit_follows_the_paths_service(stack: Stack) -> None:
+    client = stack.client()
+    login = await client.post("/api/v1/login", json={"email": "a@example.com", "pad": "x" * 100_000})
+    assert login.status_code == 413, "the user service takes 64 KiB"
+    message = await client.post("/api/v1/message", json={"chatId": "x", "text": "x" * 100_000})
+    assert message.status_code == 401, "the chat service reads it (and asks who is sending)"

@@ -3,6 +3,7 @@ in development too (tokens are not cookies, but a page elsewhere has no business
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 
 import pytest
@@ -19,7 +20,9 @@ SEED = "https://seed.example.com"
 @pytest.fixture
 async def served(backend: Backend) -> AsyncIterator[tuple[Stack, str]]:
     """A development stack (``parley up``'s settings) listing the seed's frontend in CORS_ORIGINS."""
-    stack, manager = await start_stack(backend, env="dev", cors_origins=[SEED])
+    # A mail queue of its own: the session's stack consumes the default one on the same broker.
+    queue = f"send-otp-{secrets.token_hex(4)}"
+    stack, manager = await start_stack(backend, env="dev", cors_origins=[SEED], mail_queue=queue)
     server, task, url = await start_server(stack.app, lifespan=False)
     try:
         yield stack, url

@@ -221,7 +221,7 @@ class BodyLimitMiddleware:
 
 
 class RelativeRedirects:
-    """Trailing-slash redirects point to a path, never to a host taken from the ``Host`` header.
+    """Redirects point to a path, never to a host taken from the ``Host`` header.
 
     Starlette builds an absolute ``Location`` from the request's ``Host``: it would echo whatever
     a client sends, and behind a proxy reveal the service's internal address.
@@ -235,11 +235,14 @@ class RelativeRedirects:
             await self.app(scope, receive, send)
             return
 
+        host = Headers(scope=scope).get("host", "").lower()
+
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
                 headers = MutableHeaders(scope=message)
                 location = headers.get("location")
-                if location:
+                # Only a URL built from this request's Host; a redirect elsewhere is meant so.
+                if location and urlsplit(location).netloc.lower() in ("", host):
                     headers["location"] = local_location(location)
             await send(message)
 
