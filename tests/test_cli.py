@@ -308,6 +308,6 @@ def test_up_files_are_private_to_their_owner(
     parley_up: tuple[str, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    for name in ("user.db", "chat.db", "jwt_secret"):
-        assert (data / name).stat().st_mode & 0o077 == 0, name
+    for name in ("", "user.db", "chat.db", "jwt_secret"):
+        assert (data / name).stat().st_mode & 0o077 == 0, name or "the data folder"
     stop(parley_up[1])

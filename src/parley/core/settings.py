@@ -342,7 +342,7 @@ class Settings:
         path = self.app.data_dir / "jwt_secret"
         if path.exists():
             return path.read_text().strip()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         secret = secrets.token_urlsafe(48)
         path.write_text(secret)
         path.chmod(0o600)
