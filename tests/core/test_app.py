@@ -306,6 +306,13 @@ async def test_the_chat_service_takes_bodies_up_to_6_mb() -> None:
         assert too_big.json()["message"] == "The request body is too large (at most 6 MB)"
 
 
+async def test_avatar_uploads_may_take_6_mb(user_like: httpx.AsyncClient) -> None:
+    within = await user_like.post("/api/v1/user/avatar", content=b"x" * (5 * 1024 * 1024))
+    assert within.status_code == 404, "read, and answered by the routing (no such route here)"
+    over = await user_like.post("/api/v1/user/avatar", content=b"x" * (6 * 1024 * 1024 + 1))
+    assert over.status_code == 413
+
+
 async def test_a_malformed_content_length_is_400(user_like: httpx.AsyncClient) -> None:
     response = await user_like.post("/api/v1/upload", content=b"abc", headers={"Content-Length": "-3"})
     assert response.status_code == 400

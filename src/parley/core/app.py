@@ -35,6 +35,8 @@ Check = Callable[[], Awaitable[Any]]
 # The largest request body each service reads (bytes); the chat service narrows it per route.
 BODY_LIMITS = {"user": 64 * 1024, "chat": 6 * 1024 * 1024, "mail": 64 * 1024, "web": 64 * 1024}
 DEFAULT_BODY_LIMIT = 64 * 1024
+# Routes that take more than their service's limit: ``(method, path)`` → bytes.
+ROUTE_BODY_LIMITS = {("POST", "/api/v1/user/avatar"): 6 * 1024 * 1024}
 # The paths that tell an operator about the system, not meant for the public (see ops_router).
 OPS_PATHS = ("/healthz", "/readyz", "/metrics")
 
@@ -166,7 +168,7 @@ class BodyLimitMiddleware:
 
     A declared ``Content-Length`` over the limit is answered 413 at once; a body without one
     (chunked) is counted as it arrives and refused as soon as it passes the limit.
-    ``limit_for(scope)`` may choose the limit per request (the gateway: by the path's service).
+    ``routes`` names the routes allowed more (default :data:`ROUTE_BODY_LIMITS`).
     """
 
     def __init__(
@@ -174,17 +176,17 @@ class BodyLimitMiddleware:
         app: ASGIApp,
         *,
         limit: int = DEFAULT_BODY_LIMIT,
-        limit_for: Callable[[Scope], int] | None = None,
+        routes: dict[tuple[str, str], int] | None = None,
     ) -> None:
         self.app = app
         self.limit = limit
-        self.limit_for = limit_for
+        self.routes = ROUTE_BODY_LIMITS if routes is None else routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope) if self.limit_for else self.limit
+        limit = self.routes.get((scope["method"], scope["path"].rstrip("/")), self.limit)
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             if declared.isdigit():
