@@ -63,8 +63,10 @@ def _validation_message(exc: RequestValidationError) -> str:
     return f"{where}: {msg}" if where else msg
 
 
-# PostgreSQL's query_canceled (statement_timeout) and lock_not_available (lock_timeout).
-CANCELLED_SQLSTATES = ("57014", "55P03")
+# SQLSTATE classes of a database that cannot serve now: connection exceptions (08), insufficient
+# resources such as too many connections (53), operator intervention, which includes a statement
+# cancelled by statement_timeout (57); and lock_not_available (55P03).
+UNAVAILABLE_SQLSTATES = ("08", "53", "57", "55P03")
 
 
 def _sqlstate(exc: sa_exc.DBAPIError) -> str | None:
@@ -114,9 +116,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(sa_exc.DBAPIError)
     async def database_error(request: Request, exc: sa_exc.DBAPIError) -> JSONResponse:
-        # A statement cancelled by DATABASE_STATEMENT_TIMEOUT (or a lock wait it bounded) is an
-        # overloaded or stuck database: 503, retry later. Anything else is a bug.
-        if _sqlstate(exc) in CANCELLED_SQLSTATES:
+        # A statement cancelled by DATABASE_STATEMENT_TIMEOUT (or a lock wait it bounded), or a
+        # database out of connections, is an overloaded or stuck database: 503, retry later.
+        # Anything else is a bug.
+        if (_sqlstate(exc) or "-").startswith(UNAVAILABLE_SQLSTATES):
             log.error("http.database_timeout", sqlstate=_sqlstate(exc))
             return JSONResponse(
                 error_body("The database did not answer in time, try again shortly", "unavailable"),
