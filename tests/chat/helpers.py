@@ -30,8 +30,19 @@ async def group_chat(owner: Person, *others: Person, name: str = "Team") -> str:
     return str(response.json()["chatId"])
 
 
+# How often ``send`` tries again after a 503 ``overloaded`` (nothing was stored), as a client would.
+OVERLOAD_RETRIES = 30
+
+
 async def send(person: Person, chat_id: str, text: str = "hello", **fields: str) -> dict[str, Any]:
-    response = await person.client.post("/api/v1/message", data={"chatId": chat_id, "text": text, **fields})
+    """Send a text message, trying again when the service sheds load (a busy machine may make it)."""
+    for _ in range(OVERLOAD_RETRIES):
+        response = await person.client.post(
+            "/api/v1/message", data={"chatId": chat_id, "text": text, **fields}
+        )
+        if response.status_code != 503 or response.json().get("code") != "overloaded":
+            break
+        await asyncio.sleep(float(response.headers.get("retry-after", "1")))
     assert response.status_code == 201, response.text
     message: dict[str, Any] = response.json()["message"]
     return message

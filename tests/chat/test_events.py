@@ -79,7 +79,7 @@ async def test_new_chat_goes_to_the_members_added(
     assert sorted(to) == sorted([alice.id, bob.id, carol.id])
 
     events.events.clear()
-    await carol.client.post(f"/api/v1/chat/{group}/members", json={"userIds": [dave.id, bob.id]})
+    await alice.client.post(f"/api/v1/chat/{group}/members", json={"userIds": [dave.id, bob.id]})
     assert events.events == [("newChat", {"chatId": group}, [dave.id])]
 
 

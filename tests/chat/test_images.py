@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from PIL import ExifTags, Image
 
-from parley.chat.media import sign_media_path
+from parley.chat.media import images as media
+from parley.chat.media.images import DecodeBudget, sign_media_path
 from tests.chat.helpers import direct_chat, encode, history, listed, photo_with_gps, png_declaring
 from tests.fixtures.stack import Person
 
@@ -115,6 +117,22 @@ async def test_decompression_bomb_is_400(alice: Person, bob: Person) -> None:
     assert response.status_code == 400
     assert response.json()["message"]
     assert (await history(bob, chat_id))["messages"] == []
+
+
+async def test_uploads_beyond_the_decoding_budget_are_503_with_retry_after(
+    alice: Person, bob: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = DecodeBudget(1024, wait=0.01)
+    await full.reserve(1024)
+    monkeypatch.setattr(media, "DECODES", full)
+    chat_id = await direct_chat(alice, bob)
+    response = await upload(alice, chat_id, photo_with_gps((400, 300)))
+    assert response.status_code == 503
+    assert response.json()["code"] == "images_busy"
+    assert int(response.headers["Retry-After"]) >= 1
+    assert (await history(bob, chat_id))["messages"] == []
+    full.release(1024)
+    assert (await upload(alice, chat_id, photo_with_gps((400, 300)))).status_code == 201
 
 
 async def test_damaged_image_is_400(alice: Person, bob: Person) -> None:

@@ -95,7 +95,17 @@ async def test_group_is_created_with_the_creator_as_admin(alice: Person, bob: Pe
 
 @pytest.mark.parametrize(
     "name",
-    ["", "   ", "\u200b\u200b", "tab\there", "line\nbreak", "x" * 101],
+    [
+        "",
+        "   ",
+        "\u200b\u200b",
+        "tab\there",
+        "line\nbreak",
+        "x" * 101,
+        "evil\u202egpj.exe",  # a right-to-left override
+        "ad\u200bmins",  # a zero-width space
+        "x\u2066admins\u2069",  # bidirectional isolates
+    ],
 )
 async def test_group_names_must_be_1_to_100_visible_characters(
     alice: Person, bob: Person, carol: Person, name: str
@@ -105,6 +115,38 @@ async def test_group_names_must_be_1_to_100_visible_characters(
     )
     assert response.status_code == 400
     assert response.json()["message"]
+
+
+async def test_names_with_a_lone_surrogate_are_400_and_change_nothing(
+    alice: Person, bob: Person, carol: Person
+) -> None:
+    chat_id = await group_chat(alice, bob, carol, name="Team")
+    before = await chat_list(alice)
+    body = b'{"name": "Te\\ud800am", "userIds": ["' + bob.id.encode() + b'", "' + carol.id.encode() + b'"]}'
+    headers = {"content-type": "application/json"}
+    created = await alice.client.post("/api/v1/chat/group", content=body, headers=headers)
+    assert created.status_code == 400, created.text
+    assert created.json()["code"] == "invalid_name"
+    renamed = await alice.client.post(
+        f"/api/v1/chat/{chat_id}/rename", content=b'{"name": "\\udfffTeam"}', headers=headers
+    )
+    assert renamed.status_code == 400, renamed.text
+    assert renamed.json()["message"]
+    assert await chat_list(alice) == before
+
+
+async def test_group_names_with_emoji_sequences_are_fine(alice: Person, bob: Person, carol: Person) -> None:
+    name = "👩\u200d💻 devs 🏳️\u200d🌈"
+    chat_id = await group_chat(alice, bob, carol, name=name)
+    assert (await listed(bob, chat_id))["chat"]["name"] == name
+
+
+async def test_renaming_to_the_same_name_is_fine(alice: Person, bob: Person, carol: Person) -> None:
+    chat_id = await group_chat(alice, bob, carol, name="Team")
+    for name in ("Team", " Team ", "Team"):
+        response = await bob.client.post(f"/api/v1/chat/{chat_id}/rename", json={"name": name})
+        assert response.status_code == 200, response.text
+        assert response.json()["chat"]["name"] == "Team"
 
 
 async def test_group_name_of_100_characters_is_fine(alice: Person, bob: Person, carol: Person) -> None:
@@ -167,10 +209,14 @@ async def test_group_operations_on_a_1_to_1_chat_are_400(alice: Person, bob: Per
     assert sorted((await listed(bob, chat_id))["chat"]["users"]) == sorted([alice.id, bob.id])
 
 
-async def test_any_member_adds_people(alice: Person, bob: Person, carol: Person, dave: Person) -> None:
+async def test_admins_add_people_who_then_see_the_history(
+    alice: Person, bob: Person, carol: Person, dave: Person
+) -> None:
     chat_id = await group_chat(alice, bob, carol)
-    await send(alice, chat_id, "before dave")
-    response = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id, carol.id]})
+    await send(bob, chat_id, "before dave")
+    response = await alice.client.post(
+        f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id, carol.id]}
+    )
     assert response.status_code == 200, response.text
     assert sorted(response.json()["chat"]["users"]) == sorted([alice.id, bob.id, carol.id, dave.id])
 
@@ -180,15 +226,39 @@ async def test_any_member_adds_people(alice: Person, bob: Person, carol: Person,
     assert [m["text"] for m in (await history(dave, chat_id))["messages"]] == ["before dave"]
 
 
+async def test_members_who_are_not_admins_cannot_add_people(
+    alice: Person, bob: Person, carol: Person, dave: Person
+) -> None:
+    chat_id = await group_chat(alice, bob, carol)
+    refused = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id]})
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "not_an_admin"
+    assert dave.id not in (await listed(alice, chat_id))["chat"]["users"]
+
+
+async def test_someone_an_admin_removed_cannot_be_brought_back_by_a_member(
+    alice: Person, bob: Person, carol: Person, dave: Person
+) -> None:
+    chat_id = await group_chat(alice, bob, carol, dave)
+    removed = await alice.client.delete(f"/api/v1/chat/{chat_id}/members/{dave.id}")
+    assert removed.status_code == 200, removed.text
+    readd = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id]})
+    assert readd.status_code == 403
+    assert (await dave.client.get(f"/api/v1/chat/{chat_id}")).status_code == 403
+    back = await alice.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [dave.id]})
+    assert back.status_code == 200, back.text
+    assert (await dave.client.get(f"/api/v1/chat/{chat_id}")).status_code == 200
+
+
 async def test_adding_unknown_or_malformed_users_changes_nothing(
     alice: Person, bob: Person, carol: Person
 ) -> None:
     chat_id = await group_chat(alice, bob, carol)
-    unknown = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [new_id()]})
+    unknown = await alice.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": [new_id()]})
     assert unknown.status_code == 404
-    malformed = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": ["x"]})
+    malformed = await alice.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": ["x"]})
     assert malformed.status_code == 400
-    empty = await bob.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": []})
+    empty = await alice.client.post(f"/api/v1/chat/{chat_id}/members", json={"userIds": []})
     assert empty.status_code == 422
     assert len((await listed(alice, chat_id))["chat"]["users"]) == 3
 
@@ -393,10 +463,50 @@ async def test_message_bad_chat(alice: Person, data: dict[str, str], status: int
     assert response.json()["message"]
 
 
-async def test_message_as_json_instead_of_a_form_is_422(alice: Person, bob: Person) -> None:
+async def test_a_text_message_may_come_as_json(alice: Person, bob: Person, carol: Person) -> None:
     chat_id = await direct_chat(alice, bob)
-    response = await alice.client.post("/api/v1/message", json={"chatId": chat_id, "text": "hi"})
-    assert response.status_code == 422
+    response = await alice.client.post(
+        "/api/v1/message", json={"chatId": chat_id, "text": " hi ", "clientId": "j-1", "sender": bob.id}
+    )
+    assert response.status_code == 201, response.text
+    message = response.json()["message"]
+    assert (message["text"], message["sender"], message["clientId"]) == ("hi", alice.id, "j-1")
+    # The same rules as the form: a repeat, a non-member, bad input, a reply (not supported yet).
+    again = await alice.client.post(
+        "/api/v1/message", json={"chatId": chat_id, "text": "hi", "clientId": "j-1"}
+    )
+    assert (again.status_code, again.json()) == (200, response.json())
+    refused = [
+        (await carol.client.post("/api/v1/message", json={"chatId": chat_id, "text": "x"}), 403),
+        (await alice.client.post("/api/v1/message", json={"chatId": chat_id, "text": " "}), 400),
+        (await alice.client.post("/api/v1/message", json={"chatId": chat_id, "text": "y" * 4001}), 400),
+        (
+            await alice.client.post("/api/v1/message", json={"chatId": chat_id, "text": "x", "replyTo": "a"}),
+            400,
+        ),
+        (await alice.client.post("/api/v1/message", json={"text": "no chat"}), 422),
+        (await alice.client.post("/api/v1/message", json=["not", "an", "object"]), 422),
+        (await alice.client.post("/api/v1/message", json={"chatId": chat_id, "text": 5}), 422),
+        (
+            await alice.client.post(
+                "/api/v1/message", content=b"{not json", headers={"Content-Type": "application/json"}
+            ),
+            422,
+        ),
+    ]
+    for got, status in refused:
+        assert got.status_code == status, got.text
+        assert got.json()["message"] and got.json()["code"]
+    assert [m["text"] for m in (await history(bob, chat_id))["messages"]] == ["hi"]
+
+
+async def test_messages_carry_their_number_in_the_chat(alice: Person, bob: Person, carol: Person) -> None:
+    chat_id = await direct_chat(alice, bob)
+    other = await direct_chat(alice, carol)
+    sent = [await send(alice if i % 2 else bob, chat_id, f"m{i}") for i in range(4)]
+    assert [m["seq"] for m in sent] == [1, 2, 3, 4]
+    assert [m["seq"] for m in (await history(bob, chat_id))["messages"]] == [1, 2, 3, 4]
+    assert (await send(carol, other, "elsewhere"))["seq"] == 1
 
 
 async def test_same_client_id_stores_one_message(alice: Person, bob: Person, carol: Person) -> None:
@@ -574,3 +684,41 @@ async def test_stack_serves_the_chat_openapi(stack: Stack) -> None:
     ):
         assert path in doc["paths"]
     assert doc["paths"]["/api/v1/chat/all"]["get"]["operationId"] == "chat-list_chats"
+
+
+# --- text that is not valid Unicode ----------------------------------------------------------------------
+
+
+async def test_invalid_unicode_anywhere_is_4xx_never_500(alice: Person, bob: Person, carol: Person) -> None:
+    """Lone surrogates (JSON escapes) and invalid UTF-8 (URLs, form fields) in every text input."""
+    chat_id = await group_chat(alice, bob, carol, name="Team")
+    before = await chat_list(alice)
+    json_headers = {"content-type": "application/json"}
+    attempts = [
+        ("GET", "/api/v1/chat/%ED%A0%80", None, 404),
+        ("GET", "/api/v1/message/%ff%fe", None, 404),
+        ("GET", f"/api/v1/message/{chat_id}?before=%ED%A0%80", None, 400),
+        ("GET", "/api/v1/chat/all?cursor=%ED%A0%80", None, 400),
+        ("GET", "/media/%ED%A0%80?exp=%ED%A0%80&sig=x", None, 403),
+        ("POST", "/api/v1/chat/new", b'{"otherUserId": "\\ud800"}', 400),
+        ("POST", "/api/v1/chat/group", b'{"name": "ok", "userIds": ["\\ud800", "\\udfff"]}', 400),
+        ("POST", f"/api/v1/chat/{chat_id}/members", b'{"userIds": ["\\ud800"]}', 400),
+        ("POST", f"/api/v1/chat/{chat_id}/rename", b'{"name": "\\ud800"}', 400),
+        ("DELETE", f"/api/v1/chat/{chat_id}/members/%ED%A0%80", None, 404),
+    ]
+    for method, url, body, status in attempts:
+        headers = json_headers if body else None
+        response = await alice.client.request(method, url, content=body, headers=headers)
+        assert response.status_code == status, (url, response.text)
+        assert response.json()["message"]
+
+    form = (
+        b'------x\r\nContent-Disposition: form-data; name="chatId"\r\n\r\n' + chat_id.encode() + b"\r\n"
+        b'------x\r\nContent-Disposition: form-data; name="text"\r\n\r\nhi\r\n'
+        b'------x\r\nContent-Disposition: form-data; name="clientId"\r\n\r\n\xed\xa0\x80\r\n------x--\r\n'
+    )
+    sent = await alice.client.post(
+        "/api/v1/message", content=form, headers={"content-type": "multipart/form-data; boundary=----x"}
+    )
+    assert sent.status_code == 400, sent.text
+    assert await chat_list(alice) == before

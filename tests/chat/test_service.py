@@ -39,6 +39,18 @@ def test_clean_text(raw: str, clean: str) -> None:
     assert clean_text(raw) == clean
 
 
+def test_text_with_a_lone_surrogate_is_refused() -> None:
+    with pytest.raises(InvalidMessage) as caught:
+        clean_text("broken \ud83d emoji")
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize("name", ["a\ud800", "evil\u202egpj.exe", "ad\u200bmin", "x\u2066y\u2069"])
+def test_group_names_with_hidden_characters_are_refused(name: str) -> None:
+    with pytest.raises(InvalidName):
+        clean_name(name)
+
+
 def test_text_of_4000_characters_is_the_most() -> None:
     assert clean_text("é" * 4000) == "é" * 4000
     assert clean_text(" " * 10 + "a" * 4000 + " " * 10) == "a" * 4000

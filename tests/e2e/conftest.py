@@ -56,3 +56,14 @@ def embedded_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``parley up`` with everything embedded, in a temporary data directory: its base URL."""
     with parley_up(tmp_path_factory.mktemp("parley-up")) as base_url:
         yield base_url
+
+
+# Lets one person log in several times in a row, and reach the daily wrong-code limit quickly.
+STRICT_SETTINGS = {"OTP_RESEND_SECONDS": "0", "OTP_MAX_ATTEMPTS": "5", "OTP_MAX_FAILURES_PER_DAY": "3"}
+
+
+@pytest.fixture(scope="module")
+def strict_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``parley up`` embedded with :data:`STRICT_SETTINGS`: its base URL."""
+    with parley_up(tmp_path_factory.mktemp("parley-up-strict"), STRICT_SETTINGS) as base_url:
+        yield base_url

@@ -4,8 +4,9 @@
 contexts through the product: log in with a code from the dev mailbox, start a chat by searching
 for someone, talk both ways live with typing and seen ticks, share an image and view it large,
 watch unread badges and the page title, make a group, log out. It asserts as it goes and fails on
-any console error or uncaught page error. It takes only the site's base URL, so the same flow runs
-against ``parley up`` and against the services deployed separately behind ``parley serve web``.
+any console error or uncaught page error, Content-Security-Policy violations included. It takes only
+the site's base URL, so the same flow runs against ``parley up`` and against the services deployed
+separately behind ``parley serve web``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Locator, Page, ViewportSize, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Cookie,
+    Locator,
+    Page,
+    ViewportSize,
+    expect,
+)
 
 from tests.e2e.site import png_bytes, wait_for_code
 
@@ -27,6 +37,16 @@ PHONE = ViewportSize(width=390, height=844)
 # Live events reach the other browser within a second on an idle system; this leaves room for a
 # busy machine without hiding a lost event.
 LIVE = 10_000
+SESSION_COOKIE = "parley_session"
+CSRF_COOKIE = "parley_csrf"
+JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
+# Chromium logs a refused script or connection itself; this makes every violation an error
+# with its directive, also those it only reports to listeners.
+REPORT_CSP = """window.cspViolations = 0;
+document.addEventListener("securitypolicyviolation", (e) => {
+    window.cspViolations += 1;
+    console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || "inline code"}`);
+});"""
 
 
 @dataclass
@@ -36,6 +56,7 @@ class ConsoleErrors:
     errors: list[str] = field(default_factory=list)
 
     def watch(self, context: BrowserContext, who: str) -> None:
+        context.add_init_script(REPORT_CSP)
         context.on("console", lambda message: self._console(who, message))
         context.on("weberror", lambda error: self.errors.append(f"{who}: uncaught {error.error}"))
 
@@ -85,10 +106,36 @@ def new_person(browser: Browser, name: str, domain: str, *, phone: bool, errors:
     return Person(name, f"{name}@{domain}", context, context.new_page())
 
 
+def session_cookie(context: BrowserContext) -> Cookie | None:
+    found = [c for c in context.cookies() if c["name"] == SESSION_COOKIE]
+    return found[0] if found else None
+
+
+def assert_session_in_cookie(person: Person) -> str:
+    """The session is an HttpOnly, SameSite=Strict cookie, and no token is anywhere scripts can read."""
+    session = session_cookie(person.context)
+    assert session is not None, "no session cookie in the browser"
+    assert session["httpOnly"] and session["sameSite"] == "Strict", session
+    csrf = [c for c in person.context.cookies() if c["name"] == CSRF_COOKIE]
+    assert csrf and not csrf[0]["httpOnly"], csrf
+    readable = person.page.evaluate(
+        """() => [document.cookie,
+            ...Object.entries(localStorage).flat(),
+            ...Object.entries(sessionStorage).flat()].join("\\n")"""
+    )
+    assert session["value"] not in readable
+    assert not JWT.search(readable), "a token is readable by the page's scripts"
+    return session["value"]
+
+
 def log_in(person: Person, base_url: str, shots: Shots | None = None) -> None:
     """Log in through the two forms with the code from the dev mailbox."""
     page = person.page
-    page.goto(f"{base_url}/login")
+    response = page.goto(f"{base_url}/login")
+    # The pages run under a Content-Security-Policy: no inline script unless hashed, no eval.
+    assert response is not None
+    policy = response.headers.get("content-security-policy", "")
+    assert "script-src 'self' 'sha256-" in policy and "unsafe" not in policy, policy
     expect(page.get_by_test_id("email-input")).to_be_visible()
     if shots:
         shots.take(page, "login")
@@ -105,6 +152,7 @@ def log_in(person: Person, base_url: str, shots: Shots | None = None) -> None:
     expect(page).to_have_url(re.compile(r"/chats$"))
     expect(page.get_by_test_id("profile-link")).to_contain_text(person.name)
     expect(page).to_have_title("Parley")
+    assert_session_in_cookie(person)
 
 
 def chat_item(person: Person, chat_id: str) -> Locator:
@@ -203,7 +251,8 @@ def create_group(person: Person, name: str, members: list[Person], phone: bool) 
     expect(dialog).to_be_visible()
     dialog.get_by_test_id("group-name-input").fill(name)
     for member in members:
-        dialog.get_by_test_id("user-search").fill(member.name)
+        # By the whole address: the directory shows addresses only to contacts or to an exact search.
+        dialog.get_by_test_id("user-search").fill(member.email)
         result = dialog.get_by_test_id("user-result").filter(has_text=member.email)
         result.click()
         expect(result).to_have_attribute("aria-pressed", "true")
@@ -230,14 +279,14 @@ def assert_dark(page: Page) -> None:
 
 def log_out(person: Person, base_url: str, phone: bool) -> None:
     show_list(person, phone)
-    token = person.page.evaluate("localStorage.getItem('parley.token')")
-    assert token, "no login token in the browser"
+    token = assert_session_in_cookie(person)
     person.page.get_by_test_id("logout-button").click()
     expect(person.page).to_have_url(re.compile(r"/login"))
     # Logging out revokes the token on the server, not only in this browser.
     me = httpx.get(f"{base_url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
     assert me.status_code == 401, me.text
-    # The token is gone: the app sends a fresh visit to the login page.
+    assert session_cookie(person.context) is None
+    # The session is gone: the app sends a fresh visit to the login page.
     person.page.goto(f"{base_url}/chats")
     expect(person.page).to_have_url(re.compile(r"/login"))
     expect(person.page.get_by_test_id("email-input")).to_be_visible()

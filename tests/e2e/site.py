@@ -30,10 +30,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def parley_up(data_dir: Path) -> Iterator[str]:
-    """``parley up`` on a free port with its data in ``data_dir``; yields the site's base URL."""
+def parley_up(data_dir: Path, settings: dict[str, str] | None = None) -> Iterator[str]:
+    """``parley up`` on a free port with its data in ``data_dir`` and the given extra settings
+    (environment variables); yields the site's base URL."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR")}
-    env = {**keep, "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "json"}
+    env = {**keep, "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "json", **(settings or {})}
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "parley-up.log"

@@ -63,9 +63,12 @@ def assert_user_document(doc: dict[str, Any]) -> None:
 
 
 async def rename(person: Person, name: str) -> dict[str, Any]:
+    """Rename ``person``; their client goes on with the new token (the old one is refused)."""
     response = await person.client.post("/api/v1/update/user", json={"name": name})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
+    person.token = body["token"]
+    person.client.headers["Authorization"] = f"Bearer {body['token']}"
     return body
 
 
@@ -448,7 +451,8 @@ async def test_renaming_needs_a_token(stack: Stack) -> None:
 async def test_one_user_by_id(alice: Person, bob: Person) -> None:
     response = await alice.client.get(f"/api/v1/user/{bob.id}")
     assert response.status_code == 200
-    assert response.json() == bob.user
+    # Not a contact of Alice's: everything but the address (see test_email_privacy).
+    assert response.json() == {k: v for k, v in bob.user.items() if k != "email"}
 
 
 @pytest.mark.parametrize("user_id", ["nope", new_id(), "0" * 24, "A" * 24, "%00", "x" * 500])
@@ -466,7 +470,13 @@ async def test_batch_answers_the_users_that_exist(alice: Person, bob: Person, ca
     ids = [carol.id, "junk", new_id(), bob.id, "", carol.id]
     response = await alice.client.post("/api/v1/user/batch", json={"ids": ids})
     assert response.status_code == 200
-    assert response.json() == {"users": [carol.user, bob.user]}
+    # Strangers to Alice: no address (see test_email_privacy); each with their read-receipts setting.
+    assert response.json() == {
+        "users": [
+            {**{k: v for k, v in who.user.items() if k != "email"}, "readReceipts": True}
+            for who in (carol, bob)
+        ]
+    }
     empty = await alice.client.post("/api/v1/user/batch", json={"ids": []})
     assert empty.json() == {"users": []}
 
@@ -477,7 +487,7 @@ async def test_batch_is_bounded_and_needs_a_token(stack: Stack, alice: Person) -
     just_enough = await alice.client.post(
         "/api/v1/user/batch", json={"ids": [new_id() for _ in range(499)] + [alice.id]}
     )
-    assert just_enough.json() == {"users": [alice.user]}
+    assert just_enough.json() == {"users": [{**alice.user, "readReceipts": True}]}
     assert (await stack.client().post("/api/v1/user/batch", json={"ids": [alice.id]})).status_code == 401
     assert (await alice.client.post("/api/v1/user/batch", json={"ids": "x"})).status_code == 422
 
@@ -506,10 +516,13 @@ async def test_search_by_name_and_by_email(stack: Stack) -> None:
     found, _ = await search(alice, q=tag)
     assert [u["_id"] for u in found] == [bob.id]
     assert found[0]["name"] == f"Bob {tag.upper()} Builder"
-    assert_user_document(found[0])
+    # A stranger: no address (see test_email_privacy).
+    assert_user_document({**found[0], "email": bob.email})
+    assert "email" not in found[0]
 
-    by_email, _ = await search(alice, q=carol.email.split("@")[0].upper())
+    by_email, _ = await search(alice, q=carol.email.upper())
     assert [u["_id"] for u in by_email] == [carol.id]
+    assert by_email[0]["email"] == carol.email
 
     nobody, _ = await search(alice, q=f"{tag}-nobody")
     assert nobody == []

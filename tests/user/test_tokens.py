@@ -16,9 +16,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from parley.core.auth import REVOKED_PREFIX, Tokens, bearer_token
+from parley.core.auth import Tokens, bearer_token
 from parley.core.errors import Unauthorized
 from parley.core.ids import new_id
+from parley.core.revocations import REVOCATIONS_KEY
 
 SECRET = "a-test-secret-long-enough-for-every-hmac-algorithm-" + "x" * 20
 USER = {"_id": new_id(), "name": "Alice", "email": "alice@example.com"}
@@ -67,7 +68,8 @@ async def test_an_issued_token_verifies_to_its_user(tokens: Tokens) -> None:
     assert identity.user() == USER
     assert identity.token == token
     payload = jwt.decode(token, SECRET, algorithms=["HS256"])
-    assert set(payload) == {"sub", "user", "iat", "exp", "jti"}
+    assert set(payload) == {"sub", "user", "iat", "exp", "jti", "sid", "gen"}
+    assert (identity.session, identity.generation) == (payload["sid"], 0)
     assert payload["exp"] - payload["iat"] == 7 * 24 * 3600
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
 
@@ -142,8 +144,9 @@ async def test_a_revoked_token_is_refused_until_it_would_expire(
     with pytest.raises(Unauthorized, match="logged out"):
         await tokens.verify(token)
     assert (await tokens.verify(other)).id == USER["_id"]
-    ttl = await cache.ttl(REVOKED_PREFIX + identity.jti)
-    assert identity.exp - time.time() - 5 <= ttl <= identity.exp - time.time() + 2
+    until = await cache.zscore(REVOCATIONS_KEY, f"{identity.session} *")
+    assert until is not None
+    assert identity.exp <= until <= identity.exp + 2
 
 
 async def test_a_revocation_is_seen_by_another_service(

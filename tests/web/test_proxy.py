@@ -223,6 +223,33 @@ async def test_the_path_reaches_the_service_as_sent_and_dot_segments_are_refused
             await proxy.close()
 
 
+async def test_repeated_response_headers_reach_the_client_one_by_one() -> None:
+    async def service(scope: Any, receive: Any, send: Any) -> None:
+        headers = [
+            (b"set-cookie", b"parley_session=t; Path=/; HttpOnly; SameSite=strict"),
+            (b"set-cookie", b"parley_csrf=c; Path=/; SameSite=strict"),
+            (b"content-type", b"application/json"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async with serving(service) as service_url:
+        proxy = HttpProxy(service_url)
+        try:
+            async with serving(proxy) as url, httpx.AsyncClient(base_url=url) as client:
+                response = await client.post("/api/v1/verify")
+                assert response.headers.get_list("set-cookie") == [
+                    "parley_session=t; Path=/; HttpOnly; SameSite=strict",
+                    "parley_csrf=c; Path=/; SameSite=strict",
+                ]
+                assert response.cookies["parley_session"] == "t"
+                assert response.cookies["parley_csrf"] == "c"
+                assert response.headers["content-type"] == "application/json"
+                assert response.headers["x-request-id"]
+        finally:
+            await proxy.close()
+
+
 async def raw_get(url: str, path: str) -> tuple[int, bytes]:
     """GET ``path`` exactly as written, over a plain socket."""
     host, port = url.removeprefix("http://").split(":")

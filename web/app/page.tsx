@@ -2,14 +2,14 @@
 
 import { useRouter } from "next/navigation";
 import { useEffect } from "react";
-import { getToken } from "@/lib/session";
+import { maybeSignedIn } from "@/lib/session";
 import { AppShellSkeleton } from "@/components/app-shell-skeleton";
 
-/** The front door: signed-in visitors go to their chats, everyone else to login. */
+/** The front door: visitors with a session go to their chats (which checks it), everyone else to login. */
 export default function Home() {
   const router = useRouter();
   useEffect(() => {
-    router.replace(getToken() ? "/chats" : "/login");
+    router.replace(maybeSignedIn() ? "/chats" : "/login");
   }, [router]);
   return <AppShellSkeleton />;
 }

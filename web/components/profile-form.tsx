@@ -11,6 +11,7 @@ import { Avatar } from "@/components/ui/avatar";
 import { Button } from "@/components/ui/button";
 import { ArrowLeftIcon, LogOutIcon } from "@/components/ui/icons";
 import { FieldError, FieldHint, Input, Label } from "@/components/ui/input";
+import { SessionsList } from "@/components/sessions-list";
 
 /** The signed-in person's profile: display name (editable) and email. */
 export function ProfileForm() {
@@ -41,7 +42,7 @@ export function ProfileForm() {
     setError(null);
     try {
       const result = await api.updateUser(trimmed);
-      update(result.user, result.token);
+      update(result.user);
       setName(result.user.name);
       setSaved(true);
     } catch (err) {
@@ -110,6 +111,8 @@ export function ProfileForm() {
             </Button>
           </div>
         </form>
+
+        <SessionsList />
 
         <Button
           variant="ghost"

@@ -4,8 +4,8 @@
  */
 import { API_BASE, API_ORIGIN, MESSAGE_PAGE_SIZE } from "./config";
 import { ApiError, parseRetryAfter } from "./errors";
-import { getToken } from "./session";
-import type { Chat, ChatEntry, Message, User } from "./types";
+import { CSRF_HEADER, csrfToken } from "./session";
+import type { Chat, ChatEntry, Message, Session, User } from "./types";
 
 type Query = Record<string, string | number | undefined | null>;
 
@@ -13,7 +13,7 @@ interface RequestOptions {
   body?: unknown;
   query?: Query;
   signal?: AbortSignal;
-  /** Send the bearer token (default true). */
+  /** A 401 answer means the session ended (default true; false for login requests). */
   auth?: boolean;
 }
 
@@ -35,24 +35,37 @@ function buildUrl(path: string, query?: Query): string {
   return qs ? `${url}?${qs}` : url;
 }
 
-async function readMessage(response: Response): Promise<string | null> {
+/** The `{message, code}` of an error body, whichever parts are there. */
+export function errorBody(data: unknown): { message: string | null; code: string | null } {
+  const body = data && typeof data === "object" ? (data as { message?: unknown; code?: unknown }) : {};
+  return {
+    message: typeof body.message === "string" ? body.message : null,
+    code: typeof body.code === "string" ? body.code : null,
+  };
+}
+
+async function readError(response: Response): Promise<{ message: string | null; code: string | null }> {
   try {
-    const data: unknown = await response.json();
-    if (data && typeof data === "object" && "message" in data) {
-      const message = (data as { message: unknown }).message;
-      if (typeof message === "string") return message;
-    }
+    return errorBody(await response.json());
   } catch {
-    /* not JSON */
+    return { message: null, code: null };
   }
-  return null;
+}
+
+const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * Headers every call sends: the session cookie travels by itself (same origin);
+ * writes repeat the CSRF cookie's value, which only a page of this origin can read.
+ */
+function sessionHeaders(method: string): Record<string, string> {
+  const csrf = WRITES.has(method.toUpperCase()) ? csrfToken() : null;
+  return csrf ? { [CSRF_HEADER]: csrf } : {};
 }
 
 async function request<T>(method: string, path: string, options: RequestOptions = {}): Promise<{ data: T; headers: Headers }> {
-  const headers: Record<string, string> = { Accept: "application/json" };
+  const headers: Record<string, string> = { Accept: "application/json", ...sessionHeaders(method) };
   const useAuth = options.auth !== false;
-  const token = useAuth ? getToken() : null;
-  if (token) headers.Authorization = `Bearer ${token}`;
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
 
   const response = await fetch(buildUrl(path, options.query), {
@@ -61,12 +74,13 @@ async function request<T>(method: string, path: string, options: RequestOptions 
     body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
     signal: options.signal,
     cache: "no-store",
+    credentials: "same-origin",
   });
 
   if (!response.ok) {
-    const message = await readMessage(response);
-    const error = new ApiError(response.status, message, parseRetryAfter(response.headers.get("Retry-After")));
-    if (response.status === 401 && useAuth && token) unauthorizedHandler?.();
+    const { message, code } = await readError(response);
+    const error = new ApiError(response.status, message, parseRetryAfter(response.headers.get("Retry-After")), code);
+    if (response.status === 401 && useAuth) unauthorizedHandler?.();
     throw error;
   }
   const text = await response.text();
@@ -86,20 +100,36 @@ export function login(email: string): Promise<{ message: string }> {
   return call("POST", "/login", { body: { email }, auth: false });
 }
 
-export function verify(email: string, otp: string): Promise<{ message: string; user: User; token: string }> {
+/** Signs in: the answer sets the session cookies (its `token` is for API clients and unused here). */
+export function verify(email: string, otp: string): Promise<{ message: string; user: User }> {
   return call("POST", "/verify", { body: { email, otp }, auth: false });
 }
 
-export function me(signal?: AbortSignal): Promise<User> {
-  return call("GET", "/me", { signal });
+/** The signed-in user; 401 when this browser has no valid session. `quiet` skips the session-ended handler. */
+export function me(signal?: AbortSignal, { quiet = false }: { quiet?: boolean } = {}): Promise<User> {
+  return call("GET", "/me", { signal, auth: !quiet });
 }
 
-export function updateUser(name: string): Promise<{ message: string; user: User; token: string }> {
+export function updateUser(name: string): Promise<{ message: string; user: User }> {
   return call("POST", "/update/user", { body: { name } });
 }
 
 export function logout(): Promise<unknown> {
   return call("POST", "/logout");
+}
+
+/** Ends every session of the caller, this one included. */
+export function logoutEverywhere(): Promise<unknown> {
+  return call("POST", "/logout/all");
+}
+
+export async function listSessions(signal?: AbortSignal): Promise<Session[]> {
+  const data = await call<Session[]>("GET", "/sessions", { signal });
+  return Array.isArray(data) ? data : [];
+}
+
+export function endSession(sessionId: string): Promise<unknown> {
+  return call("DELETE", `/sessions/${enc(sessionId)}`);
 }
 
 export interface UserPage {
@@ -195,8 +225,7 @@ export function sendMessage(input: SendMessageInput, onProgress?: (fraction: num
 
     xhr.open("POST", `${API_BASE}/message`);
     xhr.setRequestHeader("Accept", "application/json");
-    const token = getToken();
-    if (token) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+    for (const [name, value] of Object.entries(sessionHeaders("POST"))) xhr.setRequestHeader(name, value);
     xhr.responseType = "text";
 
     if (onProgress) {
@@ -215,12 +244,9 @@ export function sendMessage(input: SendMessageInput, onProgress?: (fraction: num
         resolve(body as { message: Message; sender?: unknown });
         return;
       }
-      const serverMessage =
-        body && typeof body === "object" && typeof (body as { message?: unknown }).message === "string"
-          ? (body as { message: string }).message
-          : null;
-      if (xhr.status === 401 && token) unauthorizedHandler?.();
-      reject(new ApiError(xhr.status || 0, serverMessage, parseRetryAfter(xhr.getResponseHeader("Retry-After"))));
+      const { message: serverMessage, code } = errorBody(body);
+      if (xhr.status === 401) unauthorizedHandler?.();
+      reject(new ApiError(xhr.status || 0, serverMessage, parseRetryAfter(xhr.getResponseHeader("Retry-After")), code));
     };
     xhr.onerror = () => reject(new ApiError(0, null));
     xhr.ontimeout = () => reject(new ApiError(0, null));

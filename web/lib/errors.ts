@@ -10,13 +10,16 @@ export class ApiError extends Error {
   readonly retryAfter: number | null;
   /** The server's own `message`, kept for logs and as a fallback. */
   readonly serverMessage: string | null;
+  /** The server's machine-readable `code` (e.g. `too_many_failures`), when it sent one. */
+  readonly code: string | null;
 
-  constructor(status: number, serverMessage: string | null, retryAfter: number | null = null) {
+  constructor(status: number, serverMessage: string | null, retryAfter: number | null = null, code: string | null = null) {
     super(serverMessage ?? `Request failed with status ${status}`);
     this.name = "ApiError";
     this.status = status;
     this.retryAfter = retryAfter;
     this.serverMessage = serverMessage;
+    this.code = code;
   }
 }
 
@@ -36,7 +39,10 @@ export interface ErrorInfo {
   status: number;
   retryAfter?: number | null;
   serverMessage?: string | null;
+  code?: string | null;
   context?: ErrorContext;
+  /** The current time (epoch ms), for waits long enough to name a clock time. */
+  now?: number;
 }
 
 /** Parses a Retry-After header (seconds or an HTTP date) into whole seconds. */
@@ -53,8 +59,29 @@ function seconds(n: number): string {
   return n === 1 ? "1 second" : `${n} seconds`;
 }
 
+function plural(n: number, unit: string): string {
+  return `${n} ${unit}${n === 1 ? "" : "s"}`;
+}
+
+/**
+ * When a wait of `retryAfter` seconds ends, in words: "in 40 seconds", "in 25 minutes", or for
+ * long waits the local clock time ("after 14:05", "after 14:05 tomorrow").
+ */
+export function retryWhen(retryAfter: number, now: number = Date.now(), locale?: string): string {
+  if (retryAfter < 60) return `in ${seconds(Math.max(1, Math.ceil(retryAfter)))}`;
+  if (retryAfter < 3600) return `in ${plural(Math.ceil(retryAfter / 60), "minute")}`;
+  const at = new Date(now + retryAfter * 1000);
+  const time = at.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
+  const today = new Date(now);
+  const sameDay = at.toDateString() === today.toDateString();
+  const tomorrow = new Date(today.getFullYear(), today.getMonth(), today.getDate() + 1).toDateString() === at.toDateString();
+  if (sameDay) return `after ${time}`;
+  if (tomorrow) return `after ${time} tomorrow`;
+  return `after ${at.toLocaleDateString(locale, { day: "numeric", month: "long" })}, ${time}`;
+}
+
 /** Maps an HTTP status (and context) to a sentence a person can act on. */
-export function statusMessage({ status, retryAfter, serverMessage, context }: ErrorInfo): string {
+export function statusMessage({ status, retryAfter, serverMessage, code, context, now }: ErrorInfo): string {
   switch (status) {
     case 0:
       return "Can't reach Parley. Check your connection and try again.";
@@ -66,6 +93,8 @@ export function statusMessage({ status, retryAfter, serverMessage, context }: Er
     case 401:
       return "Your session has ended. Please log in again.";
     case 403:
+      // A write whose X-CSRF-Token did not match the session cookie (say, cookies were partly cleared).
+      if (code === "csrf_failed") return "This page lost part of your session. Reload the page and try again.";
       if (context === "group") return "Only group admins can do that.";
       return "You're not a member of this chat.";
     case 404:
@@ -82,6 +111,12 @@ export function statusMessage({ status, retryAfter, serverMessage, context }: Er
       if (context === "login") return "Please enter a valid email address.";
       return "Some of what you entered isn't valid. Please check it and try again.";
     case 429: {
+      if (code === "too_many_failures") {
+        // Too many wrong codes for this address today: the server says why, we say until when.
+        const why = serverMessage || "Too many wrong codes were entered for this email address.";
+        const when = retryAfter && retryAfter > 0 ? `Try again ${retryWhen(retryAfter, now)}.` : "Please try again later.";
+        return `${why.replace(/\s*$/, "").replace(/([^.!?])$/, "$1.")} ${when}`;
+      }
       const wait = retryAfter && retryAfter > 0 ? ` Try again in ${seconds(retryAfter)}.` : " Please wait a moment and try again.";
       if (context === "login" || context === "resend") return `A code was sent moments ago.${wait}`;
       return `Too many attempts.${wait}`;
@@ -99,6 +134,7 @@ export function describeError(error: unknown, context?: ErrorContext): string {
       status: error.status,
       retryAfter: error.retryAfter,
       serverMessage: error.serverMessage,
+      code: error.code,
       context,
     });
   }

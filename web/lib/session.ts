@@ -1,43 +1,89 @@
 /**
- * The login token, kept in localStorage so a reload stays logged in. Other tabs
- * hear about changes through the `storage` event; this tab through `subscribe`.
+ * The browser session. The token lives in the `parley_session` cookie, which is
+ * HttpOnly: no script of ours (or anyone's) can read it. What the page can read is
+ * `parley_csrf`, set alongside it: its value goes into `X-CSRF-Token` on every
+ * write, and its presence tells us a session may exist before asking the server
+ * (GET /me decides). Other tabs hear about logins and logouts through a
+ * BroadcastChannel.
  */
 
-const TOKEN_KEY = "parley.token";
+export const CSRF_COOKIE = "parley_csrf";
+export const CSRF_HEADER = "X-CSRF-Token";
 
-type Listener = (token: string | null) => void;
-const listeners = new Set<Listener>();
+/** Where older versions kept the token; removed wherever it is still found. */
+const LEGACY_TOKEN_KEY = "parley.token";
 
-export function getToken(): string | null {
-  if (typeof window === "undefined") return null;
-  try {
-    return window.localStorage.getItem(TOKEN_KEY);
-  } catch {
-    return null;
+/** The value of cookie `name` in a `document.cookie` string, or null. */
+export function readCookie(name: string, cookies: string): string | null {
+  for (const part of cookies.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() !== name) continue;
+    const value = part.slice(eq + 1).trim();
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
   }
+  return null;
 }
 
-export function setToken(token: string | null): void {
+/** The value writes must repeat in `X-CSRF-Token`, or null when there is no session. */
+export function csrfToken(): string | null {
+  if (typeof document === "undefined") return null;
+  return readCookie(CSRF_COOKIE, document.cookie) || null;
+}
+
+/** Whether this browser may be signed in (the server decides; this only spares a request). */
+export function maybeSignedIn(): boolean {
+  return csrfToken() !== null;
+}
+
+/**
+ * Forgets the readable half of a session the server refused, so the next visit
+ * goes straight to the login page. The HttpOnly half is useless without it.
+ */
+export function forgetSession(): void {
+  if (typeof document === "undefined") return;
+  const secure = window.location.protocol === "https:" ? "; Secure" : "";
+  document.cookie = `${CSRF_COOKIE}=; Max-Age=0; Path=/; SameSite=Strict${secure}`;
+}
+
+/** Deletes a token an older version of the app left in localStorage. */
+export function dropLegacyToken(): void {
   if (typeof window === "undefined") return;
   try {
-    if (token) window.localStorage.setItem(TOKEN_KEY, token);
-    else window.localStorage.removeItem(TOKEN_KEY);
+    window.localStorage.removeItem(LEGACY_TOKEN_KEY);
   } catch {
-    // Storage can be unavailable (private mode quotas); the session then lasts this tab.
+    // Storage can be unavailable (private mode); then nothing was stored either.
   }
-  listeners.forEach((listener) => listener(token));
 }
 
-export function subscribeToken(listener: Listener): () => void {
-  listeners.add(listener);
-  const onStorage = (event: StorageEvent) => {
-    if (event.key === TOKEN_KEY || event.key === null) listener(getToken());
+export type SessionChange = "signed-in" | "signed-out";
+
+const CHANNEL = "parley.session";
+
+function channel(): BroadcastChannel | null {
+  return typeof BroadcastChannel === "undefined" ? null : new BroadcastChannel(CHANNEL);
+}
+
+/** Tells this browser's other tabs that the session changed. */
+export function announceSession(change: SessionChange): void {
+  const ch = channel();
+  if (!ch) return;
+  ch.postMessage(change);
+  ch.close();
+}
+
+/** Calls `listener` when another tab logs in or out; returns the unsubscribe. */
+export function subscribeSession(listener: (change: SessionChange) => void): () => void {
+  const ch = channel();
+  if (!ch) return () => {};
+  ch.onmessage = (event: MessageEvent) => {
+    if (event.data === "signed-in" || event.data === "signed-out") listener(event.data);
   };
-  window.addEventListener("storage", onStorage);
-  return () => {
-    listeners.delete(listener);
-    window.removeEventListener("storage", onStorage);
-  };
+  return () => ch.close();
 }
 
 /** When the last code was requested for an email, so the resend countdown survives a reload. */

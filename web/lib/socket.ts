@@ -27,14 +27,13 @@ export type ParleySocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "offline";
 
 /**
- * A connection that authenticates with the current token on every (re)connect,
- * so a renewed token is picked up without recreating the socket. It reconnects
- * by itself after network failures.
+ * A connection that authenticates with the session cookie, which the browser
+ * sends with the handshake (same origin), so a renewed session is picked up on
+ * every (re)connect. It reconnects by itself after network failures.
  */
-export function createSocket(getToken: () => string | null): ParleySocket {
+export function createSocket(): ParleySocket {
   return io(SOCKET_URL, {
     path: "/socket.io/",
-    auth: (callback) => callback({ token: getToken() ?? "" }),
     autoConnect: false,
     reconnection: true,
     reconnectionDelay: 1000,

@@ -8,6 +8,16 @@ export interface User {
   updatedAt?: string;
 }
 
+/** One signed-in session of the caller (`GET /sessions`): one per login, on any device. */
+export interface Session {
+  _id: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  userAgent: string | null;
+  /** True for the session of this browser. */
+  current: boolean;
+}
+
 export interface LatestMessage {
   text: string;
   sender: string;

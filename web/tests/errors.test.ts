@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ApiError, describeError, parseRetryAfter, statusMessage } from "@/lib/errors";
+import { ApiError, describeError, parseRetryAfter, retryWhen, statusMessage } from "@/lib/errors";
 
 describe("statusMessage", () => {
   it("words a wrong or expired code for the verify step", () => {
@@ -12,6 +12,36 @@ describe("statusMessage", () => {
     expect(statusMessage({ status: 429 })).toMatch(/wait a moment/);
   });
 
+  it("explains a day's worth of wrong codes with the server's words and when to try again", () => {
+    const now = new Date(2024, 4, 15, 9, 30).getTime();
+    const message = statusMessage({
+      status: 429,
+      code: "too_many_failures",
+      serverMessage: "Too many wrong codes for this email today",
+      retryAfter: 3 * 3600,
+      context: "verify",
+      now,
+    });
+    expect(message).toMatch(/^Too many wrong codes for this email today\. Try again after 12:30( PM)?\.$/);
+    expect(message).not.toMatch(/A code was sent moments ago/);
+    const overnight = statusMessage({ status: 429, code: "too_many_failures", retryAfter: 20 * 3600, now });
+    expect(overnight).toMatch(/Too many wrong codes.*after 05:30( AM)? tomorrow\.$/);
+    expect(statusMessage({ status: 429, code: "too_many_failures", serverMessage: "Stop." })).toBe(
+      "Stop. Please try again later.",
+    );
+  });
+
+  it("words waits in seconds, minutes or a clock time", () => {
+    const now = new Date(2024, 4, 15, 22, 0).getTime();
+    expect(retryWhen(1, now)).toBe("in 1 second");
+    expect(retryWhen(45, now)).toBe("in 45 seconds");
+    expect(retryWhen(60, now)).toBe("in 1 minute");
+    expect(retryWhen(25 * 60 + 1, now)).toBe("in 26 minutes");
+    expect(retryWhen(3600, now, "en-GB")).toBe("after 23:00");
+    expect(retryWhen(3 * 3600, now, "en-GB")).toBe("after 01:00 tomorrow");
+    expect(retryWhen(3 * 86400, now, "en-GB")).toBe("after 18 May, 22:00");
+  });
+
   it("explains image limits", () => {
     expect(statusMessage({ status: 413 })).toMatch(/5 MB/);
     expect(statusMessage({ status: 415 })).toMatch(/JPG, PNG, GIF or WebP/);
@@ -21,6 +51,7 @@ describe("statusMessage", () => {
     expect(statusMessage({ status: 401 })).toMatch(/log in again/);
     expect(statusMessage({ status: 403 })).toMatch(/not a member/);
     expect(statusMessage({ status: 403, context: "group" })).toMatch(/admins/);
+    expect(statusMessage({ status: 403, code: "csrf_failed", context: "send" })).toMatch(/Reload the page/);
     expect(statusMessage({ status: 404 })).toMatch(/couldn't find/);
     expect(statusMessage({ status: 500 })).toMatch(/our side/);
     expect(statusMessage({ status: 503 })).toMatch(/our side/);
@@ -36,6 +67,11 @@ describe("statusMessage", () => {
 describe("describeError", () => {
   it("maps ApiError through statusMessage", () => {
     expect(describeError(new ApiError(429, "slow down", 30), "login")).toMatch(/30 seconds/);
+  });
+  it("carries the server's code", () => {
+    const error = new ApiError(429, "Too many wrong codes", 7200, "too_many_failures");
+    expect(error.code).toBe("too_many_failures");
+    expect(describeError(error, "verify")).toMatch(/^Too many wrong codes\. Try again after /);
   });
   it("treats a TypeError from fetch as a network failure", () => {
     expect(describeError(new TypeError("Failed to fetch"))).toMatch(/Can't reach Parley/);

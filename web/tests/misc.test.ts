@@ -1,13 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { userFromToken } from "@/lib/jwt";
 import { linkify } from "@/lib/linkify";
+import { describeDevice } from "@/lib/sessions";
 import { TypingEmitter } from "@/lib/socket";
 import { avatarHue, cn, initials, uuid, visibleLength } from "@/lib/utils";
-
-function token(payload: object): string {
-  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
-  return `${b64({ alg: "HS256" })}.${b64(payload)}.sig`;
-}
 
 describe("utils", () => {
   it("cn lets later Tailwind classes win", () => {
@@ -28,18 +23,6 @@ describe("utils", () => {
   });
   it("makes v4 UUIDs", () => {
     expect(uuid()).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-  });
-});
-
-describe("userFromToken", () => {
-  it("reads the user claim", () => {
-    const t = token({ sub: "u1", user: { _id: "u1", name: "Ann", email: "a@x.io" }, exp: Date.now() / 1000 + 60 });
-    expect(userFromToken(t)).toEqual({ _id: "u1", name: "Ann", email: "a@x.io" });
-  });
-  it("rejects expired or malformed tokens", () => {
-    expect(userFromToken(token({ user: { _id: "u1" }, exp: 1 }))).toBeNull();
-    expect(userFromToken("nope")).toBeNull();
-    expect(userFromToken(null)).toBeNull();
   });
 });
 
@@ -83,5 +66,28 @@ describe("TypingEmitter", () => {
     emitter.stop();
     vi.advanceTimersByTime(5000);
     expect(events).toEqual(["typing", "stopTyping"]);
+  });
+});
+
+describe("describeDevice", () => {
+  it("names the browser and the system of a session", () => {
+    const chromeLinux = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    expect(describeDevice(chromeLinux)).toBe("Chrome on Linux");
+    expect(describeDevice(chromeLinux.replace("Chrome/", "HeadlessChrome/"))).toBe("Chrome on Linux");
+    expect(
+      describeDevice("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"),
+    ).toBe("Safari on iPhone");
+    expect(describeDevice("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0")).toBe("Firefox on Windows");
+    expect(
+      describeDevice("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0"),
+    ).toBe("Edge on Windows");
+    expect(describeDevice("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36")).toBe(
+      "Chrome on Android",
+    );
+  });
+  it("says so when it cannot tell", () => {
+    expect(describeDevice("python-httpx/0.28.1")).toBe("An app or script");
+    expect(describeDevice("")).toBe("Unknown device");
+    expect(describeDevice(null)).toBe("Unknown device");
   });
 });

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from parley.core.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
+from parley.core.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, ServiceUnavailable
 
 
 class ChatNotFound(NotFound):
@@ -33,6 +33,10 @@ class InvalidId(BadRequest):
     code, message = "invalid_id", "Invalid id"
 
 
+class InvalidCursor(BadRequest):
+    code, message = "invalid_cursor", "The cursor is not valid"
+
+
 class InvalidName(BadRequest):
     code, message = "invalid_name", "Invalid name"
 
@@ -59,3 +63,18 @@ class ClientIdReused(Conflict):
 
 class UserServiceUnavailable(ServiceUnavailable):
     code, message = "user_service_unavailable", "The user service is unavailable, try again shortly"
+
+
+class ImagesBusy(ServiceUnavailable):
+    code, message = "images_busy", "Too many images are being processed right now, try again shortly"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class TooManyMessages(RateLimited):
+    code, message = "too_many_messages", "You are sending messages too fast; wait a moment and try again"
+
+
+class TooManyChats(RateLimited):
+    code, message = "too_many_chats", "You have started too many chats recently; try again later"

@@ -7,28 +7,30 @@ after the commit (see :mod:`parley.chat.events`). Access is checked first, throu
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import binascii
 import contextlib
-import re
+import json
 import time
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
 
 import structlog
+from limits.errors import StorageError
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.chat import store
-from parley.chat.documents import MediaLinks, chat_detail, chat_document, message_document, preview_of
+from parley.chat.documents import MediaLinks, chat_detail, chat_document, message_document
 from parley.chat.errors import (
     ChatNotFound,
     ChatWithYourself,
     ClientIdReused,
     GroupTooLarge,
     GroupTooSmall,
+    InvalidCursor,
     InvalidId,
     InvalidMessage,
     InvalidName,
@@ -36,9 +38,12 @@ from parley.chat.errors import (
     NotAGroup,
     NotAMember,
     NotAnAdmin,
+    TooManyChats,
+    TooManyMessages,
 )
-from parley.chat.events import MESSAGES_SEEN, NEW_CHAT, NEW_MESSAGE, Viewers, no_viewers
-from parley.chat.media import new_media_key, process_image
+from parley.chat.events import MESSAGES_SEEN, NEW_CHAT
+from parley.chat.media.images import new_media_key, process_upload
+from parley.chat.media.storage import MediaStorage, StoredObject
 from parley.chat.schemas import (
     ChatList,
     ChatListItem,
@@ -51,14 +56,15 @@ from parley.chat.schemas import (
     NewChatEvent,
     UserOut,
 )
-from parley.chat.storage import MediaStorage, StoredObject
 from parley.chat.store import Chat, Member, Message
 from parley.chat.uow import UnitOfWork
 from parley.chat.users import Profile, UserDirectory, unknown_profile
+from parley.chat.writer import Draft, MessageWriter
+from parley.core import text as text_rules
 from parley.core.auth import Identity
 from parley.core.errors import NotFound
 from parley.core.ids import is_id, new_id
-from parley.core.metrics import MESSAGES_STORED
+from parley.core.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
 
@@ -69,31 +75,23 @@ MAX_GROUP_MEMBERS = 256
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
 
-# Control characters other than tab and line breaks: invisible, and NUL is refused by PostgreSQL.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 # --- checking input ---------------------------------------------------------------------------------------
 
 
-def clean_text(text: str) -> str:
+def clean_text(raw: str) -> str:
     """Message text without control characters or surrounding whitespace; at most 4000 characters."""
-    cleaned = _CONTROL.sub("", text).strip()
-    if len(cleaned) > MAX_TEXT_LENGTH:
-        raise InvalidMessage(f"Messages can be at most {MAX_TEXT_LENGTH} characters")
-    return cleaned
+    try:
+        return text_rules.clean_text(raw, max_length=MAX_TEXT_LENGTH)
+    except text_rules.TextRefused as exc:
+        raise InvalidMessage(str(exc)) from None
 
 
-def clean_name(name: str) -> str:
-    """A group name: trimmed, 1–100 characters, at least one of them visible, no control characters."""
-    cleaned = name.strip()
-    if any(unicodedata.category(c) == "Cc" for c in cleaned):
-        raise InvalidName("Group names cannot contain control characters")
-    if not any(unicodedata.category(c)[0] in "LNPS" for c in cleaned):
-        raise InvalidName("Group names need at least one visible character")
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise InvalidName(f"Group names can be at most {MAX_NAME_LENGTH} characters")
-    return cleaned
+def clean_name(raw: str) -> str:
+    """A group name: trimmed, 1–100 characters, something visible, nothing hidden (see ``core.text``)."""
+    try:
+        return text_rules.clean_name(raw, max_length=MAX_NAME_LENGTH, what="a group name")
+    except text_rules.TextRefused as exc:
+        raise InvalidName(str(exc)) from None
 
 
 def clean_client_id(client_id: str | None) -> str | None:
@@ -114,11 +112,73 @@ def user_ids(values: list[str], field: str) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+def encode_chat_cursor(chat: Chat) -> str:
+    """An opaque cursor for the page of chats after ``chat`` (its last activity and id)."""
+    key = [chat.last_activity_at.astimezone(UTC).isoformat(), chat.id]
+    raw = json.dumps(key, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_chat_cursor(cursor: str) -> tuple[datetime, str]:
+    """What a chat-list cursor continues after; :class:`InvalidCursor` for anything we did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw.decode())
+        if not isinstance(key, list) or len(key) != 2 or not all(isinstance(k, str) for k in key):
+            raise InvalidCursor()
+        at = datetime.fromisoformat(key[0])
+    except (binascii.Error, ValueError):
+        raise InvalidCursor() from None
+    if at.tzinfo is None or not is_id(key[1]):
+        raise InvalidCursor()
+    return at, key[1]
+
+
 def user_document(profile: Profile) -> UserOut:
     try:
         return UserOut.model_validate(profile)
     except ValidationError:
         return UserOut.model_validate(unknown_profile(str(profile.get("_id", ""))))
+
+
+# --- per-user limits --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageLimits:
+    """How many messages a minute and new chats an hour each user may send or start."""
+
+    limiter: RateLimiter | None = None
+    messages_per_minute: int = 300
+    chats_per_hour: int = 60
+
+    async def count_message(self, user_id: str) -> None:
+        """Count one message; :class:`TooManyMessages` past the limit."""
+        wait = await self._hit("message", user_id, self.messages_per_minute, 60)
+        if wait:
+            raise TooManyMessages(retry_after=wait)
+
+    async def count_new_chat(self, user_id: str) -> None:
+        """Count one new chat (1:1 or group); :class:`TooManyChats` past the limit."""
+        wait = await self._hit("chat", user_id, self.chats_per_hour, 3600)
+        if wait:
+            raise TooManyChats(retry_after=wait)
+
+    async def _hit(self, name: str, user_id: str, limit: int, seconds: int) -> int:
+        if self.limiter is None:
+            return 0
+        try:
+            wait = await self.limiter.hit_within(name, user_id, limit, seconds)
+        except (StorageError, RedisError, OSError) as exc:
+            # The limits guard against abuse; a cache outage does not stop people from chatting.
+            log.warning("chat.ratelimit.unavailable", limit=name, error=type(exc).__name__)
+            return 0
+        if wait:
+            log.info("chat.ratelimit.refused", limit=name, user=user_id)
+        return wait
+
+
+NO_LIMITS = UsageLimits()
 
 
 # --- the service ------------------------------------------------------------------------------------------
@@ -132,7 +192,8 @@ class ChatService:
     users: UserDirectory
     links: MediaLinks
     storage: MediaStorage
-    viewers: Viewers = no_viewers
+    writer: MessageWriter
+    limits: UsageLimits = NO_LIMITS
 
     @property
     def session(self) -> AsyncSession:
@@ -162,6 +223,7 @@ class ChatService:
         if existing is not None:
             return existing.id, False
         await self.users.require([other_id], me.token)
+        await self.limits.count_new_chat(me.id)
         chat_id = new_id()
         created = await store.insert_direct_chat(
             self.session, chat_id=chat_id, a=me.id, b=other_id, now=store.utcnow()
@@ -184,6 +246,7 @@ class ChatService:
         if len(others) + 1 > MAX_GROUP_MEMBERS:
             raise GroupTooLarge()
         await self.users.require(others, me.token)
+        await self.limits.count_new_chat(me.id)
         chat_id = new_id()
         await store.insert_group(
             self.session, chat_id=chat_id, name=name, creator=me.id, others=others, now=store.utcnow()
@@ -192,14 +255,22 @@ class ChatService:
         log.info("chat.created", chat_id=chat_id, group=True, members=len(others) + 1)
         return chat_id
 
-    async def list_chats(self, me: Identity) -> ChatList:
-        """Every chat of the caller, latest activity first, in a fixed number of queries."""
-        chats = await store.list_chats(self.session, me.id)
-        members = await store.members_by_chat(self.session, user_id=me.id)
-        unseen = await store.unseen_counts(self.session, me.id)
+    async def list_chats(
+        self, me: Identity, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
+    ) -> tuple[ChatList, str | None]:
+        """A page of the caller's chats, latest activity first, in a fixed number of queries.
+
+        Returns the page and the cursor of the next one (None on the last page).
+        """
+        after = decode_chat_cursor(cursor) if cursor else None  # an empty cursor: the first page
+        found = await store.list_chats(self.session, me.id, limit=limit + 1, after=after)
+        chats, more = found[:limit], len(found) > limit
+        ids = [chat.id for chat in chats]
+        members = await store.members_by_chat(self.session, chat_ids=ids) if ids else {}
+        unseen = await store.unseen_counts(self.session, me.id, chat_ids=ids) if ids else {}
         others = {chat.id: other for chat in chats if (other := store.other_in_direct(chat, me.id))}
         profiles = await self.users.profiles(others.values(), me.token) if others else {}
-        return ChatList(
+        page = ChatList(
             chats=[
                 ChatListItem(
                     user=user_document(profiles[others[chat.id]]) if chat.id in others else None,
@@ -208,6 +279,8 @@ class ChatService:
                 for chat in chats
             ]
         )
+        next_cursor = encode_chat_cursor(chats[-1]) if more else None
+        return page, next_cursor
 
     async def view_chat(self, me: Identity, chat_id: str) -> ChatView:
         """The chat with its admins and every member's profile."""
@@ -235,14 +308,22 @@ class ChatService:
         """Any member may rename a group."""
         name = clean_name(name)
         chat, _ = await self._group(me, chat_id)
+        if name == chat.name:  # nothing changes: no write, no event
+            return ChatUpdated(message="Group renamed", chat=(await self._view(me, chat)).chat)
         await store.rename_chat(self.session, chat, name, store.utcnow())
         log.info("chat.renamed", chat_id=chat.id, by=me.id)
         return ChatUpdated(message="Group renamed", chat=(await self._view(me, chat)).chat)
 
     async def add_members(self, me: Identity, chat_id: str, member_ids: list[str]) -> ChatUpdated:
-        """Any member may add people; those already in the group are left as they are."""
+        """Admins add people; those already in the group are left as they are.
+
+        Only admins, so that someone an admin removed cannot be brought back by another member.
+        Newcomers can read the group's whole history, as the admin who adds them decides.
+        """
         wanted = user_ids(member_ids, "userIds")
-        chat, _ = await self._group(me, chat_id)
+        chat, mine = await self._group(me, chat_id)
+        if mine.role != store.ROLE_ADMIN:
+            raise NotAnAdmin()
         current = set(await store.member_ids(self.session, chat.id))
         new = [uid for uid in wanted if uid not in current]
         if len(current) + len(new) > MAX_GROUP_MEMBERS:
@@ -293,79 +374,73 @@ class ChatService:
     # --- messages ---------------------------------------------------------------------------------------
 
     async def send_message(
-        self, me: Identity, chat_id: str, text: str, image: bytes | None, client_id: str | None
+        self,
+        me: Identity,
+        chat_id: str,
+        text: str,
+        image: bytes | None,
+        client_id: str | None,
+        reply_to: str | None = None,
     ) -> tuple[MessageOut, bool]:
-        """Store a message from the caller; the document, and False when ``client_id`` was a repeat."""
+        """Store a message from the caller; the document, and False when ``client_id`` was a repeat.
+
+        Text goes straight to the process's :class:`~parley.chat.writer.MessageWriter`, which checks
+        membership under the chat's lock, stores it with others in one transaction and answers once
+        it is committed and announced. An image is checked and stored first.
+        """
         text = clean_text(text)
         client_id = clean_client_id(client_id)
+        if reply_to is not None and reply_to != "":
+            raise InvalidMessage("Replies are not supported yet")
         if not text and not image:
             raise InvalidMessage("A message needs text or an image")
         if not is_id(chat_id):
             raise InvalidId("chatId is not a valid chat id")
-        chat, _ = await self.access(chat_id, me.id)
-        if client_id is not None and image:
-            # A retried upload is answered before its image is processed again; a retried text
-            # message costs no extra query: the insert below notices the repeat.
-            earlier = await store.message_by_client_id(self.session, me.id, client_id)
-            if earlier is not None:
-                return self._repeat(earlier, chat), False
-
-        values: dict[str, Any] = {
-            "id": new_id(),
-            "chat_id": chat.id,
-            "sender_id": me.id,
-            "message_type": store.TYPE_TEXT,
-            "text": text,
-            "client_id": client_id,
-        }
-        if image:
-            processed = await asyncio.to_thread(process_image, image)
-            key = new_media_key(processed.extension)
-            await self.storage.put(key, processed.data, processed.content_type)
-            values.update(
-                message_type=store.TYPE_IMAGE,
-                image_key=key,
-                image_width=processed.width,
-                image_height=processed.height,
-                image_content_type=processed.content_type,
-            )
-
-        await self.uow.in_order(chat.id)
-        now = store.utcnow()
-        values.update(created_at=now, updated_at=now)
-        seq = await store.insert_message(self.session, values)
-        if seq is None:  # the same clientId arrived twice at once, and the other one won
-            if values.get("image_key"):
-                with contextlib.suppress(Exception):
-                    await self.storage.delete(values["image_key"])
-            earlier = await store.message_by_client_id(self.session, me.id, client_id or "")
-            if earlier is None:  # pragma: no cover - the unique key just said it exists
-                raise InvalidMessage("This message could not be stored, try again")
-            return self._repeat(earlier, chat), False
-
-        await store.set_latest_message(
-            self.session, chat.id, seq=seq, preview=preview_of(text, bool(image)), sender=me.id, now=now
+        await self.limits.count_message(me.id)
+        draft = Draft(
+            id=new_id(),
+            chat_id=chat_id,
+            sender_id=me.id,
+            text=text,
+            client_id=client_id,
+            created_at=store.utcnow(),
         )
-        members = await store.member_ids(self.session, chat.id)
-        message = Message(seq=seq, **values)
-        self.uow.emit(NEW_MESSAGE, message_document(message, self.links), to_users=members)
-        self.uow.on_commit(MESSAGES_STORED.inc)
-        log.info("chat.message.sent", chat_id=chat.id, sender=me.id, message_type=values["message_type"])
-        seen = await self._read_by_viewers(chat, me.id, members, seq)
-        return message_document(message, self.links, seen.get(message.id)), True
-
-    async def _read_by_viewers(
-        self, chat: Chat, sender: str, members: list[str], seq: int
-    ) -> dict[str, datetime]:
-        """Members who have the chat open read the new message at once (``messagesSeen`` follows it)."""
+        if image:
+            chat, _ = await self.access(chat_id, me.id)
+            if client_id is not None:
+                # A retried upload is answered before its image is processed again.
+                earlier = await store.message_by_client_id(self.session, me.id, client_id)
+                if earlier is not None:
+                    return self._repeat(earlier, chat), False
+            processed = await process_upload(image)
+            draft.image_key = new_media_key(processed.extension)
+            await self.storage.put(draft.image_key, processed.data, processed.content_type)
+            draft.message_type = store.TYPE_IMAGE
+            draft.image_width = processed.width
+            draft.image_height = processed.height
+            draft.image_content_type = processed.content_type
         try:
-            watching = await self.viewers(chat.id)
-        except Exception as exc:  # who is watching is a nicety; the message is stored either way
-            log.warning("chat.viewers.failed", chat_id=chat.id, error=type(exc).__name__)
-            return {}
+            sent = await self.writer.submit(draft)
+        except BaseException:
+            await self._forget_image(draft.image_key)
+            raise
+        if not sent.created:
+            await self._forget_image(draft.image_key)
+        return sent.message, sent.created
+
+    async def _forget_image(self, key: str | None) -> None:
+        if key is not None:
+            with contextlib.suppress(Exception):
+                await self.storage.delete(key)
+
+    async def read_on_arrival(self, readers: list[tuple[str, str, int]]) -> dict[str, datetime]:
+        """Each ``(chat, reader, seq)``: the reader has the chat open and reads up to ``seq``."""
         seen: dict[str, datetime] = {}
-        for reader in sorted(watching & set(members) - {sender}):
-            seen.update(await self._mark_read(chat, reader, seq))
+        for chat_id, reader, seq in readers:
+            found = await store.load_membership(self.session, chat_id, reader)
+            if found is None or found[1] is None:
+                continue
+            seen.update(await self._mark_read(found[0], reader, seq))
         return seen
 
     def _repeat(self, earlier: Message, chat: Chat) -> MessageOut:

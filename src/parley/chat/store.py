@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -81,6 +83,8 @@ class Chat(Base):  # type: ignore[misc,valid-type]
     latest_message_seq: Mapped[int | None] = mapped_column(Seq)
     latest_message_text: Mapped[str | None] = mapped_column(Text)
     latest_message_sender: Mapped[str | None] = mapped_column(String(32))
+    # The chat's last message sequence number (``Message.chat_seq``): 1, 2, 3 … in commit order.
+    last_seq: Mapped[int] = mapped_column(Seq, nullable=False, default=0, server_default="0")
 
 
 class Member(Base):  # type: ignore[misc,valid-type]
@@ -106,6 +110,7 @@ class Message(Base):  # type: ignore[misc,valid-type]
     __table_args__ = (
         UniqueConstraint("sender_id", "client_id"),
         Index("ix_messages_chat_id_seq", "chat_id", "seq"),
+        Index("uq_messages_chat_id_chat_seq", "chat_id", "chat_seq", unique=True),
         {"sqlite_autoincrement": True},
     )
 
@@ -126,6 +131,8 @@ class Message(Base):  # type: ignore[misc,valid-type]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The message's number within its chat, without gaps and in commit order (see the writer).
+    chat_seq: Mapped[int | None] = mapped_column(Seq)
 
 
 def direct_key(a: str, b: str) -> str:
@@ -192,31 +199,55 @@ async def find_direct_chat(session: AsyncSession, a: str, b: str) -> Chat | None
     return await session.scalar(select(Chat).where(Chat.direct_key == direct_key(a, b)))
 
 
-async def list_chats(session: AsyncSession, user_id: str) -> Sequence[Chat]:
-    """The user's chats, latest activity first."""
+async def list_chats(
+    session: AsyncSession,
+    user_id: str,
+    *,
+    limit: int | None = None,
+    after: tuple[datetime, str] | None = None,
+) -> Sequence[Chat]:
+    """The user's chats, latest activity first: up to ``limit`` of them, those after ``after``.
+
+    ``after`` is the (last activity, id) of the last chat of the previous page.
+    """
     stmt = chats_visible_to(user_id).order_by(Chat.last_activity_at.desc(), Chat.id.desc())
+    if after is not None:
+        at, chat_id = after
+        stmt = stmt.where(
+            or_(Chat.last_activity_at < at, and_(Chat.last_activity_at == at, Chat.id < chat_id))
+        )
+    if limit is not None:
+        stmt = stmt.limit(limit)
     return (await session.scalars(stmt)).all()
 
 
 async def members_by_chat(
-    session: AsyncSession, *, user_id: str | None = None, chat_id: str | None = None
+    session: AsyncSession,
+    *,
+    user_id: str | None = None,
+    chat_id: str | None = None,
+    chat_ids: Sequence[str] | None = None,
 ) -> dict[str, list[Member]]:
-    """Members (oldest first) of every chat of ``user_id``, or of the one chat ``chat_id``."""
+    """Members (oldest first) of every chat of ``user_id``, of the one chat ``chat_id``, or of ``chat_ids``."""
     stmt = select(Member).order_by(Member.chat_id, Member.joined_at, Member.user_id)
     if user_id is not None:
         stmt = stmt.where(Member.chat_id.in_(chat_ids_visible_to(user_id)))
     if chat_id is not None:
         stmt = stmt.where(Member.chat_id == chat_id)
+    if chat_ids is not None:
+        stmt = stmt.where(Member.chat_id.in_(chat_ids))
     found: dict[str, list[Member]] = defaultdict(list)
     for member in (await session.scalars(stmt)).all():
         found[member.chat_id].append(member)
     return found
 
 
-async def unseen_counts(session: AsyncSession, user_id: str, chat_id: str | None = None) -> dict[str, int]:
+async def unseen_counts(
+    session: AsyncSession, user_id: str, chat_id: str | None = None, *, chat_ids: Sequence[str] | None = None
+) -> dict[str, int]:
     """How many messages of others each of the user's chats holds past the user's read position.
 
-    One grouped query for all chats (``chat_id`` narrows it to one).
+    One grouped query for all chats (``chat_id`` narrows it to one, ``chat_ids`` to those).
     """
     stmt = (
         select(Message.chat_id, func.count())
@@ -226,6 +257,8 @@ async def unseen_counts(session: AsyncSession, user_id: str, chat_id: str | None
     )
     if chat_id is not None:
         stmt = stmt.where(Message.chat_id == chat_id)
+    if chat_ids is not None:
+        stmt = stmt.where(Message.chat_id.in_(chat_ids))
     return {str(cid): int(count) for cid, count in (await session.execute(stmt)).all()}
 
 
@@ -380,6 +413,86 @@ async def insert_message(session: AsyncSession, values: dict[str, Any]) -> int |
     )
     seq = (await session.execute(stmt)).scalar_one_or_none()
     return int(seq) if seq is not None else None
+
+
+@dataclass
+class LockedChat:
+    """A chat locked for a batch of messages: its last sequence number and its members."""
+
+    last_seq: int
+    members: list[str]
+
+
+async def lock_chats_for_messages(session: AsyncSession, chat_ids: list[str]) -> dict[str, LockedChat]:
+    """Lock the chats' rows until the transaction ends (in id order) and read their members.
+
+    One statement. The lock (``FOR NO KEY UPDATE``, as membership changes take) makes the members
+    read here the ones at commit time, and hands each chat's sequence numbers out in commit order.
+    """
+    chats = Chat.__table__
+    members = Member.__table__
+    stmt = (
+        select(chats.c.id, chats.c.last_seq, members.c.user_id)
+        .join(members, members.c.chat_id == chats.c.id)
+        .where(chats.c.id.in_(chat_ids))
+        .order_by(chats.c.id)
+        .with_for_update(of=chats, key_share=True)
+    )
+    found: dict[str, LockedChat] = {}
+    for chat_id, last_seq, user_id in (await session.execute(stmt)).all():
+        locked = found.get(chat_id)
+        if locked is None:
+            locked = found[chat_id] = LockedChat(int(last_seq), [])
+        locked.members.append(str(user_id))
+    return found
+
+
+async def insert_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Store messages in one statement; ``{id: seq}`` of those stored (a repeated clientId is not)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    messages = Message.__table__
+    stmt = (
+        insert(messages)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["sender_id", "client_id"])
+        .returning(messages.c.id, messages.c.seq)
+    )
+    return {str(mid): int(seq) for mid, seq in (await session.execute(stmt)).all()}
+
+
+async def set_latest_messages(session: AsyncSession, latest: list[dict[str, Any]]) -> None:
+    """Each chat's new latest message and sequence number, in one round trip (executemany)."""
+    chats = Chat.__table__
+    stmt = (
+        update(chats)
+        .where(chats.c.id == bindparam("b_chat_id"))
+        .values(
+            last_seq=bindparam("b_last_seq"),
+            latest_message_seq=bindparam("b_latest_seq"),
+            latest_message_text=bindparam("b_text"),
+            latest_message_sender=bindparam("b_sender"),
+            last_activity_at=bindparam("b_now"),
+            updated_at=bindparam("b_now"),
+        )
+    )
+    await session.execute(stmt, latest)
+
+
+async def messages_by_client_ids(
+    session: AsyncSession, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], Message]:
+    """The stored messages of these ``(sender, clientId)`` pairs."""
+    if not keys:
+        return {}
+    stmt = select(Message).where(
+        Message.sender_id.in_({k[0] for k in keys}), Message.client_id.in_({k[1] for k in keys})
+    )
+    wanted = set(keys)
+    return {
+        (m.sender_id, m.client_id or ""): m
+        for m in (await session.scalars(stmt)).all()
+        if (m.sender_id, m.client_id or "") in wanted
+    }
 
 
 async def set_latest_message(

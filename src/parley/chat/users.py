@@ -1,13 +1,24 @@
-"""Other people's profiles, from the user service, cached briefly.
+"""Other people's profiles and who blocked whom, from the user service.
 
-The chat service owns no user data: it asks the user service (``POST /api/v1/user/batch``, one
-call for many ids, with the caller's token) and keeps the answers in the cache for a short while.
+The chat service owns no user data: it asks the user service, always with the caller's token.
+
+* Profiles: ``POST /api/v1/user/batch`` ``{ids}`` → ``{users: [{_id, name, email?, createdAt,
+  updatedAt, readReceipts}]}``, one call for many ids, kept in the cache for a short while.
+  ``email`` is present only for the caller and the people who share a chat with the caller (the
+  only people the chat service shows), so only profiles that carry it are cached: a cached
+  profile may be shown to any of that person's contacts. A profile without one reads ``""``.
+  ``readReceipts`` is the person's setting (see :func:`sends_read_receipts`); a change reaches
+  the chat service within the cache's lifetime.
+* Blocks: ``POST /api/v1/user/block-relations`` ``{ids}`` → ``{blocking: [...], blockedBy:
+  [...]}``: those of the ids the caller blocked, and those who blocked the caller. Never cached:
+  a block takes effect at once (see :meth:`UserDirectory.block_relations`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -21,6 +32,7 @@ log = structlog.get_logger(__name__)
 CACHE_PREFIX = "parley:chat:profile:"
 PROFILE_TTL_SECONDS = 45
 BATCH_PATH = "/api/v1/user/batch"
+BLOCKS_PATH = "/api/v1/user/block-relations"
 BATCH_LIMIT = 500
 UNKNOWN_NAME = "Unknown User"
 
@@ -30,6 +42,26 @@ Profile = dict[str, Any]
 def unknown_profile(user_id: str) -> Profile:
     """What a profile the user service cannot tell us about looks like (as the seed app's)."""
     return {"_id": user_id, "name": UNKNOWN_NAME, "email": ""}
+
+
+def sends_read_receipts(profile: Profile) -> bool:
+    """Whether the person sends and sees read receipts; off unless their profile says on.
+
+    A profile that does not say (an unknown user, the user service away) keeps the person private.
+    """
+    return profile.get("readReceipts") is True
+
+
+@dataclass(frozen=True)
+class BlockRelations:
+    """How the caller stands with some people: whom the caller blocked, and who blocked the caller."""
+
+    blocking: frozenset[str] = frozenset()
+    blocked_by: frozenset[str] = frozenset()
+
+    def between(self, other_id: str) -> bool:
+        """Whether either of the caller and ``other_id`` blocked the other."""
+        return other_id in self.blocking or other_id in self.blocked_by
 
 
 class UserDirectory:
@@ -76,6 +108,41 @@ class UserDirectory:
             )
         return found
 
+    async def block_relations(self, ids: Iterable[str], token: str) -> BlockRelations:
+        """Who blocked whom between the token's user and each of ``ids``.
+
+        Meant for enforcing blocks: a blocked user may not start a 1:1 chat with the blocker or
+        send in it (ask with the sender's token; refuse when :meth:`BlockRelations.between`), and
+        gets no presence or typing of the blocker (ask with the blocker's token, the one whose
+        socket emits, and leave out ``blocking``). Raises :class:`UserServiceUnavailable`.
+        """
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return BlockRelations()
+        blocking: set[str] = set()
+        blocked_by: set[str] = set()
+        for start in range(0, len(wanted), BATCH_LIMIT):
+            chunk = wanted[start : start + BATCH_LIMIT]
+            try:
+                response = await self.client.post(
+                    BLOCKS_PATH, json={"ids": chunk}, headers={"Authorization": f"Bearer {token}"}
+                )
+                response.raise_for_status()
+                body = response.json()
+                blocking.update(str(uid) for uid in body["blocking"])
+                blocked_by.update(str(uid) for uid in body["blockedBy"])
+            except Exception as exc:
+                log.warning("chat.blocks.unavailable", error=f"{type(exc).__name__}: {exc}"[:200])
+                raise UserServiceUnavailable() from exc
+        return BlockRelations(frozenset(blocking), frozenset(blocked_by))
+
+    async def blocked_between(self, other_id: str, token: str) -> bool:
+        """Whether the token's user and ``other_id`` blocked one another (either way round).
+
+        Raises :class:`UserServiceUnavailable`.
+        """
+        return (await self.block_relations([other_id], token)).between(other_id)
+
     async def _cached(self, ids: list[str]) -> dict[str, Profile]:
         try:
             values = await self.cache.mget([CACHE_PREFIX + uid for uid in ids])
@@ -92,6 +159,8 @@ class UserDirectory:
         return found
 
     async def _remember(self, profiles: dict[str, Profile]) -> None:
+        # A profile without its address was cut for one caller: not to be shown to the next.
+        profiles = {uid: profile for uid, profile in profiles.items() if profile.get("email")}
         if not profiles:
             return
         try:
@@ -118,4 +187,6 @@ class UserDirectory:
             for user in users:
                 if isinstance(user, dict) and isinstance(user.get("_id"), str) and user["_id"] in chunk:
                     found[user["_id"]] = user
+        for profile in found.values():
+            profile.setdefault("email", "")
         return found

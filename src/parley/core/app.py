@@ -137,13 +137,14 @@ def install_error_handlers(app: FastAPI) -> None:
 def allow_browser_origin(app: FastAPI, origins: str | Sequence[str]) -> None:
     """Let web apps on ``origins`` (``CORS_ORIGINS``, else ``PUBLIC_URL``) call this service.
 
-    Only needed when a web app is served from another origin than the API.
+    Only needed when a web app is served from another origin than the API; API clients send
+    ``Authorization``, the web app its CSRF header.
     """
     app.add_middleware(
         CORSMiddleware,
         allow_origins=[origins] if isinstance(origins, str) else list(origins),
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-CSRF-Token"],
         expose_headers=["X-Next-Cursor", "Retry-After", "X-Request-ID"],
         max_age=600,
     )

@@ -1,19 +1,22 @@
-"""JWTs: issued by the user service, verified by every service, revoked through the cache.
+"""JWTs: issued by the user service, verified by every service, revoked by session.
 
 Tokens carry ``sub`` (the user id), ``user`` (``{_id, name, email}``, as the seed app's did),
-``exp``, ``iat`` and ``jti``. HS256 with ``JWT_SECRET`` by default; with ``JWT_PRIVATE_KEY`` (PEM,
-RSA or Ed25519) the user service signs asymmetrically and the others need only ``JWT_PUBLIC_KEYS``.
-Logout stores the ``jti`` in the cache until the token would have expired; every verification
-looks it up, so a revocation is seen by every service at once.
+``exp``, ``iat``, ``jti``, and the session they belong to: ``sid`` (one per login) and ``gen`` (the
+session's generation; a rename issues the next one). HS256 with ``JWT_SECRET`` by default; with
+``JWT_PRIVATE_KEY`` (PEM, RSA or Ed25519) the user service signs asymmetrically and the others need
+only ``JWT_PUBLIC_KEYS``. Revoked sessions are kept in process (:mod:`parley.core.revocations`), so
+a verification costs no cache round trip; a revocation reaches every process within a second.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +24,23 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.requests import cookie_parser
 
-from parley.core.errors import Unauthorized
+from parley.core.errors import Forbidden, ServiceUnavailable, Unauthorized
+from parley.core.ids import new_id
+from parley.core.revocations import Revocation, RevocationList
 
-REVOKED_PREFIX = "parley:revoked:"
+# The browser's session: the token in an HttpOnly cookie, and a readable CSRF value that a page
+# of our own origin copies into ``X-CSRF-Token`` on every write (the double-submit pattern).
+SESSION_COOKIE = "parley_session"
+CSRF_COOKIE = "parley_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class CsrfFailed(Forbidden):
+    code, message = "csrf_failed", "This request is missing its security token; reload the page and try again"
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,8 @@ class Identity:
     jti: str
     exp: int
     token: str
+    session: str = ""
+    generation: int = 0
 
     def user(self) -> dict[str, str]:
         return {"_id": self.id, "name": self.name, "email": self.email}
@@ -57,8 +75,11 @@ class Tokens:
         private_key: str | None = None,
         public_keys: str | None = None,
         ttl_seconds: int = 7 * 24 * 3600,
+        revocations: RevocationList | None = None,
     ) -> None:
         self.cache = cache
+        # Without a shared list (tests, tools), one of its own that syncs when it is consulted.
+        self.revocations = revocations or RevocationList(cache)
         self.ttl = ttl_seconds
         self._secret = secret
         self._private: Any = None
@@ -89,8 +110,18 @@ class Tokens:
     def can_issue(self) -> bool:
         return self._private is not None or bool(self._secret)
 
-    def issue(self, user: dict[str, Any]) -> str:
-        """A fresh token for ``user`` (a document with ``_id``, ``name`` and ``email``)."""
+    async def start(self) -> None:
+        """Load the revocations and follow new ones (until :meth:`close`)."""
+        await self.revocations.start()
+
+    async def close(self) -> None:
+        await self.revocations.close()
+
+    def issue(self, user: dict[str, Any], *, session: str | None = None, generation: int = 0) -> str:
+        """A fresh token for ``user`` (a document with ``_id``, ``name`` and ``email``).
+
+        It belongs to ``session`` at ``generation``; without a session, to a new one of its own.
+        """
         now = int(time.time())
         claims = {
             "sub": str(user["_id"]),
@@ -98,6 +129,8 @@ class Tokens:
             "iat": now,
             "exp": now + self.ttl,
             "jti": secrets.token_urlsafe(16),
+            "sid": session or new_id(),
+            "gen": generation,
         }
         if self._private is not None:
             pem = self._private.public_key().public_bytes(
@@ -134,25 +167,49 @@ class Tokens:
         return claims
 
     async def verify(self, token: str) -> Identity:
-        """Verify signature, expiry and revocation; the caller's :class:`Identity`."""
+        """Verify signature, expiry and revocation; the caller's :class:`Identity`.
+
+        Revocation is checked against the list kept in process: no cache round trip, unless the
+        list has not heard from the cache for a while (then it syncs first, or answers 503).
+        """
         claims = self.decode(token)
-        if await self.cache.exists(REVOKED_PREFIX + str(claims["jti"])):
-            raise Unauthorized("This session has been logged out")
         user = claims["user"]
-        return Identity(
+        session, generation = claims.get("sid"), claims.get("gen", 0)
+        if session is None:
+            # A token from before sessions: it is its own session.
+            session = claims["jti"]
+        if not isinstance(session, str) or not session or not isinstance(generation, int):
+            raise Unauthorized("Invalid token")
+        identity = Identity(
             id=str(claims["sub"]),
             name=str(user.get("name", "")),
             email=str(user.get("email", "")),
             jti=str(claims["jti"]),
             exp=int(claims["exp"]),
             token=token,
+            session=session,
+            generation=generation,
         )
+        if not self.revocations.fresh:
+            try:
+                await self.revocations.ensure_fresh()
+            except (RedisError, OSError) as exc:
+                raise ServiceUnavailable("Sign-in cannot be checked right now, please try again") from exc
+        if self.is_revoked(identity):
+            raise Unauthorized("This session has been logged out")
+        return identity
+
+    def is_revoked(self, identity: Identity) -> bool:
+        """Whether ``identity``'s token is refused, from what this process knows (no round trip)."""
+        return self.revocations.is_revoked(identity.session, identity.generation)
 
     async def revoke(self, identity: Identity) -> None:
-        """Refuse this token from now until it would have expired anyway."""
-        ttl = max(1, identity.exp - int(time.time()) + 1)
-        await self.cache.set(REVOKED_PREFIX + identity.jti, "1", ex=ttl)
-        await self.cache.publish("parley:revocations", json.dumps({"jti": identity.jti, "sub": identity.id}))
+        """Refuse every token of this token's session, from now until it would have expired anyway."""
+        await self.revoke_sessions([Revocation(identity.session, None, identity.exp + 1, identity.id)])
+
+    async def revoke_sessions(self, revocations: list[Revocation]) -> None:
+        """Refuse what each revocation says, in every service (this process at once, the others within a second)."""
+        await self.revocations.add(revocations)
 
     def jwks(self) -> dict[str, Any]:
         """The public keys as a JSON Web Key Set (empty with a shared secret)."""
@@ -167,6 +224,44 @@ def _split_pems(text: str) -> list[str]:
     text = text.replace("\\n", "\n")
     marker = "-----END PUBLIC KEY-----"
     return [part.strip() + "\n" + marker for part in text.split(marker) if "BEGIN" in part]
+
+
+def new_csrf_value() -> str:
+    """A fresh value for the CSRF cookie."""
+    return secrets.token_urlsafe(32)
+
+
+def csrf_matches(cookie: str | None, header: str | None) -> bool:
+    """Whether the ``X-CSRF-Token`` header repeats the CSRF cookie (compared in constant time)."""
+    if not cookie or not header:
+        return False
+    return hmac.compare_digest(cookie.encode(), header.encode())
+
+
+def request_token(
+    *, authorization: str | None, cookies: Mapping[str, str], method: str, csrf_header: str | None
+) -> str:
+    """The caller's token: ``Authorization: Bearer`` wins, else the session cookie.
+
+    A write authenticated by the cookie must repeat the CSRF cookie in ``X-CSRF-Token``: a page of
+    another site can make the browser send the cookie, but cannot read the CSRF value to copy it.
+    """
+    if authorization:
+        return bearer_token(authorization)
+    token = (cookies.get(SESSION_COOKIE) or "").strip()
+    if not token:
+        raise Unauthorized("Please log in")
+    if method.upper() in UNSAFE_METHODS and not csrf_matches(cookies.get(CSRF_COOKIE), csrf_header):
+        raise CsrfFailed()
+    return token
+
+
+def session_cookie(cookie_header: str | None) -> str | None:
+    """The session token from a raw ``Cookie`` header (a socket handshake's), if it carries one."""
+    if not cookie_header:
+        return None
+    # Parsed as Starlette parses a request's cookies (leniently, as browsers send them).
+    return cookie_parser(cookie_header).get(SESSION_COOKIE) or None
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from parley.core.auth import Identity, Tokens, bearer_token
+from parley.core.auth import CSRF_HEADER, Identity, Tokens, request_token
 
 
 def _tokens(request: Request) -> Tokens:
@@ -20,8 +20,17 @@ async def get_tokens(request: Request) -> Tokens:
 
 
 async def current_identity(request: Request) -> Identity:
-    """The caller, from a verified, unrevoked bearer token; 401 otherwise."""
-    token = bearer_token(request.headers.get("authorization"))
+    """The caller, from a verified, unrevoked token; 401 otherwise.
+
+    The token comes from ``Authorization: Bearer`` (API clients) or the browser's session cookie;
+    a cookie-authenticated write without the matching CSRF header is 403.
+    """
+    token = request_token(
+        authorization=request.headers.get("authorization"),
+        cookies=request.cookies,
+        method=request.method,
+        csrf_header=request.headers.get(CSRF_HEADER),
+    )
     return await _tokens(request).verify(token)
 
 

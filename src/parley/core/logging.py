@@ -8,6 +8,8 @@ from typing import Any
 
 import structlog
 
+from parley.core.redact import scrub_emails
+
 
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     """Route structlog and the standard library (uvicorn, sqlalchemy) through one renderer."""
@@ -35,6 +37,8 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            # Last, so it sees everything that is written, exceptions and libraries' messages too.
+            scrub_emails,
             renderer,
         ],
     )

@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 from parley.core.auth import Tokens
 from parley.core.bus import MemoryBus, RabbitBus, create_bus
 from parley.core.cache import create_cache
+from parley.core.revocations import RevocationList
 from parley.core.settings import Settings
 
 
@@ -14,8 +15,25 @@ def build_cache(settings: Settings) -> Redis:
     return create_cache(settings.cache.redis_url)
 
 
+# One revocation list per cache per process: services sharing a process (``parley up``) see a
+# logout at once, and the process follows the cache once rather than once per service.
+_revocation_lists: dict[str, RevocationList] = {}
+
+
+def shared_revocations(redis_url: str) -> RevocationList:
+    """The process's revocation list for the cache at ``redis_url`` (with a client of its own)."""
+    found = _revocation_lists.get(redis_url)
+    if found is None or found.closed:
+        found = RevocationList(create_cache(redis_url), owns_cache=True)
+        _revocation_lists[redis_url] = found
+    return found
+
+
 def build_tokens(settings: Settings, cache: Redis, *, issuer: bool = False) -> Tokens:
-    """Token verification for every service; ``issuer`` (the user service) may also mint them."""
+    """Token verification for every service; ``issuer`` (the user service) may also mint them.
+
+    The caller starts them (``await tokens.start()``) and closes them with its other resources.
+    """
     t = settings.tokens
     return Tokens(
         cache,
@@ -24,6 +42,7 @@ def build_tokens(settings: Settings, cache: Redis, *, issuer: bool = False) -> T
         private_key=t.jwt_private_key if issuer else None,
         public_keys=t.jwt_public_keys,
         ttl_seconds=t.jwt_ttl_seconds,
+        revocations=shared_revocations(settings.cache.redis_url),
     )
 
 

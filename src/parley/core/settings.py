@@ -246,8 +246,15 @@ class LimitSettings(_Base):
     otp_resend_seconds: int = Field(60, ge=0)
     otp_ttl_seconds: int = Field(300, ge=1)
     otp_max_attempts: int = Field(5, ge=1)
+    # Wrong codes an address may send in 24 hours, across every code it asks for.
+    otp_max_failures_per_day: int = Field(50, ge=1)
     login_rate_per_minute: int = Field(20, ge=1)
     verify_rate_per_minute: int = Field(30, ge=1)
+    # Sockets one user may hold at once (every instance together); a new one past it ends the oldest.
+    max_sockets_per_user: int = Field(20, ge=1)
+    # Per user, on the chat service: messages sent, and chats (1:1 and groups) started.
+    message_rate_per_minute: int = Field(300, ge=1)
+    chat_rate_per_hour: int = Field(60, ge=1)
     # Trust X-Forwarded-For from a proxy in front (the web gateway, an ingress).
     trust_forwarded_for: bool = False
 

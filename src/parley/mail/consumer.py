@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from parley.core.bus import Envelope, PermanentFailure
 from parley.core.metrics import MAILS
+from parley.core.redact import mask_emails
 from parley.mail.errors import MailRejected
 from parley.mail.schemas import MailRequest
 from parley.mail.sender import Sender
@@ -57,8 +58,8 @@ class MailConsumer:
             await self.sender.send(mail)
         except MailRejected as exc:
             MAILS.labels("dead").inc()
-            log.warning("mail.rejected", domain=domain, error=str(exc))
-            raise PermanentFailure(str(exc)) from exc
+            log.warning("mail.rejected", domain=domain, error=mask_emails(str(exc)))
+            raise PermanentFailure(mask_emails(str(exc))) from exc
         except Exception as exc:
             # The bus retries while it has delays left (the first delivery is attempt 1).
             last = envelope.attempt > self.retries
@@ -67,7 +68,8 @@ class MailConsumer:
                 "mail.dead" if last else "mail.deferred",
                 domain=domain,
                 attempt=envelope.attempt,
-                error=str(exc) or type(exc).__name__,
+                # An SMTP server's reply may quote the recipient.
+                error=mask_emails(str(exc)) or type(exc).__name__,
             )
             raise
         MAILS.labels("sent").inc()

@@ -11,10 +11,11 @@ from parley.core.app import allow_browser_origin, create_service_app
 from parley.core.database import Database
 from parley.core.resources import build_bus, build_cache, build_tokens
 from parley.core.settings import Settings
+from parley.user.contacts import ChatContacts
 from parley.user.otp import OtpStore, derive_key
 from parley.user.ratelimit import RateLimiter
 from parley.user.routes import routers
-from parley.user.service import Login
+from parley.user.service import Login, SessionTouches, restore_revocations
 
 
 def otp_secret(settings: Settings) -> str:
@@ -44,6 +45,10 @@ def create_app(settings: Settings) -> FastAPI:
             cache = build_cache(settings)
             resources.push_async_callback(cache.aclose)
             tokens = build_tokens(settings, cache, issuer=True)
+            await tokens.start()
+            resources.push_async_callback(tokens.close)
+            # The database remembers every logout; a cache that starts empty learns them again.
+            await restore_revocations(db, tokens)
             limiter = RateLimiter(settings.cache.redis_url)
             resources.push_async_callback(limiter.close)
             bus = await build_bus(settings)
@@ -55,11 +60,16 @@ def create_app(settings: Settings) -> FastAPI:
                 ttl=limits.otp_ttl_seconds,
                 max_attempts=limits.otp_max_attempts,
                 resend_seconds=limits.otp_resend_seconds,
+                max_failures=limits.otp_max_failures_per_day,
             )
             app.state.settings = settings
             app.state.db = db
             app.state.cache = cache
             app.state.tokens = tokens
+            app.state.session_touches = SessionTouches()
+            contacts = ChatContacts(settings.services.chat_service)
+            resources.push_async_callback(contacts.close)
+            app.state.contacts = contacts
             app.state.bus = bus
             app.state.limiter = limiter
             app.state.login = Login(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from parley.core.errors import BadRequest, NotFound, RateLimited, ServiceUnavailable, Unauthorized
+from parley.core.errors import BadRequest, Conflict, NotFound, RateLimited, ServiceUnavailable, Unauthorized
 
 
 class InvalidEmail(BadRequest):
@@ -33,6 +33,10 @@ class ResendTooSoon(RateLimited):
     code = "otp_cooldown"
 
 
+class TooManyFailures(RateLimited):
+    code = "too_many_failures"
+
+
 class TooManyRequests(RateLimited):
     code = "rate_limited"
 
@@ -55,3 +59,15 @@ class AccountGone(Unauthorized):
 
 class InvalidCursor(BadRequest):
     code, message = "invalid_cursor", "The cursor is not valid"
+
+
+class SessionNotFound(NotFound):
+    code, message = "session_not_found", "Session not found"
+
+
+class BlockYourself(BadRequest):
+    code, message = "block_yourself", "You cannot block yourself"
+
+
+class TooManyBlocks(Conflict):
+    code = "too_many_blocks"

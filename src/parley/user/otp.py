@@ -6,6 +6,11 @@ server secret and bound to the address, so a copy of the cache cannot be brute-f
 successful check and becomes void after ``max_attempts`` wrong ones: every check counts itself
 atomically before comparing, so parallel guesses cannot exceed the limit. Resends are held back
 by a per-address cooldown taken with ``SET NX EX``.
+
+Across codes, an address may spend at most ``max_failures`` wrong codes in a window of a day
+(counted from its first wrong code): each check takes one from that budget before comparing, and
+gives it back unless the code was actually wrong. Without it, asking for new codes would allow
+thousands of guesses a day.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ CODE_DIGITS = 6
 CODE_PATTERN = re.compile(r"[0-9]{6}")
 CODE_PREFIX = "parley:otp:code:"
 COOLDOWN_PREFIX = "parley:otp:cooldown:"
+FAILURES_PREFIX = "parley:otp:failures:"
+FAILURE_WINDOW_SECONDS = 24 * 3600
 
 
 def generate_code() -> str:
@@ -70,12 +77,44 @@ class Outcome:
 class OtpStore:
     """Codes and resend cooldowns in the cache, one of each per address."""
 
-    def __init__(self, cache: Redis, key: bytes, *, ttl: int, max_attempts: int, resend_seconds: int) -> None:
+    def __init__(
+        self,
+        cache: Redis,
+        key: bytes,
+        *,
+        ttl: int,
+        max_attempts: int,
+        resend_seconds: int,
+        max_failures: int = 50,
+        failure_window: int = FAILURE_WINDOW_SECONDS,
+    ) -> None:
         self.cache = cache
         self.key = key
         self.ttl = ttl
         self.max_attempts = max_attempts
         self.resend_seconds = resend_seconds
+        self.max_failures = max_failures
+        self.failure_window = failure_window
+
+    async def take_guess(self, email: str) -> int:
+        """Take one guess from the address's daily budget: 0 if there was one, else the seconds until the window ends."""
+        key = FAILURES_PREFIX + email
+        async with self.cache.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, self.failure_window, nx=True)
+            pipe.ttl(key)
+            count, _, left = await pipe.execute()
+        if int(count) > self.max_failures:
+            return max(1, int(left))
+        return 0
+
+    async def give_back_guess(self, email: str) -> None:
+        """Return a guess that was not a wrong code (the code was right, expired or void)."""
+        key = FAILURES_PREFIX + email
+        async with self.cache.pipeline(transaction=True) as pipe:
+            pipe.decr(key)
+            pipe.expire(key, self.failure_window, nx=True)
+            await pipe.execute()
 
     async def start_cooldown(self, email: str) -> int:
         """Take the address's resend cooldown: 0 if taken now, else the seconds left of the current one."""

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from parley.user import service
-from parley.user.deps import ClientIP, CurrentUser, LoginDep, SessionDep, TokensDep
+from parley.user.cookies import clear_session_cookies, set_session_cookies
+from parley.user.deps import (
+    ClientIP,
+    ContactsDep,
+    CurrentUser,
+    LoginDep,
+    PublicUrl,
+    SessionDep,
+    TokensDep,
+    UserAgent,
+)
 from parley.user.schemas import (
     AuthResponse,
     BatchRequest,
+    BlockRelations,
+    BlockRelationsRequest,
     ErrorResponse,
     LoginRequest,
     MessageResponse,
+    ProfileDocument,
+    SessionDocument,
+    SettingsDocument,
+    SettingsPatch,
     UpdateUserRequest,
     UserDocument,
     UsersResponse,
@@ -49,22 +65,87 @@ async def login(body: LoginRequest, login: LoginDep, ip: ClientIP) -> MessageRes
 @auth.post(
     "/verify",
     summary="Exchange the emailed code for a token",
-    description="Creates the user on their first login (named after the part of the address before `@`).",
+    description=(
+        "Creates the user on their first login (named after the part of the address before `@`). "
+        "The token is in the answer (for API clients) and in the browser's `parley_session` cookie "
+        "(HttpOnly), with a `parley_csrf` cookie whose value cookie-authenticated writes repeat in "
+        "the `X-CSRF-Token` header."
+    ),
     responses=errors(400, 429, 503),
 )
-async def verify(body: VerifyRequest, login: LoginDep, session: SessionDep, ip: ClientIP) -> AuthResponse:
-    user, token = await login.verify(session, body.email, body.otp, ip)
+async def verify(
+    body: VerifyRequest,
+    login: LoginDep,
+    session: SessionDep,
+    ip: ClientIP,
+    request: Request,
+    response: Response,
+    public_url: PublicUrl,
+    agent: UserAgent,
+) -> AuthResponse:
+    user, token = await login.verify(session, body.email, body.otp, ip, agent)
+    set_session_cookies(response, request, token, max_age=login.tokens.ttl, public_url=public_url)
     return AuthResponse(message="Login successful", user=UserDocument.of(user), token=token)
 
 
 @auth.post(
     "/logout",
-    summary="Log out: this token is refused from now on, by every service",
+    summary="Log out: this session's tokens are refused from now on, by every service",
+    responses=errors(401, 403),
+)
+async def logout(
+    identity: CurrentUser,
+    session: SessionDep,
+    tokens: TokensDep,
+    request: Request,
+    response: Response,
+    public_url: PublicUrl,
+) -> MessageResponse:
+    await service.logout(session, tokens, identity)
+    clear_session_cookies(response, request, public_url=public_url)
+    return MessageResponse(message="Logged out")
+
+
+@auth.post(
+    "/logout/all",
+    summary="Log out everywhere: every token of the caller is refused from now on",
+    responses=errors(401, 403),
+)
+async def logout_all(
+    identity: CurrentUser,
+    session: SessionDep,
+    tokens: TokensDep,
+    request: Request,
+    response: Response,
+    public_url: PublicUrl,
+) -> MessageResponse:
+    await service.logout_everywhere(session, tokens, identity)
+    clear_session_cookies(response, request, public_url=public_url)
+    return MessageResponse(message="Logged out everywhere")
+
+
+@auth.get(
+    "/sessions",
+    summary="The caller's signed-in sessions",
+    description="One per login, most recently used first; `current` marks the one making this request.",
     responses=errors(401),
 )
-async def logout(identity: CurrentUser, tokens: TokensDep) -> MessageResponse:
-    await service.logout(tokens, identity)
-    return MessageResponse(message="Logged out")
+async def list_sessions(identity: CurrentUser, session: SessionDep) -> list[SessionDocument]:
+    rows = await service.list_sessions(session, identity)
+    return [SessionDocument.of(row, identity.session) for row in rows]
+
+
+@auth.delete(
+    "/sessions/{session_id}",
+    summary="Sign one of the caller's sessions out",
+    description="Its tokens are refused from then on, by every service. Another user's session: 404.",
+    responses=errors(401, 403, 404),
+)
+async def end_session(
+    session_id: str, identity: CurrentUser, session: SessionDep, tokens: TokensDep
+) -> MessageResponse:
+    await service.end_session(session, tokens, identity, session_id)
+    return MessageResponse(message="Session signed out")
 
 
 @users.get("/me", summary="The caller's own profile", responses=errors(401))
@@ -72,16 +153,43 @@ async def me(identity: CurrentUser, session: SessionDep) -> UserDocument:
     return UserDocument.of(await service.current_user(session, identity))
 
 
+@users.get("/me/settings", summary="The caller's settings", responses=errors(401))
+async def get_settings(identity: CurrentUser, session: SessionDep) -> SettingsDocument:
+    return SettingsDocument.of(await service.current_user(session, identity))
+
+
+@users.patch(
+    "/me/settings",
+    summary="Change the caller's settings",
+    description="Only the settings in the body change; an empty body changes nothing.",
+    responses=errors(401, 422),
+)
+async def update_settings(
+    body: SettingsPatch, identity: CurrentUser, session: SessionDep
+) -> SettingsDocument:
+    user = await service.update_settings(
+        session, identity, email_notifications=body.email_notifications, read_receipts=body.read_receipts
+    )
+    return SettingsDocument.of(user)
+
+
 @users.post(
     "/update/user",
     summary="Change the caller's name",
-    description="Answers with a fresh token that carries the new name.",
-    responses=errors(400, 401),
+    description="Answers with a fresh token that carries the new name (also as the session cookie).",
+    responses=errors(400, 401, 403),
 )
 async def update_user(
-    body: UpdateUserRequest, identity: CurrentUser, session: SessionDep, tokens: TokensDep
+    body: UpdateUserRequest,
+    identity: CurrentUser,
+    session: SessionDep,
+    tokens: TokensDep,
+    request: Request,
+    response: Response,
+    public_url: PublicUrl,
 ) -> AuthResponse:
     user, token = await service.rename(session, tokens, identity, body.name)
+    set_session_cookies(response, request, token, max_age=tokens.ttl, public_url=public_url)
     return AuthResponse(message="User updated", user=UserDocument.of(user), token=token)
 
 
@@ -89,8 +197,9 @@ async def update_user(
     "/user/all",
     summary="Find people to chat with",
     description=(
-        "Users whose name or email contains `q` (case-insensitive), ordered by name. "
-        "The caller is never in the list: it is for finding someone else. "
+        "Users whose name contains `q` (case-insensitive) or whose email is `q`, ordered by name. "
+        "The caller is never in the list: it is for finding someone else. A user's `email` is "
+        "present only when the caller shares a chat with them or `q` is exactly that address. "
         f"When there are more, the `{NEXT_CURSOR_HEADER}` header carries the cursor of the next page."
     ),
     responses={
@@ -101,10 +210,12 @@ async def update_user(
         },
         **errors(400, 401),
     },
+    response_model_exclude_none=True,
 )
 async def list_users(
     identity: CurrentUser,
     session: SessionDep,
+    contacts: ContactsDep,
     response: Response,
     q: Annotated[str | None, Query(max_length=100, description="Part of a name or email")] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE,
@@ -113,23 +224,115 @@ async def list_users(
     found, next_cursor = await service.search(session, identity, query=q, limit=limit, cursor=cursor)
     if next_cursor:
         response.headers[NEXT_CURSOR_HEADER] = next_cursor
-    return [UserDocument.of(user) for user in found]
+    shown = await service.emails_shown(contacts, identity, found, q)
+    return [UserDocument.of(user, show_email=user.id in shown) for user in found]
 
 
 @users.post(
     "/user/batch",
     summary="Profiles of many users at once",
-    description="Unknown and malformed ids are simply absent from the answer.",
-    responses=errors(401),
+    description=(
+        "Unknown and malformed ids are simply absent from the answer. As everywhere, a user's "
+        "`email` is present only for the caller and the people who share a chat with the caller. "
+        "Each profile carries its `readReceipts` setting."
+    ),
+    responses=errors(401, 422),
+    response_model_exclude_none=True,
 )
-async def batch_users(body: BatchRequest, identity: CurrentUser, session: SessionDep) -> UsersResponse:
+async def batch_users(
+    body: BatchRequest, identity: CurrentUser, session: SessionDep, contacts: ContactsDep
+) -> UsersResponse:
     found = await service.find_users(session, body.ids)
-    return UsersResponse(users=[UserDocument.of(user) for user in found])
+    shown = await service.emails_shown(contacts, identity, found)
+    return UsersResponse(
+        users=[ProfileDocument.of_profile(user, show_email=user.id in shown) for user in found]
+    )
 
 
-@users.get("/user/{user_id}", summary="One user's profile", responses=errors(401, 404))
-async def get_user(user_id: str, identity: CurrentUser, session: SessionDep) -> UserDocument:
-    return UserDocument.of(await service.find_user(session, user_id))
+@users.post(
+    "/user/block-relations",
+    summary="Who blocked whom, between the caller and each of some users",
+    description=(
+        "For services acting for the caller (the chat service enforces blocks with it). "
+        "Unknown and malformed ids are in neither list."
+    ),
+    responses=errors(401, 422),
+)
+async def block_relations(
+    body: BlockRelationsRequest, identity: CurrentUser, session: SessionDep
+) -> BlockRelations:
+    blocking, blocked_by = await service.block_relations(session, identity, body.ids)
+    return BlockRelations(blocking=blocking, blocked_by=blocked_by)
+
+
+@users.get(
+    "/user/blocked",
+    summary="The people the caller has blocked",
+    description=f"Ordered by name. When there are more, the `{NEXT_CURSOR_HEADER}` header carries the next page's cursor.",
+    responses={
+        200: {
+            "headers": {
+                NEXT_CURSOR_HEADER: {"description": "The next page's cursor", "schema": {"type": "string"}}
+            }
+        },
+        **errors(400, 401),
+    },
+    response_model_exclude_none=True,
+)
+async def list_blocked(
+    identity: CurrentUser,
+    session: SessionDep,
+    contacts: ContactsDep,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=1000, description="From `X-Next-Cursor`")] = None,
+) -> list[UserDocument]:
+    found, next_cursor = await service.blocked(session, identity, limit=limit, cursor=cursor)
+    if next_cursor:
+        response.headers[NEXT_CURSOR_HEADER] = next_cursor
+    shown = await service.emails_shown(contacts, identity, found)
+    return [UserDocument.of(user, show_email=user.id in shown) for user in found]
+
+
+@users.post(
+    "/user/{user_id}/block",
+    summary="Block a user",
+    description=(
+        "They can no longer start a 1:1 chat with the caller or write in it, and no longer see "
+        f"the caller online or typing. Blocking someone already blocked changes nothing; at most "
+        f"{service.MAX_BLOCKS} people (409 beyond)."
+    ),
+    responses=errors(400, 401, 404, 409),
+)
+async def block_user(user_id: str, identity: CurrentUser, session: SessionDep) -> MessageResponse:
+    await service.block(session, identity, user_id)
+    return MessageResponse(message="User blocked")
+
+
+@users.delete(
+    "/user/{user_id}/block",
+    summary="Unblock a user",
+    description="Unblocking someone who is not blocked changes nothing.",
+    responses=errors(401, 404),
+)
+async def unblock_user(user_id: str, identity: CurrentUser, session: SessionDep) -> MessageResponse:
+    await service.unblock(session, identity, user_id)
+    return MessageResponse(message="User unblocked")
+
+
+@users.get(
+    "/user/{user_id}",
+    summary="One user's profile",
+    description="`email` is present only when the caller shares a chat with them.",
+    responses=errors(401, 404),
+    response_model_exclude_none=True,
+)
+async def get_user(
+    user_id: str, identity: CurrentUser, session: SessionDep, contacts: ContactsDep
+) -> UserDocument:
+    user = await service.find_user(session, user_id)
+    shown = await service.emails_shown(contacts, identity, [user])
+    return UserDocument.of(user, show_email=user.id in shown)
 
 
 @wellknown.get("/.well-known/jwks.json", summary="The public keys that verify tokens")

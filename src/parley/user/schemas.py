@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from parley.user.store import User
+from parley.user.store import LoginSession, User
 
 BATCH_MAX = 500
 
@@ -24,18 +24,62 @@ class UserDocument(BaseModel):
 
     id: str = Field(alias="_id", examples=["6745a1b2c3d4e5f6a7b8c9d0"])
     name: str = Field(examples=["alice"])
-    email: str = Field(examples=["alice@example.com"])
+    email: str | None = Field(
+        default=None,
+        examples=["alice@example.com"],
+        description="In the directory, only for people who share a chat with you or whose address you searched for",
+    )
     created_at: str = Field(alias="createdAt", examples=["2026-11-25T10:00:00.000Z"])
     updated_at: str = Field(alias="updatedAt", examples=["2026-11-25T10:00:00.000Z"])
 
     @classmethod
-    def of(cls, user: User) -> UserDocument:
+    def of(cls, user: User, *, show_email: bool = True) -> UserDocument:
         return cls(
             id=user.id,
             name=user.name,
-            email=user.email,
+            email=user.email if show_email else None,
             created_at=iso(user.created_at),
             updated_at=iso(user.updated_at),
+        )
+
+
+class ProfileDocument(UserDocument):
+    """A user as ``/user/batch`` describes one to the services acting for the caller."""
+
+    read_receipts: bool = Field(
+        alias="readReceipts", description="Whether the user sends and sees read receipts"
+    )
+
+    @classmethod
+    def of_profile(cls, user: User, *, show_email: bool) -> ProfileDocument:
+        return cls(
+            **UserDocument.of(user, show_email=show_email).model_dump(), read_receipts=user.read_receipts
+        )
+
+
+class SessionDocument(BaseModel):
+    """A signed-in device, as its owner sees it in their list of sessions."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    id: str = Field(alias="_id", examples=["6745a1b2c3d4e5f6a7b8c9d0"])
+    created_at: str = Field(alias="createdAt", examples=["2026-11-25T10:00:00.000Z"])
+    last_used_at: str = Field(
+        alias="lastUsedAt",
+        examples=["2026-11-25T10:00:00.000Z"],
+        description="When the session last called the user service (recorded at most once a minute)",
+    )
+    user_agent: str = Field(alias="userAgent", examples=["Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"])
+    current: bool = Field(description="Whether this is the session of the request's token")
+
+    @classmethod
+    def of(cls, row: LoginSession, current_session: str) -> SessionDocument:
+        return cls(
+            id=row.id,
+            created_at=iso(row.created_at),
+            last_used_at=iso(row.last_used_at),
+            user_agent=row.user_agent,
+            current=row.id == current_session,
         )
 
 
@@ -63,6 +107,55 @@ class BatchRequest(BaseModel):
     ids: list[str] = Field(max_length=BATCH_MAX, description=f"At most {BATCH_MAX} user ids")
 
 
+class SettingsDocument(BaseModel):
+    """The caller's settings."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    email_notifications: bool = Field(
+        alias="emailNotifications", description="Email me about messages I have not seen for a while"
+    )
+    read_receipts: bool = Field(
+        alias="readReceipts", description="Send and see read receipts (unread counts work either way)"
+    )
+
+    @classmethod
+    def of(cls, user: User) -> SettingsDocument:
+        return cls(email_notifications=user.email_notifications, read_receipts=user.read_receipts)
+
+
+class SettingsPatch(BaseModel):
+    """The settings to change; those left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=False, validate_by_alias=True)
+
+    email_notifications: StrictBool | None = Field(default=None, alias="emailNotifications")
+    read_receipts: StrictBool | None = Field(default=None, alias="readReceipts")
+
+    @field_validator("email_notifications", "read_receipts", mode="before")
+    @classmethod
+    def not_null(cls, value: object) -> object:
+        # Left out means "unchanged"; an explicit null is a mistake, not a third value.
+        if value is None:
+            raise ValueError("must be true or false")
+        return value
+
+
+class BlockRelationsRequest(BaseModel):
+    ids: list[str] = Field(max_length=BATCH_MAX, description=f"At most {BATCH_MAX} user ids")
+
+
+class BlockRelations(BaseModel):
+    """How the caller and each of the users asked about stand: who blocked whom."""
+
+    blocking: list[str] = Field(description="Those of the ids the caller has blocked")
+    blocked_by: list[str] = Field(
+        alias="blockedBy", description="Those of the ids who have blocked the caller"
+    )
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+
 class MessageResponse(BaseModel):
     message: str
 
@@ -76,7 +169,7 @@ class AuthResponse(BaseModel):
 
 
 class UsersResponse(BaseModel):
-    users: list[UserDocument]
+    users: list[ProfileDocument]
 
 
 class ErrorResponse(BaseModel):

@@ -1,4 +1,4 @@
-"""The user service's logic: logging in with an emailed code, profiles, the directory.
+"""The user service's logic: logging in with an emailed code, profiles, settings, blocks, the directory.
 
 Functions take the session (or the :class:`Login` that holds the cache, bus and tokens) explicitly
 and never commit: the request's unit of work commits once, before the answer is sent.
@@ -10,9 +10,10 @@ import asyncio
 import base64
 import binascii
 import json
-import unicodedata
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from email_validator import EmailNotValidError, validate_email
@@ -20,14 +21,20 @@ from limits.errors import StorageError
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.core import text as text_rules
 from parley.core.auth import Identity, Tokens
 from parley.core.bus import Bus
+from parley.core.database import Database
 from parley.core.ids import is_id
 from parley.core.metrics import OTPS_ISSUED, OTPS_REFUSED
+from parley.core.redact import email_ref
+from parley.core.revocations import Revocation
 from parley.user import store
+from parley.user.contacts import ChatContacts
 from parley.user.errors import (
     AccountGone,
     BackendUnavailable,
+    BlockYourself,
     CodeExpired,
     CodeVoid,
     InvalidCode,
@@ -37,6 +44,9 @@ from parley.user.errors import (
     MailUnavailable,
     MalformedCode,
     ResendTooSoon,
+    SessionNotFound,
+    TooManyBlocks,
+    TooManyFailures,
     TooManyRequests,
     UserNotFound,
 )
@@ -51,11 +61,11 @@ MAX_PAGE = 100
 PUBLISH_TIMEOUT_SECONDS = 5.0
 OTP_SUBJECT = "Your Parley login code"
 FALLBACK_NAME = "User"
-# Characters a name may not contain anywhere: controls, line and paragraph separators,
-# surrogates, private-use and unassigned code points.
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn", "Zl", "Zp"})
-# Characters that take no room of their own: spaces and format characters (zero-width ones).
-_INVISIBLE_CATEGORIES = frozenset({"Zs", "Cf", "Mn", "Me"})
+RESTORE_BATCH = 1000
+# How often a session's ``lastUsedAt`` is written at most.
+TOUCH_SECONDS = 60.0
+# How many people one user may block: enough for anyone, and the table cannot grow without bound.
+MAX_BLOCKS = 1000
 
 
 # ---------------------------------------------------------------- input
@@ -78,30 +88,15 @@ def normalize_email(raw: str) -> str:
     return normalized
 
 
-def _strip_invisible(text: str) -> str:
-    start, end = 0, len(text)
-    while start < end and (text[start].isspace() or unicodedata.category(text[start]) == "Cf"):
-        start += 1
-    while end > start and (text[end - 1].isspace() or unicodedata.category(text[end - 1]) == "Cf"):
-        end -= 1
-    return text[start:end]
-
-
 def clean_name(raw: str) -> str:
-    """A display name: trimmed, 1–50 characters, something visible, no control characters.
+    """A display name: trimmed, 1–50 characters, something visible, nothing hidden (see ``core.text``).
 
     Characters are counted as code points after NFC normalisation, never as bytes.
     """
-    name = _strip_invisible(unicodedata.normalize("NFC", raw))
-    if not name:
-        raise InvalidName("Please enter a name")
-    if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in name):
-        raise InvalidName("A name cannot contain control characters or line breaks")
-    if all(unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in name):
-        raise InvalidName("A name needs at least one visible character")
-    if len(name) > NAME_MAX:
-        raise InvalidName(f"A name is at most {NAME_MAX} characters")
-    return name
+    try:
+        return text_rules.clean_name(raw, max_length=NAME_MAX)
+    except text_rules.TextRefused as exc:
+        raise InvalidName(str(exc)) from None
 
 
 def default_name(email: str) -> str:
@@ -126,6 +121,15 @@ def otp_mail(email: str, code: str, ttl_seconds: int) -> dict[str, str]:
         "If you did not try to log in, you can ignore this email."
     )
     return {"to": email, "subject": OTP_SUBJECT, "body": body}
+
+
+def _in_time(seconds: int) -> str:
+    """``in 5 minutes``, ``in about 3 hours``: a wait as a person reads it."""
+    if seconds < 90:
+        return f"in {seconds} seconds"
+    if seconds < 90 * 60:
+        return f"in {round(seconds / 60)} minutes"
+    return f"in about {round(seconds / 3600)} hours"
 
 
 @contextmanager
@@ -195,17 +199,19 @@ class Login:
             await self.bus.ping()
             await asyncio.wait_for(self.bus.publish(self.mail_queue, mail), PUBLISH_TIMEOUT_SECONDS)
         except Exception as exc:
-            log.warning("user.otp.unsent", email=email, error=type(exc).__name__)
+            log.warning("user.otp.unsent", email=email_ref(email), error=type(exc).__name__)
             with backend_errors():
                 await self.otps.discard(email)
                 await self.otps.clear_cooldown(email)
             raise MailUnavailable() from exc
         OTPS_ISSUED.inc()
-        log.info("user.otp.sent", email=email)
+        log.info("user.otp.sent", email=email_ref(email))
         return email
 
-    async def verify(self, session: AsyncSession, raw_email: str, raw_code: str, ip: str) -> tuple[User, str]:
-        """Exchange a code for the user (created on their first login) and a token."""
+    async def verify(
+        self, session: AsyncSession, raw_email: str, raw_code: str, ip: str, user_agent: str = ""
+    ) -> tuple[User, str]:
+        """Exchange a code for the user (created on their first login) and a token of a new session."""
         email = normalize_email(raw_email)
         await self._limit("verify", ip, self.verify_rate)
         code = raw_code.strip()
@@ -213,10 +219,21 @@ class Login:
             OTPS_REFUSED.labels("malformed").inc()
             raise MalformedCode()
         with backend_errors():
+            wait = await self.otps.take_guess(email)
+            if wait:
+                OTPS_REFUSED.labels("too_many_failures").inc()
+                log.info("user.otp.locked", email=email_ref(email))
+                raise TooManyFailures(
+                    "Too many wrong codes for this address: you can try again "
+                    f"{_in_time(wait)}. Codes are checked this slowly to keep accounts safe.",
+                    retry_after=wait,
+                )
             outcome = await self.otps.check(email, code)
+            if outcome.check is not Check.INVALID:
+                await self.otps.give_back_guess(email)
         if outcome.check is not Check.OK:
             OTPS_REFUSED.labels(outcome.check.value).inc()
-            log.info("user.otp.refused", email=email, reason=outcome.check.value)
+            log.info("user.otp.refused", email=email_ref(email), reason=outcome.check.value)
             if outcome.check is Check.EXPIRED:
                 raise CodeExpired()
             if outcome.check is Check.VOID:
@@ -225,8 +242,9 @@ class Login:
                 raise InvalidCode("Invalid code. That was the last try: please request a new code")
             raise InvalidCode()
         user, created = await store.get_or_create_user(session, email, default_name(email))
-        log.info("user.login", user_id=user.id, new=created)
-        return user, self.tokens.issue(token_claims(user))
+        login = await store.create_session(session, user.id, user_agent, token_expiry(self.tokens))
+        log.info("user.login", user_id=user.id, session_id=login.id, new=created)
+        return user, self.tokens.issue(token_claims(user), session=login.id)
 
 
 def token_claims(user: User) -> dict[str, str]:
@@ -234,11 +252,108 @@ def token_claims(user: User) -> dict[str, str]:
     return {"_id": user.id, "name": user.name, "email": user.email}
 
 
-async def logout(tokens: Tokens, identity: Identity) -> None:
-    """Refuse the caller's token from now on, in every service."""
+def token_expiry(tokens: Tokens) -> datetime:
+    """A moment no earlier than the expiry of a token issued now (``exp`` is whole seconds)."""
+    return datetime.fromtimestamp(int(time.time()) + tokens.ttl + 1, UTC)
+
+
+def _ends(row: store.LoginSession | None, identity: Identity) -> int:
+    """When the last token of ``identity``'s session expires (Unix time)."""
+    until = identity.exp + 1
+    if row is not None:
+        until = max(until, int(row.expires_at.timestamp()) + 1)
+    return until
+
+
+async def _revoke(tokens: Tokens, revocations: list[Revocation]) -> None:
     with backend_errors():
-        await tokens.revoke(identity)
-    log.info("user.logout", user_id=identity.id)
+        await tokens.revoke_sessions(revocations)
+
+
+async def logout(session: AsyncSession, tokens: Tokens, identity: Identity) -> None:
+    """End the caller's session: its tokens are refused from now on, in every service, for good."""
+    row = await store.get_session(session, identity.session, for_update=True)
+    if row is not None and row.user_id == identity.id:
+        row.revoked_at = store.utcnow()
+        await session.flush()
+    else:
+        row = None
+    await _revoke(tokens, [Revocation(identity.session, None, _ends(row, identity), identity.id)])
+    log.info("user.logout", user_id=identity.id, session_id=identity.session)
+
+
+async def logout_everywhere(session: AsyncSession, tokens: Tokens, identity: Identity) -> int:
+    """End every session of the caller; how many there were."""
+    now = store.utcnow()
+    rows = await store.active_sessions(session, identity.id, now)
+    revocations = [Revocation(identity.session, None, identity.exp + 1, identity.id)]
+    for row in rows:
+        row.revoked_at = now
+        revocations.append(Revocation(row.id, None, int(row.expires_at.timestamp()) + 1, identity.id))
+    await session.flush()
+    await _revoke(tokens, revocations)
+    log.info("user.logout_all", user_id=identity.id, sessions=len(rows))
+    return len(rows)
+
+
+async def list_sessions(session: AsyncSession, identity: Identity) -> list[store.LoginSession]:
+    """The caller's signed-in sessions, most recently used first."""
+    return await store.active_sessions(session, identity.id, store.utcnow())
+
+
+async def end_session(session: AsyncSession, tokens: Tokens, identity: Identity, session_id: str) -> None:
+    """End one of the caller's sessions; :class:`SessionNotFound` for anyone else's or an ended one."""
+    row = await store.get_session(session, session_id, for_update=True)
+    now = store.utcnow()
+    if row is None or row.user_id != identity.id or row.revoked_at is not None or row.expires_at <= now:
+        raise SessionNotFound()
+    row.revoked_at = now
+    await session.flush()
+    await _revoke(tokens, [Revocation(row.id, None, int(row.expires_at.timestamp()) + 1, identity.id)])
+    log.info("user.session.ended", user_id=identity.id, session_id=row.id)
+
+
+async def restore_revocations(db: Database, tokens: Tokens) -> int:
+    """Write every unexpired revocation the database remembers back into the cache (at start).
+
+    The cache may have started empty (in ``parley up`` it lives in memory): the database is
+    what makes a logout last.
+    """
+    async with db.session() as session:
+        rows = await store.revoked_sessions(session, store.utcnow())
+    revocations = [
+        Revocation(
+            row.id,
+            None if row.revoked_at is not None else row.generation,
+            int(row.expires_at.timestamp()) + 1,
+            row.user_id,
+        )
+        for row in rows
+    ]
+    for start in range(0, len(revocations), RESTORE_BATCH):
+        await tokens.revoke_sessions(revocations[start : start + RESTORE_BATCH])
+    log.info("user.revocations.restored", count=len(revocations))
+    return len(revocations)
+
+
+class SessionTouches:
+    """Records when each session was last used, at most once a minute per session and process."""
+
+    def __init__(self, every_seconds: float = TOUCH_SECONDS, remember: int = 10_000) -> None:
+        self.every = every_seconds
+        self.remember = remember
+        self._last: dict[str, float] = {}
+
+    async def touch(self, session: AsyncSession, identity: Identity) -> None:
+        now = time.monotonic()
+        last = self._last.get(identity.session)
+        if last is not None and now - last < self.every:
+            return
+        if len(self._last) >= self.remember:
+            self._last.clear()
+        self._last[identity.session] = now
+        moment = store.utcnow()
+        await store.touch_session(session, identity.session, moment, moment - timedelta(seconds=self.every))
 
 
 # ---------------------------------------------------------------- profiles
@@ -255,12 +370,26 @@ async def current_user(session: AsyncSession, identity: Identity) -> User:
 async def rename(
     session: AsyncSession, tokens: Tokens, identity: Identity, raw_name: str
 ) -> tuple[User, str]:
-    """Change the caller's name; the user and a fresh token carrying the new name."""
+    """Change the caller's name; the user and a fresh token carrying the new name.
+
+    The new token is the session's next generation; the one it replaces is refused from now on.
+    """
     name = clean_name(raw_name)
     user = await current_user(session, identity)
     user = await store.rename_user(session, user, name)
+    row = await store.get_session(session, identity.session, for_update=True)
+    if row is not None and row.user_id == identity.id:
+        replaced = Revocation(row.id, row.generation + 1, _ends(row, identity), identity.id)
+        row.generation += 1
+        row.expires_at = token_expiry(tokens)
+    else:
+        # A token without a session of ours (from before sessions): the new one gets a session.
+        replaced = Revocation(identity.session, None, identity.exp + 1, identity.id)
+        row = await store.create_session(session, identity.id, "", token_expiry(tokens))
+    await session.flush()
+    await _revoke(tokens, [replaced])
     log.info("user.renamed", user_id=user.id)
-    return user, tokens.issue(token_claims(user))
+    return user, tokens.issue(token_claims(user), session=row.id, generation=row.generation)
 
 
 async def find_user(session: AsyncSession, user_id: str) -> User:
@@ -274,6 +403,82 @@ async def find_user(session: AsyncSession, user_id: str) -> User:
 async def find_users(session: AsyncSession, user_ids: Sequence[str]) -> list[User]:
     """The users among ``user_ids`` that exist; unknown and malformed ids are left out."""
     return await store.get_users(session, user_ids)
+
+
+# ---------------------------------------------------------------- settings
+
+
+async def update_settings(
+    session: AsyncSession,
+    identity: Identity,
+    *,
+    email_notifications: bool | None = None,
+    read_receipts: bool | None = None,
+) -> User:
+    """Change the caller's settings (None leaves one as it is); the user with the settings now."""
+    user = await current_user(session, identity)
+    user = await store.update_settings(
+        session, user, email_notifications=email_notifications, read_receipts=read_receipts
+    )
+    log.info(
+        "user.settings.updated",
+        user_id=user.id,
+        email_notifications=user.email_notifications,
+        read_receipts=user.read_receipts,
+    )
+    return user
+
+
+# ---------------------------------------------------------------- blocks
+
+
+async def block(session: AsyncSession, identity: Identity, user_id: str) -> None:
+    """The caller blocks ``user_id``; blocking someone already blocked changes nothing.
+
+    :class:`BlockYourself` for the caller, :class:`UserNotFound` for nobody, :class:`TooManyBlocks`
+    past :data:`MAX_BLOCKS`. The caller's row is locked so two blocks at once cannot both pass it.
+    """
+    limit = MAX_BLOCKS
+    if user_id == identity.id:
+        raise BlockYourself()
+    if await store.get_user(session, user_id) is None:
+        raise UserNotFound()
+    if await store.lock_user(session, identity.id) is None:
+        raise AccountGone()
+    if await store.is_blocked(session, identity.id, user_id):
+        return
+    if await store.count_blocks(session, identity.id) >= limit:
+        raise TooManyBlocks(f"You can block at most {limit} people; unblock someone first")
+    if await store.add_block(session, identity.id, user_id):
+        log.info("user.blocked", user_id=identity.id, blocked=user_id)
+
+
+async def unblock(session: AsyncSession, identity: Identity, user_id: str) -> None:
+    """The caller unblocks ``user_id``; unblocking someone not blocked changes nothing."""
+    if await store.get_user(session, user_id) is None:
+        raise UserNotFound()
+    if await store.remove_block(session, identity.id, user_id):
+        log.info("user.unblocked", user_id=identity.id, unblocked=user_id)
+
+
+async def blocked(
+    session: AsyncSession, identity: Identity, *, limit: int, cursor: str | None
+) -> tuple[list[User], str | None]:
+    """A page of the people the caller blocked, ordered by name; and the next page's cursor."""
+    after = decode_cursor(cursor) if cursor else None
+    users, last = await store.blocked_users(
+        session, identity.id, after=after, limit=max(1, min(limit, MAX_PAGE))
+    )
+    return users, encode_cursor(last) if last else None
+
+
+async def block_relations(
+    session: AsyncSession, identity: Identity, user_ids: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Among ``user_ids`` (in their order): those the caller blocked, and those who blocked the caller."""
+    blocking, blocked_by = await store.block_relations(session, identity.id, user_ids)
+    ordered = list(dict.fromkeys(user_ids))
+    return [uid for uid in ordered if uid in blocking], [uid for uid in ordered if uid in blocked_by]
 
 
 # ---------------------------------------------------------------- directory
@@ -315,3 +520,19 @@ async def search(
         session, query=query, exclude=identity.id, after=after, limit=max(1, min(limit, MAX_PAGE))
     )
     return users, encode_cursor(last) if last else None
+
+
+async def emails_shown(
+    contacts: ChatContacts, identity: Identity, users: Sequence[User], query: str | None = None
+) -> set[str]:
+    """The ids among ``users`` whose address the caller may see.
+
+    Someone's address is shown to the people who share a chat with them, and to a search for
+    exactly that address (which the searcher knows already); never to the directory at large.
+    """
+    exact = (query or "").strip().lower()
+    shown = {user.id for user in users if user.id == identity.id or (exact and user.email == exact)}
+    if any(user.id not in shown for user in users):
+        known = await contacts.of(identity)
+        shown.update(user.id for user in users if user.id in known)
+    return shown

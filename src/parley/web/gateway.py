@@ -33,6 +33,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
         "/api/v1/update/user",
         "/api/v1/user",
         "/api/v1/logout",
+        "/api/v1/sessions",
         "/.well-known",
     ),
     "chat": ("/api/v1/chat", "/api/v1/message", "/socket.io", "/media"),
@@ -157,7 +158,7 @@ def create_app(settings: Settings, *, embedded: Sequence[str] = ()) -> Gateway:
         checks=checks,
     )
     web.state.settings = settings
-    site = StaticSite(find_web_dir(settings.app.web_dir))
+    site = StaticSite(find_web_dir(settings.app.web_dir), public_url=settings.app.public_url)
     web.state.site = site
 
     @web.api_route("/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)

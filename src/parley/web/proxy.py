@@ -222,14 +222,21 @@ class HttpProxy:
                 )(scope, receive, send)
                 return
             status = response.status_code
-            out_headers = {k: v for k, v in response.headers.items() if k.lower() not in RESPONSE_DROP}
-            out_headers.setdefault("x-request-id", request_id)
-            await StreamingResponse(
+            # Raw pairs, not a dict: a repeated header (two Set-Cookie) must reach the client as sent.
+            out_headers = [
+                (name.lower(), value)
+                for name, value in response.headers.raw
+                if name.lower().decode("latin-1") not in RESPONSE_DROP
+            ]
+            if not any(name == b"x-request-id" for name, _ in out_headers):
+                out_headers.append((b"x-request-id", request_id.encode("latin-1")))
+            reply = StreamingResponse(
                 response.aiter_raw(),
                 status_code=response.status_code,
-                headers=out_headers,
                 background=BackgroundTask(response.aclose),
-            )(scope, receive, send)
+            )
+            reply.raw_headers = out_headers
+            await reply(scope, receive, send)
         finally:
             # Labelled by the routing prefix the gateway matched, never by the raw path.
             route = str(scope.get(ROUTE_KEY) or "proxied")

@@ -6,7 +6,8 @@ import { useEffect, useId, useState } from "react";
 import * as api from "@/lib/api";
 import { OTP_RESEND_SECONDS } from "@/lib/config";
 import { describeError, isApiError } from "@/lib/errors";
-import { getToken, rememberCodeSent } from "@/lib/session";
+import { safeNext } from "@/lib/redirect";
+import { dropLegacyToken, forgetSession, maybeSignedIn, rememberCodeSent, subscribeSession } from "@/lib/session";
 import { Button } from "@/components/ui/button";
 import { FieldError, Input, Label } from "@/components/ui/input";
 
@@ -28,10 +29,28 @@ export function LoginForm() {
   const [submitting, setSubmitting] = useState(false);
   const errorId = useId();
 
-  // Already signed in: straight to the chats.
+  // Already signed in: straight on. Without a session cookie there is nothing to ask the server.
   useEffect(() => {
-    if (getToken()) router.replace("/chats");
-  }, [router]);
+    dropLegacyToken();
+    if (!maybeSignedIn()) return;
+    const controller = new AbortController();
+    api
+      .me(controller.signal, { quiet: true })
+      .then(() => router.replace(safeNext(next, window.location.origin)))
+      .catch((err: unknown) => {
+        if (isApiError(err, 401)) forgetSession();
+      });
+    return () => controller.abort();
+  }, [router, next]);
+
+  // Logged in from another tab meanwhile: this one goes on too.
+  useEffect(
+    () =>
+      subscribeSession((change) => {
+        if (change === "signed-in") router.replace(safeNext(next, window.location.origin));
+      }),
+    [router, next],
+  );
 
   async function onSubmit(event: React.FormEvent) {
     event.preventDefault();

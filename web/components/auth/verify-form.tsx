@@ -6,23 +6,19 @@ import { useEffect, useId, useRef, useState } from "react";
 import * as api from "@/lib/api";
 import { DEV_MAIL_URL, OTP_LENGTH, OTP_RESEND_SECONDS } from "@/lib/config";
 import { describeError, isApiError } from "@/lib/errors";
-import { rememberCodeSent, resendAvailableAt, setToken } from "@/lib/session";
+import { safeNext } from "@/lib/redirect";
+import { announceSession, rememberCodeSent, resendAvailableAt } from "@/lib/session";
 import { useCountdown } from "@/hooks/use-countdown";
 import { Button } from "@/components/ui/button";
 import { FieldError } from "@/components/ui/input";
 import { MailIcon } from "@/components/ui/icons";
 import { OtpInput } from "@/components/otp-input";
 
-/** Only same-site paths are followed after login. */
-function safeNext(next: string | null): string {
-  return next && next.startsWith("/") && !next.startsWith("//") ? next : "/chats";
-}
-
 export function VerifyForm() {
   const router = useRouter();
   const params = useSearchParams();
   const email = (params.get("email") ?? "").trim().toLowerCase();
-  const next = safeNext(params.get("next"));
+  const rawNext = params.get("next");
 
   const [code, setCode] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -54,12 +50,14 @@ export function VerifyForm() {
     setError(null);
     setNotice(null);
     try {
-      const result = await api.verify(email, otp);
-      setToken(result.token);
-      router.replace(next);
+      // The answer sets the session cookies; the token in its body is for API clients.
+      await api.verify(email, otp);
+      announceSession("signed-in");
+      // Only a path on this site is followed; anything else goes to the chats.
+      router.replace(safeNext(rawNext, window.location.origin));
     } catch (err) {
       setError(describeError(err, "verify"));
-      if (isApiError(err, 400)) setCode("");
+      if (isApiError(err, 400) || isApiError(err, 429)) setCode("");
       setVerifying(false);
       submitted.current = null;
       // Put the caret back where the person can type again.

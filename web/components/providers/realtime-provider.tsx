@@ -3,7 +3,7 @@
 import { createContext, useContext, useEffect, useRef, useState } from "react";
 import * as api from "@/lib/api";
 import { isApiError } from "@/lib/errors";
-import { getToken } from "@/lib/session";
+import { maybeSignedIn } from "@/lib/session";
 import { createSocket, type ConnectionState, type ParleySocket, type ServerToClientEvents } from "@/lib/socket";
 import { useSession } from "./session-provider";
 
@@ -57,9 +57,10 @@ export function RealtimeProvider({ children }: { children: React.ReactNode }) {
   const [online, setOnline] = useState<ReadonlySet<string>>(new Set());
 
   useEffect(() => {
-    const s = createSocket(getToken);
+    const s = createSocket();
     let retry: ReturnType<typeof setTimeout> | null = null;
     let disposed = false;
+    let lastQuickReconnect = 0;
 
     s.on("connect", () => {
       setState("connected");
@@ -69,9 +70,15 @@ export function RealtimeProvider({ children }: { children: React.ReactNode }) {
       setState(browserOnline() ? "reconnecting" : "offline");
       // Presence is unknown while we are cut off; the server resends it on connect.
       setOnline(new Set());
-      // The server closed us on purpose (e.g. token revoked): reconnect by hand
-      // after checking the token, since socket.io will not retry this one.
-      if (reason === "io server disconnect") scheduleManualReconnect();
+      // The server closed us on purpose, and socket.io will not retry this one. A rename
+      // renews the session cookie and the server drops the old session's sockets: try again
+      // at once, once in a while; otherwise (or if that is refused) check the session first.
+      if (reason !== "io server disconnect") return;
+      const now = Date.now();
+      if (now - lastQuickReconnect > 10_000 && maybeSignedIn()) {
+        lastQuickReconnect = now;
+        s.connect();
+      } else scheduleManualReconnect();
     });
     s.io.on("reconnect_attempt", () => setState(browserOnline() ? "reconnecting" : "offline"));
     s.on("connect_error", () => {
@@ -87,7 +94,8 @@ export function RealtimeProvider({ children }: { children: React.ReactNode }) {
       if (retry || disposed) return;
       retry = setTimeout(async () => {
         retry = null;
-        if (disposed) return;
+        // No session cookie left: logged out here or in another tab, which the session handles.
+        if (disposed || !maybeSignedIn()) return;
         try {
           await api.me();
         } catch (error) {

@@ -4,18 +4,18 @@ import { useRouter } from "next/navigation";
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
 import * as api from "@/lib/api";
 import { describeError, isApiError } from "@/lib/errors";
-import { userFromToken } from "@/lib/jwt";
-import { getToken, setToken, subscribeToken } from "@/lib/session";
+import { announceSession, dropLegacyToken, forgetSession, maybeSignedIn, subscribeSession } from "@/lib/session";
 import type { User } from "@/lib/types";
 import { Button } from "@/components/ui/button";
 import { AppShellSkeleton } from "@/components/app-shell-skeleton";
 
 interface SessionValue {
   user: User;
-  token: string;
-  /** Stores a fresh token and user (after a profile change). */
-  update: (user: User, token?: string) => void;
+  /** Shows a changed user (after a profile change; the server renewed the cookie itself). */
+  update: (user: User) => void;
   logout: () => Promise<void>;
+  /** Ends every session of this person, on every device, this one included. */
+  logoutEverywhere: () => Promise<void>;
 }
 
 const SessionContext = createContext<SessionValue | null>(null);
@@ -26,21 +26,17 @@ export function useSession(): SessionValue {
   return value;
 }
 
-type State =
-  | { kind: "loading"; token: string | null; user: User | null }
-  | { kind: "ready"; token: string; user: User }
-  | { kind: "error"; token: string; message: string };
+type State = { kind: "loading" } | { kind: "ready"; user: User } | { kind: "error"; message: string };
 
 /**
- * Guards the signed-in part of the app: no token, or a token the server
- * refuses, sends the visitor to the login page.
+ * Guards the signed-in part of the app: no session, or a session the server
+ * refuses (logged out here, in another tab, or from another device), sends the
+ * visitor to the login page.
  */
 export function SessionProvider({ children }: { children: React.ReactNode }) {
   const router = useRouter();
-  const [state, setState] = useState<State>({ kind: "loading", token: null, user: null });
+  const [state, setState] = useState<State>({ kind: "loading" });
   const [attempt, setAttempt] = useState(0);
-  // The token this tab is using, to tell our own token changes from other tabs'.
-  const tokenRef = useRef<string | null>(null);
 
   // After an explicit logout the next person should land on their own chats, not ours.
   const loggingOut = useRef(false);
@@ -52,66 +48,69 @@ export function SessionProvider({ children }: { children: React.ReactNode }) {
     router.replace(`/login${next}`);
   }, [router]);
 
+  /** The server refused the session: forget it here and ask for a login. */
+  const ended = useCallback(() => {
+    forgetSession();
+    setState({ kind: "loading" });
+    goToLogin();
+  }, [goToLogin]);
+
   useEffect(() => {
-    const token = getToken();
-    tokenRef.current = token;
-    if (!token) {
+    dropLegacyToken();
+    if (!maybeSignedIn()) {
       goToLogin();
       return;
     }
-    setState({ kind: "loading", token, user: userFromToken(token) });
     const controller = new AbortController();
     api
-      .me(controller.signal)
-      .then((user) => setState({ kind: "ready", token, user }))
+      .me(controller.signal, { quiet: true })
+      .then((user) => setState({ kind: "ready", user }))
       .catch((error: unknown) => {
         if (controller.signal.aborted) return;
-        if (isApiError(error, 401)) {
-          setToken(null);
-          return;
-        }
-        setState({ kind: "error", token, message: describeError(error, "load") });
+        if (isApiError(error, 401)) ended();
+        else setState({ kind: "error", message: describeError(error, "load") });
       });
     return () => controller.abort();
-  }, [attempt, goToLogin]);
+  }, [attempt, goToLogin, ended]);
 
-  // A refused token anywhere, or a logout in another tab, ends the session here.
+  // A refused session anywhere, or a login or logout in another tab, is seen here.
   useEffect(() => {
-    api.onUnauthorized(() => setToken(null));
-    const unsubscribe = subscribeToken((token) => {
-      if (!token) goToLogin();
-      else if (token !== tokenRef.current) setAttempt((n) => n + 1);
+    api.onUnauthorized(ended);
+    const unsubscribe = subscribeSession((change) => {
+      if (change === "signed-out") goToLogin();
+      // Someone logged in in another tab: this browser's session may be another person's now.
+      else setAttempt((n) => n + 1);
     });
     return () => {
       api.onUnauthorized(null);
       unsubscribe();
     };
-  }, [goToLogin]);
+  }, [goToLogin, ended]);
 
-  const update = useCallback((user: User, token?: string) => {
-    setState((current) => {
-      if (current.kind !== "ready") return current;
-      return { kind: "ready", user, token: token ?? current.token };
-    });
-    if (token) {
-      tokenRef.current = token;
-      setToken(token);
-    }
+  const update = useCallback((user: User) => {
+    setState((current) => (current.kind === "ready" ? { kind: "ready", user } : current));
   }, []);
 
-  const logout = useCallback(async () => {
-    loggingOut.current = true;
-    try {
-      await api.logout();
-    } catch {
-      // The token is dropped locally whatever the server said.
-    }
-    setToken(null);
-  }, []);
+  const finish = useCallback(
+    async (request: () => Promise<unknown>) => {
+      loggingOut.current = true;
+      try {
+        await request();
+      } catch {
+        // The session is dropped here whatever the server said.
+      }
+      forgetSession();
+      announceSession("signed-out");
+      goToLogin();
+    },
+    [goToLogin],
+  );
+  const logout = useCallback(() => finish(api.logout), [finish]);
+  const logoutEverywhere = useCallback(() => finish(api.logoutEverywhere), [finish]);
 
   const value = useMemo<SessionValue | null>(
-    () => (state.kind === "ready" ? { user: state.user, token: state.token, update, logout } : null),
-    [state, update, logout],
+    () => (state.kind === "ready" ? { user: state.user, update, logout, logoutEverywhere } : null),
+    [state, update, logout, logoutEverywhere],
   );
 
   if (state.kind === "error") {

@@ -6,7 +6,8 @@ Everything an uploaded image goes through before it is stored lives here:
   client's content type), refuses anything that is not JPEG, PNG, GIF or WebP, refuses images that
   would take too much memory to decode, applies the EXIF orientation, fits the picture within
   800×600 and writes a brand-new file, so no EXIF, GPS, XMP, ICC or comment survives. It is CPU
-  work and synchronous: callers run it in a thread.
+  work and synchronous; :func:`process_upload` runs it on the decoding threads, within the
+  process's decoding memory budget (:class:`DecodeBudget`).
 * :func:`new_media_key` names a stored image with an unguessable key; :func:`is_media_key` is the
   one definition of what a key may look like, so no key can ever address a path outside storage.
 * :func:`sign_media_path` / :func:`verify_media_signature` hand out ``/media/<key>?exp=…&sig=…``
@@ -15,24 +16,33 @@ Everything an uploaded image goes through before it is stored lives here:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import ctypes
+import functools
 import hashlib
 import hmac
 import io
 import re
 import secrets
+import sys
+import threading
 import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final
 
 from PIL import ExifTags, Image, ImageCms
 
+from parley.chat.errors import ImagesBusy
 from parley.core.errors import AppError, BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
 
 MAX_IMAGE_BYTES: Final = 5 * 1024 * 1024
-# Decoding needs about 4 bytes per pixel; 40 megapixels covers every phone camera while keeping a
-# single upload far from exhausting the service's memory.
+# 40 megapixels covers every phone camera. What an image may cost to decode is bounded further by
+# memory (see the decoding budget below): a tiny lossless WebP or PNG can declare many megapixels.
 MAX_IMAGE_PIXELS: Final = 40_000_000
 MAX_WIDTH: Final = 800
 MAX_HEIGHT: Final = 600
@@ -55,6 +65,7 @@ CONTENT_TYPES: Final[dict[str, str]] = {
 UNSUPPORTED_MESSAGE: Final = "Only JPG, PNG, GIF and WebP images are allowed"
 _TOO_LARGE_MESSAGE: Final = "Images can be at most 5 MB"
 _TOO_MANY_PIXELS_MESSAGE: Final = "This image is too large to process (at most 40 megapixels)"
+_TOO_COSTLY_MESSAGE: Final = "This image has too many pixels to process; please send a smaller one"
 _DAMAGED_MESSAGE: Final = "This image is damaged or incomplete"
 
 # Pillow format name → (extension, content type) of what we write for it. MPO is how Pillow names
@@ -72,6 +83,34 @@ _ORIENTATION_TRANSPOSE: Final[dict[int, Image.Transpose]] = {
     8: Image.Transpose.ROTATE_90,
 }
 _SWAPS_AXES: Final = frozenset({5, 6, 7, 8})
+
+# --- what decoding may cost ---
+# Every decode in the process together may hold at most this much memory (six concurrent uploads of
+# any accepted image must raise the service's peak memory by at most 400 MiB). Each decode reserves
+# its estimated cost before it starts; an image that alone would cost more is refused (400), one that
+# does not fit yet waits for others to finish, at most DECODE_WAIT_SECONDS (then 503, Retry-After).
+DECODE_BUDGET_BYTES: Final = 320 * 1024 * 1024
+DECODE_WAIT_SECONDS: Final = 10.0
+DECODE_THREADS: Final = 4
+# Bytes per pixel Pillow stores for a decoded image of each mode (4 for every other mode).
+_STORED_BYTES: Final[dict[str, int]] = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+# A WebP frame exists several times while it is decoded: libwebp's canvas, the bytes Pillow copies
+# out of it and the image they are loaded into; an animation adds libwebp's previous canvas and the
+# previous frame's bytes (measured: 16 and under 24 bytes per pixel).
+_WEBP_BYTES_PER_PIXEL: Final = 17
+_WEBP_ANIMATED_BYTES_PER_PIXEL: Final = 24
+# Frames after the first of a GIF or PNG animation are composited on a canvas of the full size: the
+# canvas, the previous one, the disposal area and the converted frame (measured: under 20 per pixel).
+_COMPOSITED_BYTES_PER_PIXEL: Final = 20
+# libjpeg keeps every DCT coefficient (2 bytes) of a progressive or multi-scan JPEG, whatever scale
+# it decodes at; the cost counts it for every JPEG, as the header does not tell multi-scan files apart.
+_JPEG_COEFFICIENT_BYTES: Final = 2
+# The resized frame, the encoder, the output file and the decoders' own buffers.
+_DECODE_OVERHEAD_BYTES: Final = 16 * 1024 * 1024
+# Frames are converted and reduced a strip of about this many pixels at a time, never whole.
+_STRIP_PIXELS: Final = 1_000_000
+# Whole-factor reduction stops at twice the final size; the last step is a Lanczos resize.
+_REDUCING_GAP: Final = 2
 
 _KEY_RE: Final = re.compile(r"[A-Za-z0-9_-]{16,64}\.(?:jpg|png|gif|webp)", re.ASCII)
 # No leading zeros: one expiry has exactly one spelling, so it has exactly one valid signature.
@@ -100,8 +139,46 @@ def process_image(data: bytes) -> ProcessedImage:
 
     Raises :class:`PayloadTooLarge` above :data:`MAX_IMAGE_BYTES`, :class:`UnsupportedMediaType`
     unless the bytes are a JPEG, PNG, GIF or WebP, and :class:`BadRequest` for images that are
-    damaged, truncated or too many pixels to decode safely. CPU-bound: run it in a thread.
+    damaged, truncated or too costly to decode safely. CPU-bound: run it in a thread (see
+    :func:`process_upload`).
     """
+    with _opened(data) as img:
+        return _reencode(img, _plan(img))
+
+
+def decode_cost(data: bytes) -> int:
+    """The memory (bytes) processing these bytes may take, from the image's headers alone.
+
+    Raises what :func:`process_image` raises for images it would refuse before decoding.
+    """
+    with _opened(data) as img:
+        return _plan(img).cost
+
+
+async def process_upload(data: bytes, budget: DecodeBudget | None = None) -> ProcessedImage:
+    """:func:`process_image` on the decoding threads, once its cost fits in the decoding budget.
+
+    Raises :class:`ImagesBusy` (503) when the budget stays full for ``budget.wait`` seconds.
+    """
+    budget = budget or DECODES
+    _return_freed_memory()
+    loop = asyncio.get_running_loop()
+    cost = await loop.run_in_executor(_DECODERS, decode_cost, data)
+    await budget.reserve(cost)
+    try:
+        job = _DECODERS.submit(process_image, data)
+    except BaseException:
+        budget.release(cost)
+        raise
+    # Released when the work is over (or cancelled before it started), not when the request goes
+    # away: a thread cannot be stopped, and its memory is in use until it returns.
+    job.add_done_callback(lambda _: budget.release(cost))
+    return await asyncio.wrap_future(job)
+
+
+@contextlib.contextmanager
+def _opened(data: bytes) -> Iterator[Image.Image]:
+    """The image the bytes hold, opened (headers only); Pillow's errors turned into 4xx."""
     if len(data) > MAX_IMAGE_BYTES:
         raise PayloadTooLarge(_TOO_LARGE_MESSAGE)
     fmt = _sniff_format(data)
@@ -109,7 +186,7 @@ def process_image(data: bytes) -> ProcessedImage:
         raise UnsupportedMediaType(UNSUPPORTED_MESSAGE)
     try:
         with Image.open(io.BytesIO(data), formats=[fmt]) as img:
-            return _reencode(img)
+            yield img
     except AppError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -135,7 +212,7 @@ def _sniff_format(data: bytes) -> str | None:
 
 
 def _check_pixels(img: Image.Image) -> None:
-    """Refuse before decoding when the declared size would cost too much memory."""
+    """Refuse before decoding when the declared size is absurd."""
     width, height = img.size
     if width <= 0 or height <= 0:
         raise BadRequest(_DAMAGED_MESSAGE)
@@ -143,34 +220,112 @@ def _check_pixels(img: Image.Image) -> None:
         raise BadRequest(_TOO_MANY_PIXELS_MESSAGE)
 
 
-def _reencode(img: Image.Image) -> ProcessedImage:
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How an opened image will be processed: its upright orientation, final size, frames, cost."""
+
+    orientation: int
+    fitted: tuple[int, int]
+    frames: int
+    cost: int
+
+
+def _plan(img: Image.Image) -> _Plan:
+    """Decide, from the headers, how to process the image and what it costs; refuse what is too costly.
+
+    A JPEG is set to decode at reduced size here (libjpeg scales by 1/2, 1/4 or 1/8 while decoding).
+    An animation stays animated only while every frame fits in the budget; otherwise its first frame
+    is kept. An image whose first frame alone would not fit is refused.
+    """
     fmt = img.format or ""
-    extension = _OUTPUT.get(fmt)
-    if extension is None:  # pragma: no cover - Image.open was limited to the sniffed format
+    if fmt not in _OUTPUT:  # pragma: no cover - Image.open was limited to the sniffed format
         raise UnsupportedMediaType(UNSUPPORTED_MESSAGE)
     _check_pixels(img)
-
     frame_count = int(getattr(img, "n_frames", 1)) if fmt in _ANIMATABLE else 1
     # Counting GIF frames walks the file, and a GIF frame may grow the canvas: check again.
     _check_pixels(img)
     width, height = img.size
-    animate = 1 < frame_count <= MAX_ANIMATION_FRAMES and frame_count * width * height <= (
-        MAX_ANIMATION_PIXELS
+    pixels = width * height
+    # A PNG may carry its EXIF after the pixels; reading it would decode them, so a PNG's upright
+    # size is only known while processing (the cost does not depend on it).
+    orientation = _orientation(img) if fmt != "PNG" else 1
+    fitted = _fit(*((height, width) if orientation in _SWAPS_AXES else (width, height)))
+
+    if fmt in ("JPEG", "MPO"):
+        # Decode at 1/2, 1/4 or 1/8 scale when the photo is far larger than the result; the final
+        # resize still has at least twice the pixels it needs.
+        stored = (fitted[1], fitted[0]) if orientation in _SWAPS_AXES else fitted
+        img.draft(None, (stored[0] * 2, stored[1] * 2))
+        first = img.width * img.height * _STORED_BYTES.get(img.mode, 4) + _jpeg_coefficients(img, pixels)
+    elif fmt == "WEBP":
+        first = pixels * _WEBP_BYTES_PER_PIXEL
+    else:
+        first = pixels * _STORED_BYTES.get(img.mode, 4)
+    shrinking = _shrink_cost(img.size, fitted)
+    cost = first + shrinking + _DECODE_OVERHEAD_BYTES
+    if cost > DECODE_BUDGET_BYTES:
+        raise BadRequest(_TOO_COSTLY_MESSAGE)
+
+    if 1 < frame_count <= MAX_ANIMATION_FRAMES and frame_count * pixels <= MAX_ANIMATION_PIXELS:
+        per_pixel = _WEBP_ANIMATED_BYTES_PER_PIXEL if fmt == "WEBP" else _COMPOSITED_BYTES_PER_PIXEL
+        kept = frame_count * fitted[0] * fitted[1] * 4
+        animated = max(first, pixels * per_pixel) + shrinking + kept + _DECODE_OVERHEAD_BYTES
+        if animated <= DECODE_BUDGET_BYTES:
+            return _Plan(orientation, fitted, frame_count, animated)
+    return _Plan(orientation, fitted, 1, cost)
+
+
+def _reduce_factors(size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
+    """Whole factors that reduce ``size`` to no less than twice ``target`` in each direction."""
+    return (
+        max(1, size[0] // (target[0] * _REDUCING_GAP)),
+        max(1, size[1] // (target[1] * _REDUCING_GAP)),
     )
 
-    orientation = _orientation(img)
-    fitted = _fit(*((height, width) if orientation in _SWAPS_AXES else (width, height)))
-    if fmt in ("JPEG", "MPO"):
-        # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the photo is far larger than the result;
-        # the final resize still has at least twice the pixels it needs.
-        draft_size = (fitted[1], fitted[0]) if orientation in _SWAPS_AXES else fitted
-        img.draft(None, (draft_size[0] * 2, draft_size[1] * 2))
+
+def _shrink_cost(size: tuple[int, int], fitted: tuple[int, int]) -> int:
+    """Bytes :func:`_shrink` and the final resize hold: a strip, the reduced frame and its copy.
+
+    The worst of both orientations, as a PNG's is only known once it is decoded.
+    """
+    width, height = size
+    reduced = strip = 0
+    for target in (fitted, (fitted[1], fitted[0])):
+        fx, fy = _reduce_factors(size, target)
+        reduced = max(reduced, -(-width // fx) * -(-height // fy))
+        strip = max(strip, _STRIP_PIXELS, width * fy)
+    # A reduced RGBA frame is copied with its alpha premultiplied while it is resized.
+    return (reduced * 2 + strip * 3) * 4
+
+
+def _jpeg_coefficients(img: Image.Image, pixels: int) -> int:
+    """What libjpeg's coefficient buffer for the whole image takes, from the components' sampling."""
+    layers = getattr(img, "layer", None) or []
+    sampling = [(h, v) for _, h, v, _ in layers if h > 0 and v > 0]
+    if not sampling:
+        return pixels * 4 * _JPEG_COEFFICIENT_BYTES
+    h_max = max(h for h, _ in sampling)
+    v_max = max(v for _, v in sampling)
+    share = sum(h * v / (h_max * v_max) for h, v in sampling)
+    # Components are padded to whole 8×8 blocks (of the largest sampling unit at worst).
+    return int(pixels * share * _JPEG_COEFFICIENT_BYTES * 1.1) + 64 * 1024
+
+
+def _reencode(img: Image.Image, plan: _Plan) -> ProcessedImage:
+    fmt = img.format or ""
+    extension = _OUTPUT[fmt]
+    orientation = plan.orientation
+    if fmt == "PNG":
+        orientation = _orientation(img)
+    fitted = plan.fitted
+    if orientation in _SWAPS_AXES:
+        fitted = _fit(img.height, img.width)
 
     target = "JPEG" if extension == "jpg" else fmt
     frames: list[Image.Image] = []
     durations: list[int] = []
     srgb: _ColorTransform | None = None
-    for index in range(frame_count if animate else 1):
+    for index in range(plan.frames):
         img.seek(index)
         _check_pixels(img)
         img.load()
@@ -275,11 +430,13 @@ def _prepare_frame(
     target: str,
     srgb: _ColorTransform | None,
 ) -> Image.Image:
-    """One frame turned upright, in a plain mode, resized, in sRGB, as a fresh metadata-free image."""
-    frame = img.transpose(_ORIENTATION_TRANSPOSE[orientation]) if orientation != 1 else img
-    frame = _plain_mode(frame)
-    if frame.size != size:
-        frame = frame.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    """One frame in a plain mode, resized, turned upright, in sRGB, as a fresh metadata-free image."""
+    stored = (size[1], size[0]) if orientation in _SWAPS_AXES else size
+    frame = _shrink(img, stored)
+    if frame.size != stored:
+        frame = frame.resize(stored, Image.Resampling.LANCZOS)
+    if orientation != 1:
+        frame = frame.transpose(_ORIENTATION_TRANSPOSE[orientation])
     if srgb is not None and frame.mode == srgb.mode:
         # A transform LittleCMS cannot apply is treated like an unreadable profile: pixels as they are.
         with contextlib.suppress(ImageCms.PyCMSError):
@@ -293,6 +450,28 @@ def _prepare_frame(
     clean = Image.new(mode, frame.size)
     clean.paste(frame)
     return clean
+
+
+def _shrink(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The decoded frame in a plain mode, reduced by whole factors to no less than twice ``size``.
+
+    It is done a strip at a time: converting (a palette to RGBA, say) or reducing the whole frame at
+    once would hold further full-size copies, each as large as the decoded frame. Strips are whole
+    multiples of the vertical factor, so the result is the same as reducing the whole frame.
+    """
+    width, height = img.size
+    fx, fy = _reduce_factors(img.size, size)
+    rows = max(fy, _STRIP_PIXELS // width // fy * fy)
+    reduced: Image.Image | None = None
+    for top in range(0, height, rows):
+        strip = _plain_mode(img.crop((0, top, width, min(height, top + rows))))
+        if fx > 1 or fy > 1:
+            strip = strip.reduce((fx, fy))
+        if reduced is None:
+            reduced = Image.new(strip.mode, (-(-width // fx), -(-height // fy)))
+        reduced.paste(strip, (0, top // fy))
+    assert reduced is not None  # the frame has at least one row
+    return reduced
 
 
 def _plain_mode(frame: Image.Image) -> Image.Image:
@@ -317,6 +496,98 @@ def _loop(img: Image.Image, default: int | None) -> int | None:
     img.seek(0)
     loop = img.info.get("loop", default)
     return loop if isinstance(loop, int) else default
+
+
+# --- the decoding budget ---------------------------------------------------------------------------
+
+
+class DecodeBudget:
+    """How much memory the image decodes of this process may hold together.
+
+    Each decode reserves its estimated cost first. Reservations are granted first come, first
+    served; one that cannot be granted within ``wait`` seconds raises :class:`ImagesBusy`. Thread-safe
+    and not tied to one event loop (waiters are woken on their own loop).
+    """
+
+    def __init__(self, total: int, wait: float) -> None:
+        self.total = total
+        self.wait = wait
+        self._used = 0
+        self._lock = threading.Lock()
+        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    @property
+    def used(self) -> int:
+        return self._used
+
+    async def reserve(self, cost: int) -> None:
+        """Wait until ``cost`` bytes fit (at most ``wait`` seconds); the caller then owes a release."""
+        cost = min(cost, self.total)
+        with self._lock:
+            if not self._waiting and self._used + cost <= self.total:
+                self._used += cost
+                return
+            entry = (cost, asyncio.get_running_loop().create_future())
+            self._waiting.append(entry)
+        try:
+            await asyncio.wait_for(entry[1], self.wait)
+        except BaseException as exc:
+            with self._lock:
+                granted = entry not in self._waiting
+                if not granted:
+                    self._waiting.remove(entry)
+                    self._grant()  # the next ones may fit now that this one stopped waiting
+            if granted and isinstance(exc, TimeoutError):
+                return  # granted just as the wait ran out: the reservation stands
+            if granted:
+                self.release(cost)
+            if isinstance(exc, TimeoutError):
+                raise ImagesBusy(retry_after=max(1, round(self.wait))) from None
+            raise
+
+    def release(self, cost: int) -> None:
+        """Give back what :meth:`reserve` granted."""
+        with self._lock:
+            self._used -= min(cost, self.total)
+            self._grant()
+
+    def _grant(self) -> None:
+        while self._waiting and self._used + self._waiting[0][0] <= self.total:
+            cost, waiter = self._waiting.popleft()
+            self._used += cost
+            with contextlib.suppress(RuntimeError):  # the waiter's loop has closed: it is gone
+                waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+
+
+@functools.cache
+def _return_freed_memory() -> None:
+    """Have glibc hand large freed buffers back to the system at once, so the budget is a bound.
+
+    By default glibc raises its mmap threshold (up to 32 MB) after the first large buffer is freed;
+    later image buffers then come from per-thread arenas and stay in the process once freed, and
+    with several decoding threads the peak grows well past what the decodes hold at any moment.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+
+
+_M_MMAP_THRESHOLD: Final = -3
+_MMAP_THRESHOLD_BYTES: Final = 1024 * 1024
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+# One budget and one small pool of decoding threads per process, shared by every request.
+DECODES: Final = DecodeBudget(DECODE_BUDGET_BYTES, DECODE_WAIT_SECONDS)
+_DECODERS: Final = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="parley-image")
 
 
 # --- keys and signed URLs ---------------------------------------------------------------------------
