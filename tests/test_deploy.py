@@ -101,18 +101,63 @@ def test_the_image_is_multi_stage_and_runs_as_a_user() -> None:
     assert "HEALTHCHECK" in dockerfile
 
 
-def test_the_procfile_runs_every_service_and_two_chat_instances() -> None:
+def procfile() -> list[tuple[str, list[str]]]:
+    """``(name, words)`` per Procfile line."""
     lines = [
         line.split(":", 1)
         for line in (ROOT / "Procfile").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    # Leading VAR=value words set the environment of that one process.
-    commands = [[w for w in command.split() if not re.fullmatch(r"[A-Z_]+=\S*", w)] for _, command in lines]
+    return [(name, command.split()) for name, command in lines]
+
+
+def test_the_procfile_runs_every_service_and_two_chat_instances() -> None:
+    # "exec env VAR=value" sets the environment of that one process.
+    commands = [
+        [w for w in words if w not in ("exec", "env") and not re.fullmatch(r"[A-Z_]+=\S*", w)]
+        for _, words in procfile()
+    ]
     served = [c[2] for c in commands if c[:2] == ["parley", "serve"]]
     assert sorted(set(served)) == sorted(SERVICES)
     assert served.count("chat") == 2
     ports = [c[c.index("--port") + 1] for c in commands if "--port" in c]
     assert len(ports) == len(set(ports)), "every process has its own port"
-    web = next(command for name, command in lines if name == "web")
-    assert "TRUST_FORWARDED_FOR=false" in web, "the edge must not believe a client's X-Forwarded-For"
+
+
+def test_every_procfile_line_execs_its_process() -> None:
+    # Without exec the shell is the process: a stop signal and the exit status are the shell's.
+    for name, words in procfile():
+        assert words[0] == "exec", name
+
+
+def test_only_what_sits_behind_a_proxy_trusts_x_forwarded_for() -> None:
+    web = next(words for name, words in procfile() if name == "web")
+    assert "TRUST_FORWARDED_FOR=true" not in web, "the edge must not believe a client's X-Forwarded-For"
+    for example in ("microservices.env.example", "compose.env.example"):
+        settings = (DEPLOY / example).read_text()
+        assert not re.search(r"^TRUST_FORWARDED_FOR=\s*true", settings, re.MULTILINE | re.IGNORECASE), example
+
+
+def test_bundled_deployments_never_turn_the_dev_mailbox_on() -> None:
+    for name, service in compose()["services"].items():
+        value = str((service.get("environment") or {}).get("DEV_MAILBOX") or "")
+        assert value in ("", "${DEV_MAILBOX:-}"), f"{name} sets DEV_MAILBOX={value}"
+    for _, doc in manifests():
+        assert "DEV_MAILBOX" not in yaml.safe_dump(doc), doc["metadata"]["name"]
+    assert "DEV_MAILBOX" not in (ROOT / "Procfile").read_text()
+
+
+def test_the_kubernetes_pods_accept_only_the_connections_they_need() -> None:
+    policies = {d["metadata"]["name"]: d["spec"] for _, d in manifests() if d["kind"] == "NetworkPolicy"}
+    deny = [p for p in policies.values() if p["podSelector"] == {} and "ingress" not in p]
+    assert deny and deny[0]["policyTypes"] == ["Ingress"], "everything not allowed is refused"
+    allowed_from_ingress = [
+        p
+        for p in policies.values()
+        for rule in p.get("ingress", [])
+        for peer in rule["from"]
+        if peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+        == "ingress-nginx"
+    ]
+    components = allowed_from_ingress[0]["podSelector"]["matchExpressions"][0]["values"]
+    assert sorted(components) == ["chat", "web"], "the ingress reaches only what it routes to"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import importlib
 import os
 import signal
@@ -13,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -46,12 +48,17 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def load_settings() -> Settings:
-    """Settings, or one clear line naming the bad variable and a non-zero exit."""
+def load_settings(service: str | None = None) -> Settings:
+    """Settings, or one clear line naming the bad variable and a non-zero exit.
+
+    ``service``: the one service this process runs (``parley serve``), checked for production.
+    """
     get_settings.cache_clear()
     try:
         settings = get_settings()
         settings.token_secret()  # required, or generated, unless only asymmetric keys are set
+        if service is not None:
+            settings.check_production(service)
     except SettingError as exc:
         fail(f"configuration error: {exc}")
         raise  # unreachable; fail() exits
@@ -101,8 +108,69 @@ def _drains(app: Any) -> list[Callable[[], Awaitable[None]]]:
     return [realtime.drain for realtime in found if realtime is not None]
 
 
-def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, or one line saying the port is taken (and what to do)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(
+                f"port {port} on {host} is already in use: stop what uses it, or pick another with --port", 1
+            )
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1)
+    sock.set_inheritable(True)
+    return sock
+
+
+def where(url: str) -> str:
+    """``host:port/path`` of a backend URL, without its credentials."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.hostname or ''}{port}{parts.path if parts.path not in ('', '/') else ''}"
+
+
+def describe_backends(settings: Settings, services: tuple[str, ...]) -> list[str]:
+    """One line per backend in use, so an operator sees what a leftover ``.env`` switched on."""
+    databases = []
+    for service in services:
+        url = settings.database_url(service)
+        kind = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
+        place = url.split("///", 1)[1] if kind == "SQLite" else where(url)
+        databases.append(f"{service}: {kind} {place}")
+    cache = "in-process" if settings.cache.embedded else f"Redis {where(settings.cache.redis_url)}"
+    bus = "in-process" if settings.bus.embedded else f"RabbitMQ {where(settings.bus.url)}"
+    mail = "dev mailbox" if settings.smtp.dev_mailbox else f"SMTP {settings.smtp.smtp_host}"
+    return [
+        f"database  {', '.join(databases)}",
+        f"cache     {cache}",
+        f"queue     {bus}",
+        f"mail      {mail}",
+    ]
+
+
+def check_broker(settings: Settings) -> None:
+    """Reach RabbitMQ before serving, so an unreachable broker is one line, not a traceback."""
+    if settings.bus.embedded:
+        return
+    from parley.core.bus import BrokerUnreachable, check_broker_reachable
+
+    try:
+        asyncio.run(check_broker_reachable(settings.bus.url))
+    except BrokerUnreachable as exc:
+        fail(f"cannot reach RabbitMQ at {where(settings.bus.url)}: {exc}", 1)
+
+
+def serve_app(app: Any, sock: socket.socket, settings: Settings) -> None:
     import uvicorn
+
+    from parley.core.server import server_config
 
     class DrainingServer(uvicorn.Server):
         """On shutdown, closes the sockets first: a held long-poll would otherwise keep the
@@ -124,18 +192,19 @@ def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
     # uvicorn drains on SIGTERM, then raises the signal again with the handler found at start:
     # this one makes a graceful stop exit 0, as process managers expect.
     signal.signal(signal.SIGTERM, _stopped)
-    config = uvicorn.Config(
+    host, port = sock.getsockname()[:2]
+    config = server_config(
         app,
         host=host,
         port=port,
+        max_connections=settings.app.max_connections,
         log_config=None,
         proxy_headers=settings.limits.trust_forwarded_for,
         timeout_graceful_shutdown=20,
-        ws="websockets-sansio",
     )
     server = DrainingServer(config)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: uvicorn drained, then raised it again
-        server.run()
+        server.run(sockets=[sock])
     if not server.started:
         raise typer.Exit(3)  # the app did not start (uvicorn logged why)
 
@@ -148,22 +217,38 @@ def up(
 ) -> None:
     """Run every service in one process on one port, with embedded backends."""
     os.environ.setdefault("PARLEY_DATA_DIR", str(data_dir))
-    if "PUBLIC_URL" not in os.environ and port != 3000:
-        os.environ["PUBLIC_URL"] = f"http://localhost:{port}"
+    wildcard = host in ("0.0.0.0", "::")  # noqa: S104 only compared
+    shown = "localhost" if host in LOOPBACK_HOSTS or wildcard else host
+    if "PUBLIC_URL" not in os.environ and (port != 3000 or shown != "localhost"):
+        os.environ["PUBLIC_URL"] = f"http://{shown}:{port}"
     settings = load_settings()
     from parley.core.logging import configure_logging
 
-    configure_logging("console" if settings.app.log_format == "auto" else settings.app.log_format)
+    fmt = "console" if settings.app.log_format == "auto" else settings.app.log_format
+    configure_logging(fmt, settings.app.log_level)
+    sock = listen(host, port)
     run_migrations(settings, WITH_TABLES)
+    check_broker(settings)
     from parley.web.gateway import create_app
 
     app = build_app(lambda: create_app(settings, embedded=("user", "chat", "mail")))
-    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host  # noqa: S104 only compared
     url = f"http://{shown}:{port}"
     console.print(f"\n[bold green]Parley is up:[/] {url}")
+    if Path(".env").is_file():
+        console.print("Settings from ./.env and the environment", highlight=False)
+    for line in describe_backends(settings, WITH_TABLES):
+        console.print(f"  {escape(line)}", highlight=False)
+    if host not in LOOPBACK_HOSTS:
+        console.print(
+            f"[bold yellow]Warning:[/] --host {escape(host)} lets other machines reach Parley. The dev "
+            "mailbox (every login code) still answers only this machine unless DEV_MAILBOX=true; "
+            "set PUBLIC_URL to the address people open. For real users run it behind HTTPS "
+            "(docs/deploy.md).",
+            highlight=False,
+        )
     if settings.smtp.dev_mailbox:
         console.print(f"Login codes appear here and at {url}/dev/mail\n")
-    serve_app(app, host, port, settings)
+    serve_app(app, sock, settings)
 
 
 @cli.command()
@@ -174,19 +259,18 @@ def serve(
     migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first.")] = True,
 ) -> None:
     """Run one service as its own process, configured by the environment."""
-    settings = load_settings()
+    name = service.value
+    settings = load_settings(name)
     from parley.core.logging import configure_logging
 
     configure_logging(settings.app.log_format, settings.app.log_level)
-    name = service.value
-    bind_host = host or os.environ.get("HOST") or "0.0.0.0"  # noqa: S104 a service listens on every interface
-    try:
-        bind_port = port or int(os.environ.get("PORT") or PORTS[name])
-    except ValueError:
-        fail("configuration error: PORT is invalid: not a number")
-        return
+    bind_host = host or settings.app.host or "0.0.0.0"  # noqa: S104 a service listens on every interface
+    bind_port = port or settings.app.port or PORTS[name]
+    sock = listen(bind_host, bind_port)
     if migrate and name in WITH_TABLES:
         run_migrations(settings, (name,))
+    if name in ("user", "mail"):
+        check_broker(settings)
     if name == "web":
         from parley.web.gateway import create_app
 
@@ -198,7 +282,7 @@ def serve(
     else:
         module = importlib.import_module(f"parley.{name}.app")
         app = build_app(lambda: module.create_app(settings))
-    serve_app(app, bind_host, bind_port, settings)
+    serve_app(app, sock, settings)
 
 
 @cli.command("migrate")

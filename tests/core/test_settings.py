@@ -194,3 +194,66 @@ def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> N
     assert s.smtp.dev_mailbox
     assert s.services.user_service is None
     assert s.tokens.jwt_secret is None
+
+
+def test_cors_origins_add_to_the_public_url(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().cors_origins() == ["http://localhost:3000"]
+    monkeypatch.setenv("CORS_ORIGINS", "https://seed.example.com/, http://localhost:3001")
+    assert Settings().cors_origins() == [
+        "http://localhost:3000",
+        "https://seed.example.com",
+        "http://localhost:3001",
+    ]
+    monkeypatch.setenv("CORS_ORIGINS", "seed.example.com")
+    with pytest.raises(SettingError, match="CORS_ORIGINS"):
+        get_settings()
+
+
+def test_log_level_is_checked(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    assert Settings().app.log_level == "WARNING"
+    monkeypatch.setenv("LOG_LEVEL", "loud")
+    with pytest.raises(SettingError, match="LOG_LEVEL"):
+        get_settings()
+
+
+def test_host_and_port_come_from_the_env_file(isolated: Path) -> None:
+    write_env(isolated, "HOST=127.0.0.1\nPORT=5100\n")
+    s = Settings()
+    assert (s.app.host, s.app.port) == ("127.0.0.1", 5100)
+
+
+def test_dev_mailbox_is_public_only_when_set_true(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not Settings().smtp.dev_mailbox_public
+    monkeypatch.setenv("DEV_MAILBOX", "false")
+    assert not Settings().smtp.dev_mailbox_public
+    monkeypatch.setenv("DEV_MAILBOX", "true")
+    assert Settings().smtp.dev_mailbox_public
+
+
+GENERATED = "kF3n9QpL2xW7vB4mZ8cR1tY6uH0jS5aDgE"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        ({"jwt_secret": "change-me-to-a-long-random-string"}, "JWT_SECRET"),
+        ({"jwt_secret": "x" * 48}, "JWT_SECRET"),
+        ({"jwt_secret": GENERATED, "metrics_token": "too-short"}, "METRICS_TOKEN"),
+        ({"jwt_secret": GENERATED, "metrics_token": "my-example-metrics-token-0123456789"}, "METRICS_TOKEN"),
+    ],
+)
+def test_production_refuses_placeholders_and_short_secrets(
+    isolated: Path, overrides: dict[str, str], name: str
+) -> None:
+    s = Settings(env="production", amqp_url="amqp://localhost/", **overrides)
+    with pytest.raises(SettingError, match=name):
+        s.check_production("chat")
+    assert Settings(env="dev", **overrides).check_production("chat") is None
+
+
+def test_a_production_user_service_needs_a_broker(isolated: Path) -> None:
+    with pytest.raises(SettingError, match="AMQP_URL"):
+        Settings(env="production", jwt_secret=GENERATED).check_production("user")
+    Settings(env="production", jwt_secret=GENERATED).check_production("chat")
+    Settings(env="production", jwt_secret=GENERATED, amqp_url="amqp://localhost/").check_production("user")

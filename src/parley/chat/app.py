@@ -22,7 +22,7 @@ from parley.chat.uow import unit_of_work
 from parley.chat.uploads import DEFAULT_BODY_LIMIT, MESSAGE_BODY_LIMIT, BodyLimitMiddleware
 from parley.chat.users import UserDirectory
 from parley.chat.writer import MessageWriter
-from parley.core.app import allow_browser_origin, create_service_app
+from parley.core.app import allow_browser_origin, create_service_app, loopback_aliases
 from parley.core.database import Database
 from parley.core.http import service_client
 from parley.core.ratelimit import RateLimiter
@@ -41,7 +41,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         storage = _storage(settings)
         async with AsyncExitStack() as resources:
-            db = Database(settings.database_url("chat"))
+            db = Database(
+                settings.database_url("chat"), statement_timeout=settings.database.database_statement_timeout
+            )
             resources.push_async_callback(db.close)
             cache = build_cache(settings)
             resources.push_async_callback(cache.aclose)
@@ -104,7 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
         default=DEFAULT_BODY_LIMIT,
         limits={("POST", "/api/v1/message"): MESSAGE_BODY_LIMIT},
     )
-    allow_browser_origin(app, settings.app.public_url)
+    allow_browser_origin(app, settings.cors_origins())
     app.add_middleware(SocketIOMiddleware)
     app.state.settings = settings
     app.state.trust_forwarded_for = settings.limits.trust_forwarded_for
@@ -151,8 +153,12 @@ def _fan_out_url(settings: Settings) -> str | None:
 
 
 def _socket_origins(settings: Settings) -> list[str] | str:
-    """Browsers may connect from the public origin; in development from anywhere (tokens, not cookies)."""
-    return "*" if settings.dev else [settings.app.public_url]
+    """Browsers may connect from ``CORS_ORIGINS`` (default ``PUBLIC_URL``); in development also from
+    the same port on the other names of this machine (``localhost``, ``127.0.0.1``, ``[::1]``)."""
+    origins = settings.cors_origins()
+    if settings.dev:
+        origins += [alias for origin in list(origins) for alias in loopback_aliases(origin)]
+    return list(dict.fromkeys(origins))
 
 
 def _sink(app: FastAPI) -> EventSink:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -17,6 +20,7 @@ from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import exceptions as redis_exc
 from sqlalchemy import exc as sa_exc
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +31,14 @@ from parley.core.metrics import HTTP_REQUESTS
 log = structlog.get_logger(__name__)
 
 Check = Callable[[], Awaitable[Any]]
+
+# The largest request body each service reads (bytes); the chat service narrows it per route.
+BODY_LIMITS = {"user": 64 * 1024, "chat": 6 * 1024 * 1024, "mail": 64 * 1024, "web": 64 * 1024}
+DEFAULT_BODY_LIMIT = 64 * 1024
+# Routes that take more than their service's limit: ``(method, path)`` → bytes.
+ROUTE_BODY_LIMITS = {("POST", "/api/v1/user/avatar"): 6 * 1024 * 1024}
+# The paths that tell an operator about the system, not meant for the public (see ops_router).
+OPS_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 def operation_id(route: APIRoute) -> str:
@@ -49,6 +61,20 @@ def _validation_message(exc: RequestValidationError) -> str:
     if err.get("type") == "json_invalid":
         return "The request body is not valid JSON"
     return f"{where}: {msg}" if where else msg
+
+
+# SQLSTATE classes of a database that cannot serve now: connection exceptions (08), insufficient
+# resources such as too many connections (53), operator intervention, which includes a statement
+# cancelled by statement_timeout (57); and lock_not_available (55P03).
+UNAVAILABLE_SQLSTATES = ("08", "53", "57", "55P03")
+
+
+def _sqlstate(exc: sa_exc.DBAPIError) -> str | None:
+    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return None
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -74,6 +100,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(sa_exc.OperationalError)
     @app.exception_handler(sa_exc.InterfaceError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    @app.exception_handler(TimeoutError)
     @app.exception_handler(redis_exc.ConnectionError)
     @app.exception_handler(redis_exc.TimeoutError)
     @app.exception_handler(ConnectionError)
@@ -86,25 +114,179 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
+    @app.exception_handler(sa_exc.DBAPIError)
+    async def database_error(request: Request, exc: sa_exc.DBAPIError) -> JSONResponse:
+        # A statement cancelled by DATABASE_STATEMENT_TIMEOUT (or a lock wait it bounded), or a
+        # database out of connections, is an overloaded or stuck database: 503, retry later.
+        # Anything else is a bug.
+        if (_sqlstate(exc) or "-").startswith(UNAVAILABLE_SQLSTATES):
+            log.error("http.database_timeout", sqlstate=_sqlstate(exc))
+            return JSONResponse(
+                error_body("The database did not answer in time, try again shortly", "unavailable"),
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        return await unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unhandled", error=type(exc).__name__)
         return JSONResponse(error_body("Internal server error", "internal"), status_code=500)
 
 
-def allow_browser_origin(app: FastAPI, origin: str) -> None:
-    """Let a web app on ``origin`` (``PUBLIC_URL``) call this service from another origin.
+def allow_browser_origin(app: FastAPI, origins: str | Sequence[str]) -> None:
+    """Let web apps on ``origins`` (``CORS_ORIGINS``, else ``PUBLIC_URL``) call this service.
 
-    Only needed in split deployments; API clients send ``Authorization``, the web app its CSRF header.
+    Only needed when a web app is served from another origin than the API; API clients send
+    ``Authorization``, the web app its CSRF header.
     """
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=[origin],
+        allow_origins=[origins] if isinstance(origins, str) else list(origins),
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-CSRF-Token"],
         expose_headers=["X-Next-Cursor", "Retry-After", "X-Request-ID"],
         max_age=600,
     )
+
+
+def too_large_message(limit: int) -> str:
+    size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+    return f"The request body is too large (at most {size})"
+
+
+def body_too_large(limit: int) -> JSONResponse:
+    return JSONResponse(error_body(too_large_message(limit), "too_large"), 413)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from the receive channel once a streamed body passes its limit; rendered as a 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=too_large_message(limit))
+        self.limit = limit
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body over ``limit`` bytes before it is read into memory.
+
+    A declared ``Content-Length`` over the limit is answered 413 at once; a body without one
+    (chunked) is counted as it arrives and refused as soon as it passes the limit.
+    ``routes`` names the routes allowed more (default :data:`ROUTE_BODY_LIMITS`).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit: int = DEFAULT_BODY_LIMIT,
+        routes: dict[tuple[str, str], int] | None = None,
+    ) -> None:
+        self.app = app
+        self.limit = limit
+        self.routes = ROUTE_BODY_LIMITS if routes is None else routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.routes.get((scope["method"], scope["path"].rstrip("/")), self.limit)
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            if declared.isdigit():
+                await body_too_large(limit)(scope, receive, send)
+            else:
+                response = JSONResponse(error_body("Invalid Content-Length", "invalid"), 400)
+                await response(scope, receive, send)
+            return
+        received = 0
+        responded = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal responded
+            if message["type"] == "http.response.start":
+                responded = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge as exc:
+            # Raised inside a route's body parsing, or by code that reads the stream itself.
+            if responded:
+                raise
+            await body_too_large(exc.limit)(scope, receive, send)
+
+
+class RelativeRedirects:
+    """Redirects point to a path, never to a host taken from the ``Host`` header.
+
+    Starlette builds an absolute ``Location`` from the request's ``Host``: it would echo whatever
+    a client sends, and behind a proxy reveal the service's internal address.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        host = Headers(scope=scope).get("host", "").lower()
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
+                headers = MutableHeaders(scope=message)
+                location = headers.get("location")
+                # Only a URL built from this request's Host; a redirect elsewhere is meant so.
+                if location and urlsplit(location).netloc.lower() in ("", host):
+                    headers["location"] = local_location(location)
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+def local_location(location: str) -> str:
+    """``location`` as a path on this site: scheme and host dropped, never ``//host`` (protocol-relative)."""
+    parts = urlsplit(location)
+    path = "/" + parts.path.lstrip("/\\")
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def loopback_aliases(origin: str) -> list[str]:
+    """``http://localhost:3000`` is also ``http://127.0.0.1:3000`` and ``http://[::1]:3000``."""
+    parts = urlsplit(origin)
+    if parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        return []
+    port = f":{parts.port}" if parts.port else ""
+    return [f"{parts.scheme}://{name}{port}" for name in LOOPBACK_NAMES]
+
+
+def is_local_client(scope: Scope) -> bool:
+    """The request comes from this machine: its peer and every ``X-Forwarded-For`` hop are loopback."""
+    client = scope.get("client")
+    hops = [client[0] if client else ""]
+    for value in Headers(scope=scope).getlist("x-forwarded-for"):
+        hops.extend(hop.strip() for hop in value.split(","))
+    for hop in hops:
+        try:
+            if not ipaddress.ip_address(hop.strip("[]")).is_loopback:
+                return False
+        except ValueError:
+            return False
+    return True
 
 
 class RequestContextMiddleware:
@@ -174,8 +356,23 @@ async def run_checks(checks: dict[str, Check], timeout: float = 3.0) -> dict[str
     return dict(zip(names, results, strict=True))
 
 
-def ops_router(checks: Callable[[Request], dict[str, Check]]) -> APIRouter:
-    """``/healthz``, ``/readyz`` and ``/metrics``."""
+def metrics_allowed(request: Request, *, edge: bool) -> bool:
+    """Who may read ``/metrics``: the bearer of ``METRICS_TOKEN`` when one is set; else anyone
+    reaching an internal service, and only local clients at the edge (the web service)."""
+    settings = getattr(request.app.state, "settings", None)
+    token = settings.app.metrics_token if settings is not None else None
+    if token:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given.encode(), token.encode())
+    return not edge or is_local_client(request.scope)
+
+
+def ops_router(checks: Callable[[Request], dict[str, Check]], *, edge: bool = False) -> APIRouter:
+    """``/healthz``, ``/readyz`` and ``/metrics``.
+
+    ``/readyz`` names a failing backend but keeps its error text for the logs; ``/metrics`` is
+    guarded as :func:`metrics_allowed` says. ``edge``: this service faces the public.
+    """
     router = APIRouter(tags=["ops"])
 
     @router.get("/healthz", summary="The process is alive")
@@ -187,13 +384,22 @@ def ops_router(checks: Callable[[Request], dict[str, Check]]) -> APIRouter:
         results = await run_checks(checks(request))
         ready = all(v == "ok" for v in results.values())
         failed = [k for k, v in results.items() if v != "ok"]
-        body = {"status": "ok" if ready else "unavailable", "checks": results}
+        body: dict[str, Any] = {
+            "status": "ok" if ready else "unavailable",
+            "checks": {k: "ok" if v == "ok" else "failed" for k, v in results.items()},
+        }
         if not ready:
             body["message"] = "Not ready: " + ", ".join(failed)
+            log.warning("readyz.failed", checks={k: results[k] for k in failed})
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-    async def metrics() -> Response:
+    @router.get(
+        "/metrics", summary="Prometheus metrics", response_class=PlainTextResponse, responses={404: {}}
+    )
+    async def metrics(request: Request) -> Response:
+        if not metrics_allowed(request, edge=edge):
+            # Not found rather than forbidden: the public need not learn that it exists.
+            return JSONResponse(error_body("Not Found", "not_found"), status_code=404)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
@@ -212,8 +418,13 @@ def create_service_app(
     lifespan: Any,
     description: str = "",
     checks: Callable[[Request], dict[str, Check]] = state_checks,
+    body_limit: int | None = None,
 ) -> FastAPI:
-    """A FastAPI app for one service with everything every service shares."""
+    """A FastAPI app for one service with everything every service shares.
+
+    ``body_limit``: the largest request body it reads (default :data:`BODY_LIMITS` of ``service``).
+    The ``web`` service is the edge: its ``/metrics`` is not for the public.
+    """
     app = FastAPI(
         title=title,
         description=description,
@@ -223,8 +434,11 @@ def create_service_app(
     )
     app.state.service = service
     install_error_handlers(app)
-    app.include_router(ops_router(checks))
+    app.include_router(ops_router(checks, edge=service == "web"))
     for router in routers:
         app.include_router(router)
+    limit = body_limit if body_limit is not None else BODY_LIMITS.get(service, DEFAULT_BODY_LIMIT)
+    app.add_middleware(BodyLimitMiddleware, limit=limit)
+    app.add_middleware(RelativeRedirects)
     app.add_middleware(RequestContextMiddleware, service=service)
     return app

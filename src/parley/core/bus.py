@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -56,6 +57,28 @@ class Bus(Protocol):
         self, queue: str, handler: Handler, *, retry_delays: Sequence[float], prefetch: int = 10
     ) -> None: ...
     async def stop_consuming(self, timeout: float = 30) -> None: ...
+
+
+class BrokerUnreachable(Exception):
+    """RabbitMQ did not accept a connection; the message says why in a few words."""
+
+
+async def check_broker_reachable(url: str, timeout: float = 10) -> None:
+    """Open and close one connection to the broker at ``url``, or raise :class:`BrokerUnreachable`.
+
+    The client library's own log line about the failure is held back: the caller says it once.
+    """
+    quiet = logging.getLogger("aiormq.connection")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        connection = await aio_pika.connect(url, timeout=timeout)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BrokerUnreachable(reason[:200]) from None
+    finally:
+        quiet.setLevel(level)
+    await connection.close()
 
 
 def dead_queue(queue: str) -> str:

@@ -12,12 +12,21 @@ from redis.asyncio import Redis
 _servers: dict[str, fakeredis.FakeServer] = {}
 
 
-def create_cache(url: str) -> Redis:
-    """A client for ``url`` (``redis://…`` with its database number honoured, or ``memory://``)."""
+def create_cache(url: str, *, timeout: float = 5.0) -> Redis:
+    """A client for ``url`` (``redis://…`` with its database number honoured, or ``memory://``).
+
+    Every command gives up after ``timeout`` seconds (a frozen Redis is then a 503, not a hang).
+    """
     if url.startswith("memory://"):
         server = _servers.setdefault(url, fakeredis.FakeServer())
         return fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
-    return Redis.from_url(url, decode_responses=True, health_check_interval=30, socket_connect_timeout=5)
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        health_check_interval=30,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+    )
 
 
 async def ping(cache: Redis) -> None:

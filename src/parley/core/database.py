@@ -8,6 +8,7 @@ services may even share one database without stepping on each other.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -40,18 +41,54 @@ def make_base() -> type[DeclarativeBase]:
     return Base
 
 
+DEFAULT_STATEMENT_TIMEOUT = 5.0
+
+
+def prepare_sqlite_file(database: str | None) -> None:
+    """Create a SQLite database file readable by its owner only (SQLite gives its -wal and -shm
+    files the same permissions); its folder too, when it is new."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def engine_options(url: str, statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT) -> dict[str, Any]:
+    """Engine arguments that bound every wait: a statement, a lock, a pooled connection, a connect.
+
+    A database that stops answering then fails a request within about ``statement_timeout``
+    seconds (answered 503) instead of holding it.
+    """
+    if make_url(url).get_backend_name() == "sqlite":
+        # The sqlite3 timeout is how long a writer waits for another's lock.
+        return {"connect_args": {"timeout": statement_timeout}}
+    return {
+        "connect_args": {
+            # The server cancels a statement running longer; the client gives up on a server that
+            # does not answer at all (a frozen host) a moment later, and on connecting likewise.
+            "server_settings": {"statement_timeout": str(int(statement_timeout * 1000))},
+            "command_timeout": statement_timeout,
+            "timeout": statement_timeout,
+        },
+        "pool_timeout": statement_timeout,
+    }
+
+
 class Database:
     """An engine and a session factory for one service's database."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
+    ) -> None:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"echo": echo}
+        self.statement_timeout = statement_timeout
+        kwargs: dict[str, Any] = {"echo": echo, **engine_options(url, statement_timeout)}
         if self.is_sqlite:
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
+            prepare_sqlite_file(parsed.database)
         else:
             # No pre-ping: it costs a round trip on every checkout. After a database restart the
             # first statement on a dead connection fails (503) and SQLAlchemy then discards the
@@ -59,7 +96,8 @@ class Database:
             kwargs.update(pool_size=20, max_overflow=10, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            busy_ms = int(statement_timeout * 1000)
+            event.listen(self.engine.sync_engine, "connect", lambda conn, _: _sqlite_pragmas(conn, busy_ms))
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     @asynccontextmanager
@@ -81,13 +119,13 @@ class Database:
         await self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, busy_ms: int) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets readers and one writer work at once; foreign keys are off by default in SQLite.
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms}")
     cur.close()
 
 
@@ -99,9 +137,7 @@ async def migrate(url: str, service: str, migrations_dir: Path, revision: str = 
     """
     engine = create_async_engine(url, poolclass=NullPool)
     if make_url(url).get_backend_name() == "sqlite":
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_file(make_url(url).database)
     try:
         async with engine.connect() as conn:
             if conn.dialect.name == "postgresql":

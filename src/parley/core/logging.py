@@ -56,3 +56,5 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
     logging.getLogger("aiormq").setLevel(logging.WARNING)
+    # Migrations say what they apply; alembic's plugin set-up lines are noise.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as _SourceError
 
 SERVICES = ("user", "chat", "mail", "web")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Secrets shipped in the example and deployment files: fine to read, never to run with.
+PLACEHOLDER_SECRETS = ("change-me", "changeme", "replace-me", "example", "placeholder", "secret")
 
 
 class _Base(BaseSettings):
@@ -41,6 +44,35 @@ class AppSettings(_Base):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
     web_dir: Path | None = None
+    # Where ``parley serve`` listens unless --host/--port say otherwise.
+    host: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    # Browser origins allowed to call the API and open sockets; empty means PUBLIC_URL alone.
+    cors_origins: Annotated[list[str], NoDecode] = []
+    # A bearer token that unlocks /metrics (see docs/deploy.md, "Security model").
+    metrics_token: str | None = None
+    # Connections (and requests in flight) one process serves at once; beyond, 503.
+    max_connections: int = Field(10000, ge=10)
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        level = v.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = [x.strip() for x in v.split(",") if x.strip()]
+        if isinstance(v, list):
+            for origin in v:
+                if not isinstance(origin, str) or not origin.startswith(("http://", "https://")):
+                    raise ValueError(f"{origin!r} is not an origin such as https://chat.example.com")
+            return [str(o).rstrip("/") for o in v]
+        return v
 
     @field_validator("public_url")
     @classmethod
@@ -56,6 +88,9 @@ class DatabaseSettings(_Base):
     database_url: str | None = None
     user_database_url: str | None = None
     chat_database_url: str | None = None
+    # Seconds a statement (or a wait for a pooled connection or a lock) may take before the
+    # request is answered 503 instead of hanging.
+    database_statement_timeout: float = Field(5.0, gt=0, le=300)
 
     @field_validator("database_url", "user_database_url", "chat_database_url")
     @classmethod
@@ -185,8 +220,16 @@ class SmtpSettings(_Base):
     smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
     smtp_timeout_seconds: float = 20
     mail_from: str = "Parley <no-reply@parley.local>"
-    # Outside development, keeping mail in the (world-readable) dev mailbox must be asked for.
-    dev_mailbox_in_production: bool = Field(False, validation_alias=AliasChoices("DEV_MAILBOX"))
+    # DEV_MAILBOX: unset (None) keeps the dev mailbox for local clients only, and refuses it in
+    # production; true lets anyone who reaches /dev/mail read it (a try-out on a trusted network).
+    dev_mailbox_in_production: bool | None = Field(
+        None, validation_alias=AliasChoices("DEV_MAILBOX", "dev_mailbox_in_production")
+    )
+
+    @property
+    def dev_mailbox_public(self) -> bool:
+        """The operator set ``DEV_MAILBOX=true``: the mailbox answers clients on other machines too."""
+        return self.dev_mailbox_in_production is True
 
     @property
     def dev_mailbox(self) -> bool:
@@ -267,6 +310,33 @@ class Settings:
                 "read every login code at /dev/mail)",
             )
 
+    def cors_origins(self) -> list[str]:
+        """The browser origins allowed to call the API and open sockets: ``PUBLIC_URL`` (where
+        Parley's own web app is) and those ``CORS_ORIGINS`` adds."""
+        return list(dict.fromkeys([self.app.public_url, *self.app.cors_origins]))
+
+    def check_production(self, service: str) -> None:
+        """In production, refuse what works only by accident: example secrets, a missing broker."""
+        if self.dev:
+            return
+        secrets_set = {"JWT_SECRET": self.tokens.jwt_secret, "METRICS_TOKEN": self.app.metrics_token}
+        for name, value in secrets_set.items():
+            if value is None:
+                continue
+            if len(value) < 32:
+                raise SettingError(name, "must be at least 32 characters in production")
+            if is_placeholder(value):
+                raise SettingError(
+                    name,
+                    "looks like a placeholder, not a generated secret: make one with "
+                    "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'",
+                )
+        if service == "user" and self.bus.embedded:
+            raise SettingError(
+                "AMQP_URL",
+                "is required in production: without a broker no login code ever reaches the mail service",
+            )
+
     def media_url(self) -> str:
         return self.media.media_storage or f"file://{self.app.data_dir / 'media'}"
 
@@ -279,11 +349,17 @@ class Settings:
         path = self.app.data_dir / "jwt_secret"
         if path.exists():
             return path.read_text().strip()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         secret = secrets.token_urlsafe(48)
         path.write_text(secret)
         path.chmod(0o600)
         return secret
+
+
+def is_placeholder(value: str) -> bool:
+    """A value copied from an example file rather than generated: placeholder words or one repeated character."""
+    lowered = value.lower()
+    return any(word in lowered for word in PLACEHOLDER_SECRETS) or len(set(value)) <= 4
 
 
 class SettingError(Exception):

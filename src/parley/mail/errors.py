@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from parley.core.errors import NotFound
+from parley.core.errors import Forbidden, NotFound
 
 
 class MailNotSent(Exception):
@@ -22,3 +22,11 @@ class MailRejected(MailNotSent):
 
 class MailboxDisabled(NotFound):
     code, message = "mailbox_disabled", "The dev mailbox is off: mail goes to the SMTP server"
+
+
+class MailboxNotLocal(Forbidden):
+    code = "mailbox_local_only"
+    message = (
+        "The dev mailbox answers only this machine (it shows login codes): "
+        "set DEV_MAILBOX=true to open it to others"
+    )

@@ -38,7 +38,9 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as resources:
-            db = Database(settings.database_url("user"))
+            db = Database(
+                settings.database_url("user"), statement_timeout=settings.database.database_statement_timeout
+            )
             resources.push_async_callback(db.close)
             cache = build_cache(settings)
             resources.push_async_callback(cache.aclose)
@@ -90,6 +92,6 @@ def create_app(settings: Settings) -> FastAPI:
         routers=routers,
         lifespan=lifespan,
     )
-    allow_browser_origin(app, settings.app.public_url)
+    allow_browser_origin(app, settings.cors_origins())
     app.state.settings = settings
     return app

@@ -15,10 +15,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from parley.core.app import Check, create_service_app
+from parley.core.app import BODY_LIMITS, BodyLimitMiddleware, Check, create_service_app, error_body
 from parley.core.http import register_local, unregister_local
 from parley.core.settings import SettingError, Settings
 from parley.web.proxy import ROUTE_KEY, HttpProxy
@@ -63,8 +63,15 @@ def load_service_app(service: str, settings: Settings) -> FastAPI:
     return app
 
 
+API_PREFIX = "/api/"
+
+
 class Gateway:
-    """Hands each request to the app of the service that owns its path."""
+    """Hands each request to the app of the service that owns its path.
+
+    A path under ``/api/`` that no service owns is a JSON 404, like every other API error,
+    never the web app's HTML page.
+    """
 
     def __init__(self, web: FastAPI, upstreams: dict[str, ASGIApp]) -> None:
         self.web = web
@@ -77,7 +84,33 @@ class Gateway:
                 scope[ROUTE_KEY] = found[1] + "/*"
                 await self.upstreams[found[0]](scope, receive, send)
                 return
+            if scope["type"] == "http" and (scope["path"] + "/").startswith(API_PREFIX):
+                await self.web(scope, receive, _api_not_found(scope, send))
+                return
         await self.web(scope, receive, send)
+
+
+def _api_not_found(scope: Scope, send: Send) -> Send:
+    """Let the web app handle the request (its request id, logs and metrics), answering a JSON 404."""
+    replaced = False
+
+    async def send_json_404(message: Message) -> None:
+        nonlocal replaced
+        if message["type"] == "http.response.start":
+            replaced = True
+            response = JSONResponse(error_body("No such API endpoint", "not_found"), status_code=404)
+            extra = [(k, v) for k, v in message.get("headers", []) if k.lower() == b"x-request-id"]
+            response.raw_headers.extend(extra)
+            await response(scope, _no_body, send)
+            return
+        if not replaced:
+            await send(message)
+
+    return send_json_404
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 def create_app(settings: Settings, *, embedded: Sequence[str] = ()) -> Gateway:
@@ -150,7 +183,9 @@ def create_app(settings: Settings, *, embedded: Sequence[str] = ()) -> Gateway:
         return doc
 
     web.openapi = merged_openapi  # type: ignore[method-assign]
-    upstreams: dict[str, ASGIApp] = {**services, **proxies}
+    # A proxied service's own limit, applied here too, so an oversized body is not streamed to it.
+    limited = {name: BodyLimitMiddleware(proxy, limit=BODY_LIMITS[name]) for name, proxy in proxies.items()}
+    upstreams: dict[str, ASGIApp] = {**services, **limited}
     gateway = Gateway(web, upstreams)
     gateway.services = services  # type: ignore[attr-defined]
     return gateway

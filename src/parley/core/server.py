@@ -1,0 +1,97 @@
+"""How every Parley process serves HTTP: uvicorn with bounded waits and a bounded number of connections.
+
+uvicorn closes a keep-alive connection that stays idle (``timeout_keep_alive``) and answers 503
+past ``limit_concurrency``, but it has no deadline for a request's headers: a client that opens a
+connection and sends nothing, or a header a byte at a time, would hold it for ever.
+:class:`HeaderTimeoutProtocol` adds that deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# A request's headers must be complete this many seconds after the connection opens, or after
+# the first byte of the next request on a kept-alive connection.
+HEADER_TIMEOUT = 10.0
+# How long a kept-alive connection may sit idle between requests.
+KEEP_ALIVE_TIMEOUT = 30
+# The largest header block read (h11's default is 16 KiB; httptools has its own 80 KiB bound).
+MAX_HEADER_BYTES = 64 * 1024
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol that closes a connection whose request headers are late."""
+
+    header_timeout: float = HEADER_TIMEOUT
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        # The first byte of a request (the next one, on a kept-alive connection).
+        super().on_message_begin()
+        if self._header_deadline is None:
+            self._arm_header_deadline()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_deadline()
+        super().on_headers_complete()
+
+    def _arm_header_deadline(self) -> None:
+        self._header_deadline = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _disarm_header_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _headers_late(self) -> None:
+        self._header_deadline = None
+        waiting = self.cycle is None or self.cycle.response_complete
+        if waiting and not self.transport.is_closing():
+            self.transport.close()
+
+
+def server_config(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    max_connections: int,
+    header_timeout: float = HEADER_TIMEOUT,
+    keep_alive_timeout: int = KEEP_ALIVE_TIMEOUT,
+    **options: Any,
+) -> uvicorn.Config:
+    """The uvicorn configuration every Parley process runs with (``options`` add to it)."""
+    protocol: type[HeaderTimeoutProtocol] = HeaderTimeoutProtocol
+    if header_timeout != HEADER_TIMEOUT:
+
+        class ShorterHeaderTimeout(HeaderTimeoutProtocol):
+            pass
+
+        ShorterHeaderTimeout.header_timeout = header_timeout
+        protocol = ShorterHeaderTimeout
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol,
+        timeout_keep_alive=keep_alive_timeout,
+        limit_concurrency=max_connections,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        ws="websockets-sansio",
+        **options,
+    )
