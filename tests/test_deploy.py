@@ -161,3 +161,10 @@ def test_the_kubernetes_pods_accept_only_the_connections_they_need() -> None:
     ]
     components = allowed_from_ingress[0]["podSelector"]["matchExpressions"][0]["values"]
     assert sorted(components) == ["chat", "web"], "the ingress reaches only what it routes to"
+    # Service to service: web and chat call the others, and the user service asks chat for contacts.
+    between = policies["parley-between-services"]
+    callers = {
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for peer in between["ingress"][0]["from"]
+    }
+    assert callers == {"web", "chat", "user"}

@@ -62,3 +62,23 @@ async def test_after_the_server_drops_every_connection_one_statement_fails_then_
     # The failure threw the whole stale pool away: every later statement gets a live connection.
     for _ in range(5):
         assert await select_one(db) == 1
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_a_database_error_does_not_carry_the_statements_values(
+    kind: str, database: tuple[str, Database], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Values are message text and client ids: an error's text ends up in the logs.
+    db = database[1]
+    if kind == "sqlite":
+        db = Database(f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'x.db'}")
+    try:
+        with pytest.raises(sa_exc.DBAPIError) as raised:
+            async with db.session() as session:
+                await session.execute(
+                    text("SELECT * FROM no_such_table WHERE x = :v"), {"v": "private words"}
+                )
+        assert "private words" not in str(raised.value)
+    finally:
+        if kind == "sqlite":
+            await db.close()

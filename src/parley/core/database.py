@@ -86,7 +86,13 @@ class Database:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.statement_timeout = statement_timeout
-        kwargs: dict[str, Any] = {"echo": echo, **engine_options(url, statement_timeout)}
+        # hide_parameters: a database error's text would otherwise carry the statement's values
+        # (message text, client ids) into the logs.
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "hide_parameters": True,
+            **engine_options(url, statement_timeout),
+        }
         if self.is_sqlite:
             prepare_sqlite_file(parsed.database)
         else:

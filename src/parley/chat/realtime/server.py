@@ -725,7 +725,12 @@ class Realtime:
             return error_ack(AppError("sendMessage takes one object", status=422, code="invalid"))
         # One event at a time per socket: a socket's messages are stored in the order it sent them.
         async with connection.lock:
-            if sid not in self._connections or connection.identity.exp <= time.time():
+            identity = connection.identity
+            if (
+                sid not in self._connections
+                or identity.exp <= time.time()
+                or self.tokens.is_revoked(identity)
+            ):
                 return error_ack(Unauthorized())
             try:
                 message = await self.directory.send_message(connection.identity, args[0])
