@@ -651,8 +651,9 @@ async def search_candidates(
             found = folded.like(like_pattern(word), escape="\\")
             conditions.append(or_(found, folded.op("%>")(word)) if word in typo else found)
         if typo:
-            # The least word similarity one wrong, missing or extra letter leaves a 5-letter word.
-            await session.execute(select(func.set_config("pg_trgm.word_similarity_threshold", "0.5", True)))
+            # One wrong letter in the middle of a five-letter word leaves it 3 of its 6 trigrams, a
+            # word similarity of 3 / (6 + 6 - 3) = 0.33: the least any one-letter typo leaves.
+            await session.execute(select(func.set_config("pg_trgm.word_similarity_threshold", "0.3", True)))
         stmt = select(Message, folded).where(*conditions)
     else:
         body = _FTS.c.body
