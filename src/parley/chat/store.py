@@ -594,7 +594,8 @@ async def set_muted_until(session: AsyncSession, chat_id: str, user_id: str, unt
 # :func:`unindex_message`, in the same transaction.
 
 _FTS = table("messages_fts", column("rowid"), column("body"))
-STATEMENT_TEXT_SYSTEM = "system"
+# System messages (group changes) are never found.
+_NOT_SEARCHED = "system"
 
 
 def _is_postgres(session: AsyncSession) -> bool:
@@ -641,7 +642,7 @@ async def search_candidates(
     decides which candidates match and how well.
     """
     visible = Message.chat_id.in_(chat_ids_visible_to(user_id))
-    conditions: list[ColumnElement[bool]] = [visible, Message.message_type != STATEMENT_TEXT_SYSTEM]
+    conditions: list[ColumnElement[bool]] = [visible, Message.message_type != _NOT_SEARCHED]
     if chat_id is not None:
         conditions.append(Message.chat_id == chat_id)
     if _is_postgres(session):
