@@ -30,7 +30,7 @@ async def image_message(person: Person, chat_id: str) -> dict[str, Any]:
 async def test_json_holds_the_chat_its_members_and_every_message_in_order(
     alice: Person, bob: Person, carol: Person, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(export, "PAGE", 3)  # read in pages of three: seven messages take three
+    monkeypatch.setattr(export, "PAGE", 3)  # read in pages of three: eight messages take three
     chat_id = await group_chat(alice, bob, carol, name="Trip")
     texts = [f"message {i}" for i in range(6)]
     for i, text in enumerate(texts):
@@ -46,7 +46,8 @@ async def test_json_holds_the_chat_its_members_and_every_message_in_order(
     assert body["chat"]["_id"] == chat_id
     assert body["chat"]["name"] == "Trip"
     assert {m["_id"]: m["name"] for m in body["members"]} == {p.id: p.name for p in (alice, bob, carol)}
-    assert [m["text"] for m in body["messages"]] == [*texts, "look"]
+    assert body["messages"][0]["system"]["action"] == "created"
+    assert [m["text"] for m in body["messages"][1:]] == [*texts, "look"]
     assert body["messages"][-1]["_id"] == photo["_id"]
     assert body["messages"][-1]["image"]["url"].startswith("http://testserver/media/")
 
@@ -102,3 +103,27 @@ async def test_unknown_formats_are_refused(alice: Person, bob: Person, fmt: str)
     response = await download(alice, chat_id, fmt)
     assert response.status_code == 422
     assert response.json()["message"]
+
+
+async def test_html_tells_group_changes_replies_reactions_and_deletions(
+    alice: Person, bob: Person, carol: Person
+) -> None:
+    chat_id = await group_chat(alice, bob, carol, name="Club <b>")
+    first = await send(alice, chat_id, "who brings <snacks>?")
+    reply = await bob.client.post(
+        "/api/v1/message", json={"chatId": chat_id, "text": "me", "replyTo": first["_id"]}
+    )
+    assert reply.status_code == 201, reply.text
+    assert (
+        await carol.client.put(f"/api/v1/message/{first['_id']}/reactions/%F0%9F%91%8D")
+    ).status_code == 200
+    gone = await send(carol, chat_id, "a secret")
+    assert (await carol.client.delete(f"/api/v1/message/{gone['_id']}")).status_code == 200
+
+    page = (await download(bob, chat_id, "html")).text
+    assert "<title>Club &lt;b&gt;</title>" in page
+    assert f"{alice.name} created the group Club &lt;b&gt;" in page
+    assert "<blockquote>who brings &lt;snacks&gt;?</blockquote>" in page
+    assert "👍 1" in page
+    assert "This message was deleted." in page
+    assert "a secret" not in page

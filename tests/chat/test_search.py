@@ -223,3 +223,21 @@ def test_one_edit_apart(a: str, b: str, close: bool) -> None:
 
 def test_fold_removes_case_and_accents() -> None:
     assert search.fold("Ça Crème ÉTÉ naïve Ångström") == "ca creme ete naive angstrom"
+
+
+async def test_edits_and_deletions_through_the_api(alice: Person, bob: Person, carol: Person) -> None:
+    chat_id = await group_chat(alice, bob, carol, name="Editors")
+    edited = await send(alice, chat_id, "meet at the harbour")
+    deleted = await send(bob, chat_id, "the harbour code is 1234")
+    response = await alice.client.patch(
+        f"/api/v1/message/{edited['_id']}", json={"text": "meet at the station"}
+    )
+    assert response.status_code == 200, response.text
+    response = await bob.client.delete(f"/api/v1/message/{deleted['_id']}")
+    assert response.status_code == 200, response.text
+
+    assert await found(carol, "harbour", chatId=chat_id) == []
+    assert await found(carol, "1234", chatId=chat_id) == []
+    assert await found(carol, "station", chatId=chat_id) == ["meet at the station"]
+    # The group's own system messages ("created") are never results, whatever is searched.
+    assert await found(carol, "e", chatId=chat_id) == ["meet at the station"]

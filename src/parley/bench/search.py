@@ -158,7 +158,7 @@ async def seed(db: Database, *, users: int, chats: int, messages: int, words: li
                        lpad(to_hex(1000000 + (1 + n % :chats) % :users), 24, '0'),
                        'text',
                        (SELECT string_agg(w[i * 0 + 1 + floor(power(random(), 2) * array_length(w, 1))::int], ' ')
-                        FROM generate_series(1, 4 + (n * 7919) % 13) AS i),
+                        FROM generate_series(1, 4 + (n::bigint * 7919) % 13) AS i),
                        now() - make_interval(secs => :messages - n),
                        now() - make_interval(secs => :messages - n),
                        1 + n / :chats

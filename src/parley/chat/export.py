@@ -17,7 +17,7 @@ from typing import Literal
 
 from parley.chat import store
 from parley.chat.documents import MediaLinks, iso, message_document
-from parley.chat.schemas import ChatDetail, MessageOut, UserOut
+from parley.chat.schemas import ChatDetail, MessageOut, SystemOut, UserOut
 from parley.core.database import Database
 
 PAGE = 500
@@ -41,8 +41,12 @@ async def messages(db: Database, links: MediaLinks, chat_id: str) -> AsyncIterat
     while True:
         async with db.session() as session:
             page = await store.messages_after(session, chat_id, after_seq=after, limit=PAGE)
+            quoted = [m.reply_to for m in page if m.reply_to and not m.deleted]
+            originals = await store.messages_by_ids(session, quoted) if quoted else {}
+            reactions = await store.reactions_of(session, [m.id for m in page if not m.deleted])
         for message in page:
-            yield message_document(message, links)
+            reply = originals.get(message.reply_to) if message.reply_to else None
+            yield message_document(message, links, reply=reply, reactions=reactions.get(message.id, []))
         if len(page) < PAGE:
             return
         after = page[-1].seq
@@ -92,17 +96,43 @@ async def as_html(export: Export, db: Database, links: MediaLinks) -> AsyncItera
             f'<li id="m-{html.escape(message.id)}"><span class="who">{who}</span>'
             f'<time datetime="{message.createdAt}">{message.createdAt}</time>'
         ]
-        css = "text system" if str(message.messageType) == "system" else "text"
-        if message.text:
-            parts.append(f'<p class="{css}">{html.escape(message.text)}</p>')
+        if message.replyTo is not None:
+            quote = "a deleted message" if message.replyTo.deleted else message.replyTo.text
+            parts.append(f"<blockquote>{html.escape(quote)}</blockquote>")
+        if message.system is not None:
+            parts.append(f'<p class="text system">{html.escape(describe(message.system, names))}</p>')
+        elif message.deleted:
+            parts.append('<p class="text system">This message was deleted.</p>')
+        elif message.text:
+            parts.append(f'<p class="text">{html.escape(message.text)}</p>')
         if message.image is not None:
             size = f"{message.image.width}×{message.image.height}"
             parts.append(
                 f'<p><a href="{html.escape(message.image.url)}" rel="noreferrer">Image ({size})</a></p>'
             )
+        if message.reactions:
+            shown = " ".join(f"{r.emoji} {len(r.users)}" for r in message.reactions)
+            parts.append(f'<p class="meta">{html.escape(shown)}</p>')
         parts.append("</li>\n")
         yield "".join(parts).encode()
     yield b"</ol></body></html>\n"
+
+
+def describe(system: SystemOut, names: dict[str, str]) -> str:
+    """A system message in words: "Alice added Bob and Carol"."""
+
+    def name(user_id: str) -> str:
+        return names.get(user_id, "someone who left")
+
+    actor = name(system.actor)
+    users = " and ".join(name(u) for u in system.users) or "someone"
+    return {
+        "created": f"{actor} created the group {system.name or ''}".rstrip(),
+        "added": f"{actor} added {users}",
+        "removed": f"{actor} removed {users}",
+        "left": f"{actor} left",
+        "renamed": f"{actor} renamed the group to {system.name or ''}".rstrip(),
+    }[system.action]
 
 
 def exported_now() -> str:

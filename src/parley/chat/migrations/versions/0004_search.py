@@ -7,7 +7,7 @@ message's folded text under its ``seq``, kept by the chat store in the writer's 
 (SQLite 3.40's trigram tokenizer cannot remove accents itself).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-04
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -56,7 +56,11 @@ def upgrade() -> None:
         op.execute(f"CREATE INDEX ix_messages_text_search ON messages USING gin (parley_fold(text) {ops})")
     else:
         op.execute("CREATE VIRTUAL TABLE messages_fts USING fts5(body, tokenize = 'trigram')")
-        rows = bind.execute(sa.text("SELECT seq, text FROM messages WHERE text != ''")).all()
+        rows = bind.execute(
+            sa.text(
+                "SELECT seq, text FROM messages WHERE text != '' AND message_type != 'system' AND NOT deleted"
+            )
+        ).all()
         if rows:
             from parley.chat.search import fold
 
