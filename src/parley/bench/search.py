@@ -116,7 +116,7 @@ async def seed(db: Database, *, users: int, chats: int, messages: int, words: li
         index = (
             await conn.execute(text("SELECT pg_get_indexdef('ix_messages_text_search'::regclass)"))
         ).scalar_one()
-        await conn.execute(text("TRUNCATE messages, chat_members, chats"))
+        await conn.execute(text("TRUNCATE messages, chat_members, chats CASCADE"))
         await conn.execute(text("DROP INDEX ix_messages_text_search"))
         started = time.monotonic()
         await conn.execute(
