@@ -75,6 +75,11 @@ CHAT_ENDPOINTS = {
     "leave": Endpoint("POST", "/api/v1/chat/{chat}/leave", 200),
     "send": Endpoint("POST", "/api/v1/message", 201, form={"chatId": "{chat}", "text": "hi"}),
     "history": Endpoint("GET", "/api/v1/message/{chat}", 200),
+    "mute": Endpoint("POST", "/api/v1/chat/{chat}/mute", 200, json={"until": "9999-12-31T23:59:59Z"}),
+    "unmute": Endpoint("POST", "/api/v1/chat/{chat}/mute", 200, json={"until": None}),
+    "export json": Endpoint("GET", "/api/v1/chat/{chat}/export?format=json", 200),
+    "export html": Endpoint("GET", "/api/v1/chat/{chat}/export?format=html", 200),
+    "search in chat": Endpoint("GET", "/api/v1/search?q=hello&chatId={chat}", 200),
     "send reply": Endpoint(
         "POST", "/api/v1/message", 201, json={"chatId": "{chat}", "text": "re", "replyTo": "{message}"}
     ),
@@ -91,6 +96,7 @@ OTHER_ENDPOINTS = {
     "list": Endpoint("GET", "/api/v1/chat/all", 200),
     "list page": Endpoint("GET", "/api/v1/chat/all?limit=1&cursor=", 200),
     "contacts": Endpoint("GET", "/api/v1/chat/contacts", 200),
+    "search": Endpoint("GET", "/api/v1/search?q=hello", 200),
 }
 
 
@@ -159,4 +165,15 @@ async def test_only_admins_add_and_remove_even_among_members(scene: Scene, name:
     response = await CHAT_ENDPOINTS[name].call(scene.bob.client, scene)
     assert response.status_code == 403
     assert response.json()["code"] == "not_an_admin"
+    assert await snapshot(scene) == before
+
+
+@pytest.mark.parametrize("name", ["mute", "unmute", "export json", "export html", "search in chat"])
+async def test_a_removed_member_is_refused_like_a_stranger(scene: Scene, name: str) -> None:
+    removed = await scene.alice.client.delete(f"/api/v1/chat/{scene.chat_id}/members/{scene.carol.id}")
+    assert removed.status_code == 200, removed.text
+    before = await snapshot(scene)
+    response = await CHAT_ENDPOINTS[name].call(scene.carol.client, scene)
+    assert response.status_code == 403, response.text
+    assert response.json()["code"] == "not_a_member"
     assert await snapshot(scene) == before

@@ -331,9 +331,11 @@ async def test_chat_list_documents(alice: Person, bob: Person, carol: Person) ->
         "isGroup",
         "latestMessage",
         "unseenCount",
+        "mutedUntil",
         "createdAt",
         "updatedAt",
     }
+    assert one["chat"]["mutedUntil"] is None
 
     many = entries[group]
     assert many["user"] is None

@@ -62,7 +62,10 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.users = UserDirectory(user_client, cache)
             app.state.media_links = MediaLinks.from_settings(settings)
             app.state.usage_limits = UsageLimits(
-                limiter, settings.limits.message_rate_per_minute, settings.limits.chat_rate_per_hour
+                limiter,
+                settings.limits.message_rate_per_minute,
+                settings.limits.chat_rate_per_hour,
+                settings.limits.export_rate_per_minute,
             )
             app.state.writer = MessageWriter(
                 db,

@@ -136,7 +136,16 @@ def _latest(chat: Chat) -> LatestMessage | None:
     )
 
 
-def chat_document(chat: Chat, members: Sequence[Member], unseen: int) -> ChatOut:
+def muted_until(member: Member | None, now: datetime) -> str | None:
+    """When the member's mute of the chat ends; None when it is not muted (or no longer)."""
+    if member is None or member.muted_until is None or member.muted_until <= now:
+        return None
+    return iso(member.muted_until)
+
+
+def chat_document(chat: Chat, members: Sequence[Member], unseen: int, viewer: str | None = None) -> ChatOut:
+    """The chat as ``viewer`` sees it (their unseen count and mute)."""
+    mine = next((m for m in members if m.user_id == viewer), None)
     return ChatOut(
         id=chat.id,
         users=[m.user_id for m in members],
@@ -144,13 +153,14 @@ def chat_document(chat: Chat, members: Sequence[Member], unseen: int) -> ChatOut
         isGroup=chat.is_group,
         latestMessage=_latest(chat),
         unseenCount=unseen,
+        mutedUntil=muted_until(mine, datetime.now(UTC)),
         createdAt=iso(chat.created_at),
         updatedAt=iso(chat.updated_at),
     )
 
 
-def chat_detail(chat: Chat, members: Sequence[Member], unseen: int) -> ChatDetail:
-    base = chat_document(chat, members, unseen)
+def chat_detail(chat: Chat, members: Sequence[Member], unseen: int, viewer: str | None = None) -> ChatDetail:
+    base = chat_document(chat, members, unseen, viewer)
     return ChatDetail(
         **base.model_dump(by_alias=False), admins=[m.user_id for m in members if m.role == ROLE_ADMIN]
     )

@@ -80,6 +80,18 @@ class TooManyChats(RateLimited):
     code, message = "too_many_chats", "You have started too many chats recently; try again later"
 
 
+class InvalidSearch(BadRequest):
+    code, message = "invalid_search", "Invalid search"
+
+
+class InvalidMute(BadRequest):
+    code, message = "invalid_mute", "Invalid mute time"
+
+
+class TooManyExports(RateLimited):
+    code, message = "too_many_exports", "You have exported too many chats recently; try again in a minute"
+
+
 class MessageNotFound(NotFound):
     code, message = "message_not_found", "Message not found"
 

@@ -6,9 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
+from parley.chat import export, search
 from parley.chat.deps import Chats, CurrentUser, Links, Storage
 from parley.chat.directory import ChatDirectory
 from parley.chat.schemas import (
@@ -24,9 +26,12 @@ from parley.chat.schemas import (
     History,
     MessageChanged,
     MessageSent,
+    Muted,
+    MuteIn,
     NewChatIn,
     NewGroupIn,
     RenameIn,
+    SearchResults,
     SendMessageIn,
 )
 from parley.chat.service import DEFAULT_PAGE, MAX_PAGE, fetch_media
@@ -171,6 +176,91 @@ async def remove_member(
 )
 async def leave_group(me: CurrentUser, chats: Chats, chatId: ChatId) -> Done:
     return await chats.leave_group(me, chatId)
+
+
+@router.post(
+    "/chat/{chatId}/mute",
+    tags=["chat"],
+    summary="Mute a chat for yourself until a time, or unmute it",
+    description=(
+        "`until` is a time in the future (mute for good with a far-future time such as "
+        "`9999-12-31T23:59:59Z`) or null to unmute. `/chat/all` shows it as `mutedUntil`."
+    ),
+    responses=_errors(400, 403, 404),
+)
+async def mute_chat(me: CurrentUser, chats: Chats, chatId: ChatId, body: MuteIn) -> Muted:
+    return await chats.mute(me, chatId, body.until)
+
+
+@router.get(
+    "/chat/{chatId}/export",
+    tags=["chat"],
+    summary="Download the whole conversation as JSON or as a self-contained HTML page",
+    description=(
+        "JSON `{chat, members, messages}` (messages oldest first) or an HTML page without scripts, "
+        "images as links. A few exports a minute per user (429 with `Retry-After` beyond)."
+    ),
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/json": {}, "text/html": {}}},
+        **_errors(400, 403, 404, 429),
+    },
+)
+async def export_chat(
+    me: CurrentUser,
+    chats: Chats,
+    request: Request,
+    chatId: ChatId,
+    format: Annotated[export.Format, Query(description="`json` (the default) or `html`.")] = "json",
+) -> StreamingResponse:
+    prepared = await chats.prepare_export(me, chatId)
+    state = request.app.state
+    headers = {
+        "Content-Disposition": f'attachment; filename="{export.filename(prepared, format)}"',
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if format == "html":
+        headers["Content-Security-Policy"] = export.CONTENT_SECURITY_POLICY
+        body = export.as_html(prepared, state.db, state.media_links)
+        return StreamingResponse(body, media_type="text/html; charset=utf-8", headers=headers)
+    body = export.as_json(prepared, state.db, state.media_links)
+    return StreamingResponse(body, media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/search",
+    tags=["message"],
+    summary="Search the messages of your chats",
+    description=(
+        "Case- and accent-insensitive; finds parts of words; a word of five or more letters also "
+        "finds words one wrong, missing or extra letter away. Best match first, then newest. "
+        "Only chats you are a member of now; never deleted or system messages. Looks at the "
+        f"{search.MAX_CANDIDATES} newest messages that may match. When there are more results, the "
+        f"`{NEXT_CURSOR_HEADER}` header carries the cursor of the next page."
+    ),
+    responses={
+        200: {
+            "headers": {
+                NEXT_CURSOR_HEADER: {"description": "The next page's cursor", "schema": {"type": "string"}}
+            }
+        },
+        **_errors(400, 403, 404),
+    },
+)
+async def search_messages(
+    me: CurrentUser,
+    chats: Chats,
+    response: Response,
+    q: Annotated[str, Query(description="1–200 characters.")],
+    chatId: Annotated[str | None, Query(description="Only this chat.")] = None,
+    limit: Annotated[int, Query(ge=1, le=search.MAX_LIMIT)] = search.DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200, description="From `X-Next-Cursor`.")] = None,
+) -> SearchResults:
+    results, next_cursor = await chats.search(me, q, chat_id=chatId or None, limit=limit, cursor=cursor)
+    if next_cursor:
+        response.headers[NEXT_CURSOR_HEADER] = next_cursor
+    return results
 
 
 _MESSAGE_FORM = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -90,6 +91,7 @@ class ChatOut(Document):
     isGroup: bool
     latestMessage: LatestMessage | None
     unseenCount: int = Field(description="Messages of others you have not read yet.")
+    mutedUntil: str | None = Field(None, description="Until when you muted the chat; null when not muted.")
     createdAt: str
     updatedAt: str
 
@@ -152,6 +154,27 @@ class History(BaseModel):
     user: UserOut | None = Field(description="The other person of a 1:1 chat; null for groups.")
 
 
+class SearchChat(Document):
+    id: str = Field(alias="_id")
+    name: str | None = Field(description="The group's name; null for a 1:1 chat.")
+    isGroup: bool
+
+
+class SearchResult(BaseModel):
+    message: MessageOut
+    chat: SearchChat
+
+
+class SearchResults(BaseModel):
+    results: list[SearchResult] = Field(description="Best match first, then newest.")
+
+
+class Muted(BaseModel):
+    message: str
+    chatId: str
+    mutedUntil: str | None
+
+
 # --- requests -------------------------------------------------------------------------------------------
 
 
@@ -187,6 +210,15 @@ class EditMessageIn(BaseModel):
 
 class MessageChanged(BaseModel):
     message: MessageOut
+
+
+class MuteIn(BaseModel):
+    until: datetime | None = Field(
+        description=(
+            "Until when (an ISO time in the future; without a time zone, UTC); null unmutes. "
+            "Mute for good with a far-future time such as 9999-12-31T23:59:59Z."
+        )
+    )
 
 
 # --- events ---------------------------------------------------------------------------------------------

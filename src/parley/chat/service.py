@@ -23,8 +23,8 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.chat import store
-from parley.chat.documents import MediaLinks, chat_detail, chat_document, message_document, preview_of
+from parley.chat import search, store
+from parley.chat.documents import MediaLinks, chat_detail, chat_document, iso, message_document, preview_of
 from parley.chat.errors import (
     ChatNotFound,
     ChatWithYourself,
@@ -36,6 +36,7 @@ from parley.chat.errors import (
     InvalidEmoji,
     InvalidId,
     InvalidMessage,
+    InvalidMute,
     InvalidName,
     MemberNotFound,
     MessageDeleted,
@@ -46,6 +47,7 @@ from parley.chat.errors import (
     NotTheSender,
     SystemMessage,
     TooManyChats,
+    TooManyExports,
     TooManyMessages,
     TooManyReactions,
 )
@@ -57,6 +59,7 @@ from parley.chat.events import (
     NEW_MESSAGE,
     REMOVED_FROM_CHAT,
 )
+from parley.chat.export import Export, exported_now
 from parley.chat.media.images import new_media_key, process_upload
 from parley.chat.media.storage import MediaStorage, StoredObject
 from parley.chat.schemas import (
@@ -69,8 +72,12 @@ from parley.chat.schemas import (
     History,
     MessageOut,
     MessagesSeenEvent,
+    Muted,
     NewChatEvent,
     RemovedFromChatEvent,
+    SearchChat,
+    SearchResult,
+    SearchResults,
     UserOut,
 )
 from parley.chat.store import Chat, Member, Message
@@ -177,6 +184,7 @@ class UsageLimits:
     limiter: RateLimiter | None = None
     messages_per_minute: int = 300
     chats_per_hour: int = 60
+    exports_per_minute: int = 5
 
     async def count_message(self, user_id: str) -> None:
         """Count one message; :class:`TooManyMessages` past the limit."""
@@ -189,6 +197,12 @@ class UsageLimits:
         wait = await self._hit("chat", user_id, self.chats_per_hour, 3600)
         if wait:
             raise TooManyChats(retry_after=wait)
+
+    async def count_export(self, user_id: str) -> None:
+        """Count one chat export; :class:`TooManyExports` past the limit."""
+        wait = await self._hit("export", user_id, self.exports_per_minute, 60)
+        if wait:
+            raise TooManyExports(retry_after=wait)
 
     async def _hit(self, name: str, user_id: str, limit: int, seconds: int) -> int:
         if self.limiter is None:
@@ -303,7 +317,7 @@ class ChatService:
             chats=[
                 ChatListItem(
                     user=user_document(profiles[others[chat.id]]) if chat.id in others else None,
-                    chat=chat_document(chat, members.get(chat.id, []), unseen.get(chat.id, 0)),
+                    chat=chat_document(chat, members.get(chat.id, []), unseen.get(chat.id, 0), me.id),
                 )
                 for chat in chats
             ]
@@ -321,7 +335,7 @@ class ChatService:
         unseen = (await store.unseen_counts(self.session, me.id, chat.id)).get(chat.id, 0)
         profiles = await self.users.profiles([m.user_id for m in members], me.token)
         return ChatView(
-            chat=chat_detail(chat, members, unseen),
+            chat=chat_detail(chat, members, unseen, me.id),
             members=[user_document(profiles[m.user_id]) for m in members],
         )
 
@@ -610,6 +624,7 @@ class ChatService:
             raise InvalidMessage("A message needs text or an image")
         if not await store.edit_message(self.session, message.id, me.id, text, since=since, now=now):
             raise MessageDeleted()  # deleted meanwhile: the tombstone stays
+        await store.reindex_message(self.session, message.seq, text)
         if chat.latest_message_seq == message.seq:
             preview = preview_of(text, message.image_key is not None)
             await store.set_latest_preview(self.session, chat.id, message.seq, preview)
@@ -631,6 +646,7 @@ class ChatService:
         if not await store.tombstone_message(self.session, message.id, store.utcnow()):
             await self.session.refresh(message)  # someone deleted it a moment ago
             return (await self._documents([message]))[0]
+        await store.unindex_message(self.session, message.seq)
         if chat.latest_message_seq == message.seq:
             await store.set_latest_preview(self.session, chat.id, message.seq, None)
         if image_key is not None:
@@ -698,6 +714,79 @@ class ChatService:
         if newly_read:
             log.info("chat.messages.read", chat_id=chat.id, reader=reader, count=len(newly_read))
         return seen
+
+    # --- search, mute, export ---------------------------------------------------------------------------
+
+    async def search(
+        self, me: Identity, query: str, *, chat_id: str | None, limit: int, cursor: str | None
+    ) -> tuple[SearchResults, str | None]:
+        """Messages of the caller's chats (or of ``chat_id``) matching ``query``, best first.
+
+        See :mod:`parley.chat.search` for what matches and in which order. Returns the page and the
+        cursor of the next one (None on the last page).
+        """
+        query = search.check_query(query)
+        after = search.decode_cursor(cursor) if cursor else None
+        if chat_id is not None:
+            await self.access(chat_id, me.id)
+        words = search.query_words(await store.fold_query(self.session, query))
+        found = await store.search_candidates(self.session, me.id, words, chat_id=chat_id)
+        ranked = sorted(
+            (
+                (place, message)
+                for message, folded in found
+                if (place := search.rank(words, folded, message.seq)) is not None
+                and (after is None or place > after)
+            ),
+            key=lambda pair: pair[0],
+        )
+        page, more = ranked[:limit], len(ranked) > limit
+        chats = await store.chats_by_ids(self.session, sorted({m.chat_id for _, m in page}))
+        documents = await self._documents([message for _, message in page])
+        results = SearchResults(
+            results=[
+                SearchResult(
+                    message=document,
+                    chat=SearchChat(
+                        id=message.chat_id,
+                        name=chats[message.chat_id].name if chats[message.chat_id].is_group else None,
+                        isGroup=chats[message.chat_id].is_group,
+                    ),
+                )
+                for (_, message), document in zip(page, documents, strict=True)
+            ]
+        )
+        log.info("chat.searched", user=me.id, words=len(words), candidates=len(found), results=len(page))
+        return results, (page[-1][0].cursor() if more else None)
+
+    async def mute(self, me: Identity, chat_id: str, until: datetime | None) -> Muted:
+        """Mute the chat for the caller until ``until`` (a time in the future), or unmute it (None)."""
+        if until is not None:
+            if until.tzinfo is None:
+                until = until.replace(tzinfo=UTC)
+            if until <= store.utcnow():
+                raise InvalidMute("until must be a time in the future, or null to unmute")
+        chat, _ = await self.access(chat_id, me.id)
+        await store.set_muted_until(self.session, chat.id, me.id, until)
+        log.info("chat.muted", chat_id=chat.id, user=me.id, muted=until is not None)
+        return Muted(
+            message="Chat muted" if until else "Chat unmuted",
+            chatId=chat.id,
+            mutedUntil=iso(until) if until else None,
+        )
+
+    async def prepare_export(self, me: Identity, chat_id: str) -> Export:
+        """Check that the caller may export the chat (a member, within the limit); what to export."""
+        chat, _ = await self.access(chat_id, me.id)
+        await self.limits.count_export(me.id)
+        view = await self._view(me, chat)
+        other = store.other_in_direct(chat, me.id)
+        names = {m.id: m.name for m in view.members}
+        title = chat.name or ""
+        if not chat.is_group:
+            title = f"Chat with {names.get(other or '', 'someone')}"
+        log.info("chat.exported", chat_id=chat.id, user=me.id)
+        return Export(chat=view.chat, members=view.members, title=title, exported_at=exported_now())
 
 
 # --- media ------------------------------------------------------------------------------------------------

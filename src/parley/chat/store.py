@@ -40,11 +40,16 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import (
+    text as sql_text,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, aliased, mapped_column
+from sqlalchemy.sql import column, table
 
+from parley.chat.search import MAX_CANDIDATES, fold, fts_query, like_pattern
 from parley.core.database import UTCDateTime, make_base
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -103,6 +108,8 @@ class Member(Base):  # type: ignore[misc,valid-type]
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     last_read_seq: Mapped[int] = mapped_column(Seq, nullable=False, default=0)
     last_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Until when the member muted the chat (no notifications); None when not muted.
+    muted_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Message(Base):  # type: ignore[misc,valid-type]
@@ -594,6 +601,18 @@ async def _mark_seen(session: AsyncSession, where: ColumnElement[bool], now: dat
     return {str(mid): now for mid in result.scalars().all()}
 
 
+# --- muting ---------------------------------------------------------------------------------------------
+
+
+async def set_muted_until(session: AsyncSession, chat_id: str, user_id: str, until: datetime | None) -> None:
+    await session.execute(
+        update(Member)
+        .where(Member.chat_id == chat_id, Member.user_id == user_id)
+        .values(muted_until=until)
+        .execution_options(synchronize_session=False)
+    )
+
+
 # --- messages that change ---------------------------------------------------------------------------------
 
 
@@ -671,6 +690,113 @@ async def set_latest_preview(session: AsyncSession, chat_id: str, seq: int, prev
         .values(latest_message_text=preview)
         .execution_options(synchronize_session=False)
     )
+
+
+# --- search ---------------------------------------------------------------------------------------------
+#
+# PostgreSQL indexes ``parley_fold(messages.text)`` (migration 0004) and keeps the index itself.
+# SQLite keeps each message's folded text in the FTS5 table ``messages_fts`` under its ``seq``:
+# the functions below write it, and are no-ops on PostgreSQL. Whoever changes a message's text
+# calls :func:`reindex_message`; whoever deletes a message (or blanks it to a tombstone) calls
+# :func:`unindex_message`, in the same transaction.
+
+_FTS = table("messages_fts", column("rowid"), column("body"))
+# System messages (group changes) are never found.
+_NOT_SEARCHED = TYPE_SYSTEM
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def index_messages(session: AsyncSession, messages: list[tuple[int, str]]) -> None:
+    """Make these ``(seq, text)`` findable: one statement for the whole batch (SQLite only)."""
+    rows = [{"rowid": seq, "body": fold(text)} for seq, text in messages if text]
+    if not rows or _is_postgres(session):
+        return
+    await session.execute(_FTS.insert(), rows)
+
+
+async def reindex_message(session: AsyncSession, seq: int, text: str) -> None:
+    """The message ``seq`` now reads ``text`` (an edit): it is found by the new text only."""
+    if _is_postgres(session):
+        return
+    await unindex_message(session, seq)
+    await index_messages(session, [(seq, text)])
+
+
+async def unindex_message(session: AsyncSession, seq: int) -> None:
+    """The message ``seq`` is deleted: it is never found again."""
+    if _is_postgres(session):
+        return
+    await session.execute(_FTS.delete().where(_FTS.c.rowid == seq))
+
+
+async def fold_query(session: AsyncSession, query: str) -> str:
+    """The query folded the way the index folds text (PostgreSQL's ``unaccent`` rules there)."""
+    if _is_postgres(session):
+        return str(await session.scalar(select(func.parley_fold(query))))
+    return fold(query)
+
+
+async def search_candidates(
+    session: AsyncSession, user_id: str, words: list[str], *, chat_id: str | None = None
+) -> list[tuple[Message, str]]:
+    """The newest (at most :data:`MAX_CANDIDATES`) messages that may match ``words``, with their folded text.
+
+    Only text and image messages of chats ``user_id`` belongs to now. Every word occurs in the
+    text, or (five letters or more) is trigram-similar to a word of it; :mod:`parley.chat.search`
+    decides which candidates match and how well.
+    """
+    visible = Message.chat_id.in_(chat_ids_visible_to(user_id))
+    conditions: list[ColumnElement[bool]] = [
+        visible,
+        Message.message_type != _NOT_SEARCHED,
+        Message.deleted.is_(False),
+    ]
+    if chat_id is not None:
+        conditions.append(Message.chat_id == chat_id)
+    if _is_postgres(session):
+        folded = func.parley_fold(Message.text)
+        typo = [w for w in words if len(w) >= 5]
+        for word in words:
+            found = folded.like(like_pattern(word), escape="\\")
+            conditions.append(or_(found, folded.op("%>")(word)) if word in typo else found)
+        if typo:
+            # One wrong letter in the middle of a five-letter word leaves it 3 of its 6 trigrams, a
+            # word similarity of 3 / (6 + 6 - 3) = 0.33: the least any one-letter typo leaves.
+            await session.execute(select(func.set_config("pg_trgm.word_similarity_threshold", "0.3", True)))
+        stmt = select(Message, folded).where(*conditions)
+    else:
+        body = _FTS.c.body
+        stmt = select(Message, body).join(_FTS, _FTS.c.rowid == Message.seq).where(*conditions)
+        match = fts_query(words)
+        if match is not None:
+            stmt = stmt.where(sql_text("messages_fts MATCH :match").bindparams(match=match))
+        for word in words:
+            if len(word) < 3:
+                stmt = stmt.where(body.like(like_pattern(word), escape="\\"))
+    stmt = stmt.order_by(Message.seq.desc()).limit(MAX_CANDIDATES)
+    return [(message, str(folded_text)) for message, folded_text in (await session.execute(stmt)).all()]
+
+
+async def messages_after(session: AsyncSession, chat_id: str, *, after_seq: int, limit: int) -> list[Message]:
+    """Up to ``limit`` of the chat's messages after ``after_seq``, oldest first (exports)."""
+    stmt = (
+        select(Message)
+        .where(Message.chat_id == chat_id, Message.seq > after_seq)
+        .order_by(Message.seq)
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def chats_by_ids(session: AsyncSession, chat_ids: Sequence[str]) -> dict[str, Chat]:
+    if not chat_ids:
+        return {}
+    return {
+        chat.id: chat for chat in (await session.scalars(select(Chat).where(Chat.id.in_(chat_ids)))).all()
+    }
 
 
 async def reactions_of(

@@ -8,7 +8,8 @@ arrived while the previous one committed goes into the next) and stores it in on
    members and last sequence numbers, in one statement;
 2. one multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` for the messages, each numbered
    ``chat_seq`` = the chat's next number;
-3. one ``UPDATE`` per chat (sent as one executemany) for its latest message and sequence number.
+3. one ``UPDATE`` per chat (sent as one executemany) for its latest message and sequence number;
+4. on SQLite only, one executemany into the search index (``messages_fts``).
 
 Because each chat's row stays locked until the commit, a chat's numbers are handed out in commit
 order and without gaps, on any number of instances; that is what lets every instance deliver a
@@ -309,6 +310,9 @@ class MessageWriter:
         seqs = await store.insert_messages(session, rows)
         if len(seqs) < len(rows):
             raise _Repeats()
+        # Findable by search from the same commit (SQLite: one more statement per batch; PostgreSQL's
+        # index follows the insert by itself).
+        await store.index_messages(session, [(seqs[row["id"]], row["text"]) for row in rows])
         latest: dict[str, dict[str, Any]] = {}
         by_id: dict[str, _Stored] = {}
         for draft, row in zip(accepted, rows, strict=True):
