@@ -40,13 +40,15 @@ web/out/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
 
 web: web/out/index.html
 
-lint: dev
+lint: dev web/node_modules/.package-lock.json
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	cd web && npm run lint
 
-format: dev
+format: dev web/node_modules/.package-lock.json
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
+	cd web && npm run format
 
 typecheck: dev
 	$(BIN)/mypy

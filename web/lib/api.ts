@@ -37,14 +37,17 @@ function buildUrl(path: string, query?: Query): string {
 
 /** The `{message, code}` of an error body, whichever parts are there. */
 export function errorBody(data: unknown): { message: string | null; code: string | null } {
-  const body = data && typeof data === "object" ? (data as { message?: unknown; code?: unknown }) : {};
+  const body =
+    data && typeof data === "object" ? (data as { message?: unknown; code?: unknown }) : {};
   return {
     message: typeof body.message === "string" ? body.message : null,
     code: typeof body.code === "string" ? body.code : null,
   };
 }
 
-async function readError(response: Response): Promise<{ message: string | null; code: string | null }> {
+async function readError(
+  response: Response,
+): Promise<{ message: string | null; code: string | null }> {
   try {
     return errorBody(await response.json());
   } catch {
@@ -63,7 +66,11 @@ function sessionHeaders(method: string): Record<string, string> {
   return csrf ? { [CSRF_HEADER]: csrf } : {};
 }
 
-async function request<T>(method: string, path: string, options: RequestOptions = {}): Promise<{ data: T; headers: Headers }> {
+async function request<T>(
+  method: string,
+  path: string,
+  options: RequestOptions = {},
+): Promise<{ data: T; headers: Headers }> {
   const headers: Record<string, string> = { Accept: "application/json", ...sessionHeaders(method) };
   const useAuth = options.auth !== false;
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
@@ -79,7 +86,12 @@ async function request<T>(method: string, path: string, options: RequestOptions 
 
   if (!response.ok) {
     const { message, code } = await readError(response);
-    const error = new ApiError(response.status, message, parseRetryAfter(response.headers.get("Retry-After")), code);
+    const error = new ApiError(
+      response.status,
+      message,
+      parseRetryAfter(response.headers.get("Retry-After")),
+      code,
+    );
     if (response.status === 401 && useAuth) unauthorizedHandler?.();
     throw error;
   }
@@ -106,7 +118,10 @@ export function verify(email: string, otp: string): Promise<{ message: string; u
 }
 
 /** The signed-in user; 401 when this browser has no valid session. `quiet` skips the session-ended handler. */
-export function me(signal?: AbortSignal, { quiet = false }: { quiet?: boolean } = {}): Promise<User> {
+export function me(
+  signal?: AbortSignal,
+  { quiet = false }: { quiet?: boolean } = {},
+): Promise<User> {
   return call("GET", "/me", { signal, auth: !quiet });
 }
 
@@ -137,21 +152,32 @@ export interface UserPage {
   nextCursor: string | null;
 }
 
-export async function searchUsers(params: { q?: string; limit?: number; cursor?: string | null }, signal?: AbortSignal): Promise<UserPage> {
+export async function searchUsers(
+  params: { q?: string; limit?: number; cursor?: string | null },
+  signal?: AbortSignal,
+): Promise<UserPage> {
   const { data, headers } = await request<User[]>("GET", "/user/all", {
     query: { q: params.q?.trim(), limit: params.limit ?? 20, cursor: params.cursor },
     signal,
   });
-  return { users: Array.isArray(data) ? data : [], nextCursor: headers.get("X-Next-Cursor") || null };
+  return {
+    users: Array.isArray(data) ? data : [],
+    nextCursor: headers.get("X-Next-Cursor") || null,
+  };
 }
 
 // ---- chats --------------------------------------------------------------
 
-export function createChat(otherUserId: string): Promise<{ message: string; chatId: string; chat?: Chat }> {
+export function createChat(
+  otherUserId: string,
+): Promise<{ message: string; chatId: string; chat?: Chat }> {
   return call("POST", "/chat/new", { body: { otherUserId } });
 }
 
-export function createGroup(name: string, userIds: string[]): Promise<{ message: string; chatId: string }> {
+export function createGroup(
+  name: string,
+  userIds: string[],
+): Promise<{ message: string; chatId: string }> {
   return call("POST", "/chat/group", { body: { name, userIds } });
 }
 
@@ -173,11 +199,17 @@ export function renameChat(chatId: string, name: string): Promise<{ message: str
   return call("POST", `/chat/${enc(chatId)}/rename`, { body: { name } });
 }
 
-export function addMembers(chatId: string, userIds: string[]): Promise<{ message: string; chat: Chat }> {
+export function addMembers(
+  chatId: string,
+  userIds: string[],
+): Promise<{ message: string; chat: Chat }> {
   return call("POST", `/chat/${enc(chatId)}/members`, { body: { userIds } });
 }
 
-export function removeMember(chatId: string, userId: string): Promise<{ message: string; chat: Chat }> {
+export function removeMember(
+  chatId: string,
+  userId: string,
+): Promise<{ message: string; chat: Chat }> {
   return call("DELETE", `/chat/${enc(chatId)}/members/${enc(userId)}`);
 }
 
@@ -214,7 +246,10 @@ export interface SendHandle {
  * Sends a message as multipart form data. Uses XMLHttpRequest rather than fetch
  * because only XHR reports upload progress, which image sends show.
  */
-export function sendMessage(input: SendMessageInput, onProgress?: (fraction: number) => void): SendHandle {
+export function sendMessage(
+  input: SendMessageInput,
+  onProgress?: (fraction: number) => void,
+): SendHandle {
   const xhr = new XMLHttpRequest();
   const promise = new Promise<{ message: Message; sender?: unknown }>((resolve, reject) => {
     const form = new FormData();
@@ -225,7 +260,8 @@ export function sendMessage(input: SendMessageInput, onProgress?: (fraction: num
 
     xhr.open("POST", `${API_BASE}/message`);
     xhr.setRequestHeader("Accept", "application/json");
-    for (const [name, value] of Object.entries(sessionHeaders("POST"))) xhr.setRequestHeader(name, value);
+    for (const [name, value] of Object.entries(sessionHeaders("POST")))
+      xhr.setRequestHeader(name, value);
     xhr.responseType = "text";
 
     if (onProgress) {
@@ -240,13 +276,26 @@ export function sendMessage(input: SendMessageInput, onProgress?: (fraction: num
       } catch {
         body = null;
       }
-      if (xhr.status >= 200 && xhr.status < 300 && body && typeof body === "object" && "message" in body) {
+      if (
+        xhr.status >= 200 &&
+        xhr.status < 300 &&
+        body &&
+        typeof body === "object" &&
+        "message" in body
+      ) {
         resolve(body as { message: Message; sender?: unknown });
         return;
       }
       const { message: serverMessage, code } = errorBody(body);
       if (xhr.status === 401) unauthorizedHandler?.();
-      reject(new ApiError(xhr.status || 0, serverMessage, parseRetryAfter(xhr.getResponseHeader("Retry-After")), code));
+      reject(
+        new ApiError(
+          xhr.status || 0,
+          serverMessage,
+          parseRetryAfter(xhr.getResponseHeader("Retry-After")),
+          code,
+        ),
+      );
     };
     xhr.onerror = () => reject(new ApiError(0, null));
     xhr.ontimeout = () => reject(new ApiError(0, null));

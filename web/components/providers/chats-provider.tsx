@@ -1,7 +1,15 @@
 "use client";
 
 import { usePathname } from "next/navigation";
-import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+} from "react";
 import * as api from "@/lib/api";
 import { applyIncomingMessage, markChatRead, pageTitle, sortChats, unreadTotal } from "@/lib/chats";
 import { describeError } from "@/lib/errors";
@@ -108,7 +116,11 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
       void refresh();
       return;
     }
-    setChats((current) => applyIncomingMessage(current, message, { myId: user._id, activeChatId: reading }) ?? current);
+    setChats(
+      (current) =>
+        applyIncomingMessage(current, message, { myId: user._id, activeChatId: reading }) ??
+        current,
+    );
   });
 
   useSocketEvent("newChat", () => {
@@ -156,7 +168,10 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
     return () => timers.forEach((timer) => clearTimeout(timer));
   }, []);
 
-  const markRead = useCallback((chatId: string) => setChats((current) => markChatRead(current, chatId)), []);
+  const markRead = useCallback(
+    (chatId: string) => setChats((current) => markChatRead(current, chatId)),
+    [],
+  );
   const removeChat = useCallback(
     (chatId: string) => setChats((current) => current.filter((entry) => entry.chat._id !== chatId)),
     [],
@@ -164,7 +179,9 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
   const patchChat = useCallback(
     (chatId: string, patch: Partial<Chat>) =>
       setChats((current) =>
-        current.map((entry) => (entry.chat._id === chatId ? { ...entry, chat: { ...entry.chat, ...patch } } : entry)),
+        current.map((entry) =>
+          entry.chat._id === chatId ? { ...entry, chat: { ...entry.chat, ...patch } } : entry,
+        ),
       ),
     [],
   );
@@ -191,7 +208,19 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
       people,
       rememberPeople,
     }),
-    [chats, status, error, typing, unread, refresh, markRead, removeChat, patchChat, people, rememberPeople],
+    [
+      chats,
+      status,
+      error,
+      typing,
+      unread,
+      refresh,
+      markRead,
+      removeChat,
+      patchChat,
+      people,
+      rememberPeople,
+    ],
   );
 
   return <ChatsContext.Provider value={value}>{children}</ChatsContext.Provider>;
