@@ -108,7 +108,7 @@ export function ProfileForm() {
           </Label>
           <Input
             id={emailId}
-            value={user.email}
+            value={user.email ?? ""}
             readOnly
             aria-readonly="true"
             className="bg-surface-2 text-muted"

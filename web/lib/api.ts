@@ -2,10 +2,14 @@
  * The typed client for Parley's HTTP API. Components call these functions and
  * never `fetch` themselves; every failure arrives as an `ApiError`.
  */
-import { API_BASE, API_ORIGIN, MESSAGE_PAGE_SIZE } from "./config";
+import { API_BASE, API_ORIGIN, CHAT_PAGE_SIZE, MESSAGE_PAGE_SIZE } from "./config";
 import { ApiError, parseRetryAfter } from "./errors";
 import { CSRF_HEADER, csrfToken } from "./session";
-import type { Chat, ChatEntry, Message, Session, User } from "./types";
+import type { components } from "./api-types.gen";
+import type { ChatEntry, Session, User } from "./types";
+
+/** Request and response bodies, generated from the server's OpenAPI document. */
+type Schemas = components["schemas"];
 
 type Query = Record<string, string | number | undefined | null>;
 
@@ -108,12 +112,12 @@ const enc = encodeURIComponent;
 
 // ---- user service -------------------------------------------------------
 
-export function login(email: string): Promise<{ message: string }> {
+export function login(email: string): Promise<Schemas["MessageResponse"]> {
   return call("POST", "/login", { body: { email }, auth: false });
 }
 
 /** Signs in: the answer sets the session cookies (its `token` is for API clients and unused here). */
-export function verify(email: string, otp: string): Promise<{ message: string; user: User }> {
+export function verify(email: string, otp: string): Promise<Schemas["AuthResponse"]> {
   return call("POST", "/verify", { body: { email, otp }, auth: false });
 }
 
@@ -170,50 +174,51 @@ export async function searchUsers(
 
 export function createChat(
   otherUserId: string,
-): Promise<{ message: string; chatId: string; chat?: Chat }> {
+): Promise<Schemas["ChatCreated"] | Schemas["ChatExists"]> {
   return call("POST", "/chat/new", { body: { otherUserId } });
 }
 
-export function createGroup(
-  name: string,
-  userIds: string[],
-): Promise<{ message: string; chatId: string }> {
+export function createGroup(name: string, userIds: string[]): Promise<Schemas["ChatCreated"]> {
   return call("POST", "/chat/group", { body: { name, userIds } });
 }
 
-export async function listChats(signal?: AbortSignal): Promise<ChatEntry[]> {
-  const data = await call<{ chats: ChatEntry[] }>("GET", "/chat/all", { signal });
-  return data?.chats ?? [];
+export interface ChatPage {
+  chats: ChatEntry[];
+  /** The cursor of the next page (`X-Next-Cursor`), null on the last one. */
+  nextCursor: string | null;
 }
 
-export interface ChatDetails {
-  chat: Chat & { admins?: string[] };
-  members: User[];
+/** A page of the caller's chats, latest activity first. */
+export async function listChats(
+  params: { limit?: number; cursor?: string | null } = {},
+  signal?: AbortSignal,
+): Promise<ChatPage> {
+  const { data, headers } = await request<Schemas["ChatList"]>("GET", "/chat/all", {
+    query: { limit: params.limit ?? CHAT_PAGE_SIZE, cursor: params.cursor },
+    signal,
+  });
+  return { chats: data?.chats ?? [], nextCursor: headers.get("X-Next-Cursor") || null };
 }
+
+export type ChatDetails = Schemas["ChatView"];
 
 export function getChat(chatId: string, signal?: AbortSignal): Promise<ChatDetails> {
   return call("GET", `/chat/${enc(chatId)}`, { signal });
 }
 
-export function renameChat(chatId: string, name: string): Promise<{ message: string; chat: Chat }> {
+export function renameChat(chatId: string, name: string): Promise<Schemas["ChatUpdated"]> {
   return call("POST", `/chat/${enc(chatId)}/rename`, { body: { name } });
 }
 
-export function addMembers(
-  chatId: string,
-  userIds: string[],
-): Promise<{ message: string; chat: Chat }> {
+export function addMembers(chatId: string, userIds: string[]): Promise<Schemas["ChatUpdated"]> {
   return call("POST", `/chat/${enc(chatId)}/members`, { body: { userIds } });
 }
 
-export function removeMember(
-  chatId: string,
-  userId: string,
-): Promise<{ message: string; chat: Chat }> {
+export function removeMember(chatId: string, userId: string): Promise<Schemas["ChatUpdated"]> {
   return call("DELETE", `/chat/${enc(chatId)}/members/${enc(userId)}`);
 }
 
-export function leaveChat(chatId: string): Promise<{ message: string }> {
+export function leaveChat(chatId: string): Promise<Schemas["MessageResponse"]> {
   return call("POST", `/chat/${enc(chatId)}/leave`);
 }
 
@@ -223,7 +228,7 @@ export function getMessages(
   chatId: string,
   params: { before?: string | null; limit?: number } = {},
   signal?: AbortSignal,
-): Promise<{ messages: Message[]; user?: User | null }> {
+): Promise<Schemas["History"]> {
   return call("GET", `/message/${enc(chatId)}`, {
     query: { before: params.before, limit: params.limit ?? MESSAGE_PAGE_SIZE },
     signal,
@@ -238,7 +243,7 @@ export interface SendMessageInput {
 }
 
 export interface SendHandle {
-  promise: Promise<{ message: Message; sender?: unknown }>;
+  promise: Promise<Schemas["MessageSent"]>;
   abort: () => void;
 }
 
@@ -251,7 +256,7 @@ export function sendMessage(
   onProgress?: (fraction: number) => void,
 ): SendHandle {
   const xhr = new XMLHttpRequest();
-  const promise = new Promise<{ message: Message; sender?: unknown }>((resolve, reject) => {
+  const promise = new Promise<Schemas["MessageSent"]>((resolve, reject) => {
     const form = new FormData();
     form.append("chatId", input.chatId);
     form.append("text", input.text);
@@ -283,7 +288,7 @@ export function sendMessage(
         typeof body === "object" &&
         "message" in body
       ) {
-        resolve(body as { message: Message; sender?: unknown });
+        resolve(body as Schemas["MessageSent"]);
         return;
       }
       const { message: serverMessage, code } = errorBody(body);

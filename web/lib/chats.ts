@@ -72,7 +72,10 @@ export function markChatRead(chats: ChatEntry[], chatId: string): ChatEntry[] {
 }
 
 /** The name shown for a chat: the group's name, or the other person's. */
-export function chatTitle(entry: Pick<ChatEntry, "chat" | "user">): string {
+export function chatTitle(entry: {
+  chat: ChatEntry["chat"];
+  user: Pick<User, "name"> | null;
+}): string {
   if (entry.chat.isGroup) return entry.chat.name?.trim() || "Unnamed group";
   return entry.user?.name || entry.chat.name || "Deleted user";
 }

@@ -37,7 +37,17 @@ function entry(
 }
 
 function message(chatId: string, sender: string, createdAt = "2024-05-15T12:00:00Z"): Message {
-  return { _id: "m", chatId, sender, text: "hello", messageType: "text", seen: false, createdAt };
+  return {
+    _id: "m",
+    chatId,
+    sender,
+    text: "hello",
+    messageType: "text",
+    seen: false,
+    seenAt: null,
+    createdAt,
+    updatedAt: createdAt,
+  };
 }
 
 describe("unreadTotal and pageTitle", () => {

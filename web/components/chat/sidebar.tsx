@@ -1,7 +1,7 @@
 "use client";
 
 import Link from "next/link";
-import { useCallback, useId, useState } from "react";
+import { useCallback, useEffect, useId, useRef, useState } from "react";
 import { filterChats, typingText } from "@/lib/chats";
 import { cn } from "@/lib/utils";
 import { useChats } from "@/components/providers/chats-provider";
@@ -25,7 +25,7 @@ export function Sidebar({
   className?: string;
 }) {
   const { user, logout } = useSession();
-  const { chats, status, error, typing, refresh, people } = useChats();
+  const { chats, status, error, typing, refresh, people, hasMore, loadMore } = useChats();
   const { online } = useRealtime();
   const [filter, setFilter] = useState("");
   const [dialog, setDialog] = useState<"chat" | "group" | null>(null);
@@ -170,6 +170,7 @@ export function Sidebar({
                 />
               );
             })}
+            {hasMore ? <LoadMoreChats onLoad={loadMore} /> : null}
           </ul>
         )}
       </nav>
@@ -185,5 +186,41 @@ export function Sidebar({
         onOpenChat={onOpenChat}
       />
     </aside>
+  );
+}
+
+/** The end of a paged chat list: loads the next page when scrolled into view, or on a click. */
+function LoadMoreChats({ onLoad }: { onLoad: () => Promise<void> }) {
+  const ref = useRef<HTMLLIElement>(null);
+  const [loading, setLoading] = useState(false);
+  const load = useCallback(async () => {
+    setLoading(true);
+    try {
+      await onLoad();
+    } finally {
+      setLoading(false);
+    }
+  }, [onLoad]);
+  useEffect(() => {
+    const element = ref.current;
+    if (!element || typeof IntersectionObserver === "undefined") return;
+    const observer = new IntersectionObserver((entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) void load();
+    });
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, [load]);
+  return (
+    <li ref={ref} className="flex justify-center py-2">
+      <Button
+        variant="ghost"
+        size="sm"
+        loading={loading}
+        data-testid="load-more-chats"
+        onClick={() => void load()}
+      >
+        Load more chats
+      </Button>
+    </li>
   );
 }
