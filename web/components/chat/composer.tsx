@@ -1,7 +1,13 @@
 "use client";
 
 import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState } from "react";
-import { IMAGE_TYPES, MAX_IMAGE_BYTES } from "@/lib/config";
+import {
+  IMAGE_TYPES,
+  MAX_IMAGE_BYTES,
+  MESSAGE_COUNTER_FROM,
+  MESSAGE_MAX_LENGTH,
+} from "@/lib/config";
+import { readDraft, writeDraft } from "@/lib/drafts";
 import { statusMessage } from "@/lib/errors";
 import { TypingEmitter } from "@/lib/socket";
 import { cn } from "@/lib/utils";
@@ -10,8 +16,10 @@ import { useRealtime } from "@/components/providers/realtime-provider";
 import { IconButton } from "@/components/ui/button";
 import { ImageIcon, SendIcon, XIcon } from "@/components/ui/icons";
 
-/** Unsent text per chat, so switching chats keeps what you were writing. */
-const drafts = new Map<string, string>();
+/** Characters as the server counts them (code points), after trimming. */
+export function messageLength(text: string): number {
+  return [...text.trim()].length;
+}
 
 function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -45,7 +53,7 @@ export interface ComposerProps {
 /** Text box with image attach. Enter sends, Shift+Enter starts a new line. */
 export function Composer({ chatId, disabled, onSend }: ComposerProps) {
   const { socket } = useRealtime();
-  const [text, setText] = useState(() => drafts.get(chatId) ?? "");
+  const [text, setText] = useState(() => readDraft(chatId));
   const [image, setImage] = useState<OutgoingImage | null>(null);
   const [error, setError] = useState<string | null>(null);
   const textarea = useRef<HTMLTextAreaElement>(null);
@@ -66,8 +74,9 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
     };
   }, [socket, chatId]);
 
+  // Unsent text is kept per chat, across chat switches and reloads, and shown in the list.
   useEffect(() => {
-    drafts.set(chatId, text);
+    writeDraft(chatId, text);
   }, [chatId, text]);
 
   // Grow with the text up to about six lines.
@@ -108,7 +117,7 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
 
   function submit() {
     const body = text.trim();
-    if (disabled || (!body && !image)) return;
+    if (disabled || (!body && !image) || tooLong) return;
     onSend(body, image);
     setText("");
     setError(null);
@@ -117,7 +126,10 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
     textarea.current?.focus();
   }
 
-  const canSend = !disabled && (text.trim().length > 0 || image !== null);
+  const length = messageLength(text);
+  const tooLong = length > MESSAGE_MAX_LENGTH;
+  const counterId = useId();
+  const canSend = !disabled && !tooLong && (text.trim().length > 0 || image !== null);
 
   return (
     <div className="shrink-0 border-t border-border bg-surface px-3 pt-2 pb-[max(0.5rem,env(safe-area-inset-bottom))] sm:px-4">
@@ -151,6 +163,21 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
             <XIcon size={18} />
           </IconButton>
         </div>
+      ) : null}
+      {length >= MESSAGE_COUNTER_FROM ? (
+        <p
+          id={counterId}
+          data-testid="length-counter"
+          aria-live="polite"
+          className={cn(
+            "mx-auto mb-1 max-w-3xl text-right text-xs tabular-nums",
+            tooLong ? "font-medium text-danger" : "text-muted",
+          )}
+        >
+          {tooLong
+            ? `${(length - MESSAGE_MAX_LENGTH).toLocaleString("en")} characters too long (the limit is ${MESSAGE_MAX_LENGTH.toLocaleString("en")})`
+            : `${(MESSAGE_MAX_LENGTH - length).toLocaleString("en")} characters left`}
+        </p>
       ) : null}
       {error ? (
         <p id={errorId} role="alert" className="mx-auto mb-2 max-w-3xl text-sm text-danger">
@@ -193,7 +220,12 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
           value={text}
           disabled={disabled}
           placeholder={image ? "Add a caption…" : "Write a message…"}
-          aria-describedby={error ? errorId : undefined}
+          aria-invalid={tooLong || undefined}
+          aria-describedby={
+            [error ? errorId : "", length >= MESSAGE_COUNTER_FROM ? counterId : ""]
+              .filter(Boolean)
+              .join(" ") || undefined
+          }
           onChange={(e) => {
             setText(e.target.value);
             if (e.target.value.trim()) typing.current?.keystroke();

@@ -36,6 +36,8 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
   const [lightbox, setLightbox] = useState<LightboxImage | null>(null);
 
   const entry = chats.find((e) => e.chat._id === chatId) ?? null;
+  // Counted before opening the chat marks its messages seen: where the unread divider goes.
+  const [unreadAtOpen] = useState(() => entry?.chat.unseenCount ?? 0);
 
   const loadDetails = useCallback(async () => {
     try {
@@ -114,7 +116,6 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
               type="button"
               onClick={() => setShowDetails((v) => !v)}
               className="flex min-w-0 flex-1 items-center gap-3 rounded-lg p-1 text-left hover:bg-surface-2"
-              aria-label={`${title}: show ${isGroup ? "group" : "chat"} details`}
             >
               <Avatar name={title} seed={seed} size="md" online={!isGroup && otherOnline} />
               <span className="min-w-0">
@@ -130,6 +131,7 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
                 >
                   {typingLine || subtitle || "\u00a0"}
                 </span>
+                <span className="sr-only">, show {isGroup ? "group" : "chat"} details</span>
               </span>
             </button>
           ) : (
@@ -194,6 +196,7 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
                 onDiscard={convo.discard}
                 onOpenImage={openImage}
                 footer={<TypingIndicator text={typingLine} />}
+                unreadAtOpen={unreadAtOpen}
               />
             )}
             <Composer chatId={chatId} onSend={convo.send} />
