@@ -400,3 +400,9 @@ def test_every_screen_has_no_serious_accessibility_problem(browser: Browser, tri
         page.goto(f"{trio.base}/chats")
     problems = {screen: describe(v) for screen, v in found.items() if v}
     assert not problems, "\n".join(f"{screen}: {text}" for screen, text in problems.items())
+
+
+def test_a_group_preview_names_the_sender_before_the_group_is_opened(trio: Trio) -> None:
+    # Carol shares no other chat with Bob and has not opened the group: his name is looked up.
+    post_messages(trio.bob, trio.base, trio.group, ["Who has read chapter 3?"])
+    expect(chat_item(trio.carol, trio.group)).to_contain_text("bob: Who has read chapter 3?")

@@ -176,6 +176,23 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
     seenEpoch.current = epoch;
   }, [epoch, refresh]);
 
+  // Group previews say who wrote the last message: look up senders not known yet, once each.
+  const asked = useRef(new Set<string>());
+  useEffect(() => {
+    const unknown = new Set<string>();
+    for (const { chat } of chats) {
+      const sender = chat.latestMessage?.sender;
+      if (chat.isGroup && sender && sender !== user._id && !people.has(sender))
+        if (!asked.current.has(sender)) unknown.add(sender);
+    }
+    if (unknown.size === 0) return;
+    unknown.forEach((id) => asked.current.add(id));
+    api
+      .usersByIds([...unknown])
+      .then(rememberPeople)
+      .catch(() => unknown.forEach((id) => asked.current.delete(id)));
+  }, [chats, people, user._id, rememberPeople]);
+
   // Messages written offline (also before a reload) go out, in order, once we are connected.
   useEffect(() => {
     if (connection === "connected") void flushOutbox();
