@@ -15,6 +15,8 @@ import {
   removeByClientId,
   upsertMessage,
 } from "@/lib/messages";
+import { dequeue, enqueue, flushOutbox, onOutboxResult, outboxEntries } from "@/lib/outbox";
+import { shownConversations } from "@/lib/shown";
 import type { UiMessage } from "@/lib/types";
 import { uuid } from "@/lib/utils";
 import { useChats } from "@/components/providers/chats-provider";
@@ -29,6 +31,17 @@ export interface OutgoingImage {
   height?: number;
 }
 
+const shown = shownConversations;
+
+/** The outbox's messages for `chatId` that `list` does not show yet, as pending bubbles. */
+function withOutbox(list: UiMessage[], chatId: string): UiMessage[] {
+  const known = new Set(list.map((m) => m.clientId).filter(Boolean));
+  const waiting = outboxEntries(chatId)
+    .filter((entry) => !known.has(entry.clientId))
+    .map((entry) => pendingMessage({ ...entry, now: new Date(entry.createdAt) }));
+  return waiting.length ? [...list, ...waiting] : list;
+}
+
 /**
  * One open conversation: its messages, older history, optimistic sends with
  * retry, and the live events that change them.
@@ -39,15 +52,23 @@ export function useConversation(chatId: string) {
   const { markRead, setActiveChat } = useChats();
   const visible = usePageVisible();
 
-  const [messages, setMessages] = useState<UiMessage[]>([]);
-  const [status, setStatus] = useState<"loading" | "ready" | "error">("loading");
+  const cached = shown.get(chatId);
+  const [messages, setMessages] = useState<UiMessage[]>(() =>
+    withOutbox(cached?.messages ?? [], chatId),
+  );
+  const [status, setStatus] = useState<"loading" | "ready" | "error">(cached ? "ready" : "loading");
   const [error, setError] = useState<string | null>(null);
   const [errorStatus, setErrorStatus] = useState<number | null>(null);
-  const [hasMore, setHasMore] = useState(false);
+  const [hasMore, setHasMore] = useState(cached?.hasMore ?? false);
   const [loadingOlder, setLoadingOlder] = useState(false);
   const messagesRef = useRef(messages);
   messagesRef.current = messages;
-  const loaded = useRef(false);
+  const loaded = useRef(Boolean(cached));
+
+  useEffect(() => {
+    // Pending images are left out: their previews end with this view.
+    if (loaded.current) shown.set(chatId, { messages: messages.filter((m) => !m.file), hasMore });
+  }, [chatId, messages, hasMore]);
   const objectUrls = useRef<string[]>([]);
 
   const loadLatest = useCallback(async () => {
@@ -55,7 +76,12 @@ export function useConversation(chatId: string) {
       const page = await api.getMessages(chatId, { limit: MESSAGE_PAGE_SIZE });
       const list = Array.isArray(page?.messages) ? page.messages : [];
       if (!loaded.current) {
-        setMessages(list.map((m) => fromServer(m)));
+        setMessages(
+          withOutbox(
+            list.map((m) => fromServer(m)),
+            chatId,
+          ),
+        );
         setHasMore(list.length >= MESSAGE_PAGE_SIZE);
         loaded.current = true;
       } else {
@@ -68,6 +94,12 @@ export function useConversation(chatId: string) {
       markRead(chatId);
     } catch (err) {
       if (loaded.current) return; // keep what is on screen; the banner says we are offline
+      if (!(err instanceof ApiError && err.status > 0) && outboxEntries(chatId).length) {
+        // Offline after a reload: what waits to be sent is shown; history comes when we are back.
+        setMessages((current) => withOutbox(current, chatId));
+        setStatus("ready");
+        return;
+      }
       setError(describeError(err, "load"));
       setErrorStatus(err instanceof ApiError ? err.status : null);
       setStatus("error");
@@ -154,9 +186,37 @@ export function useConversation(chatId: string) {
     [chatId],
   );
 
+  // Messages from the outbox: stored by the server now, or refused by it.
+  useEffect(
+    () =>
+      onOutboxResult((result) => {
+        if (result.entry.chatId !== chatId) return;
+        const { clientId } = result.entry;
+        if (result.kind === "sent")
+          setMessages((current) => upsertMessage(current, result.message, clientId));
+        else
+          setMessages((current) =>
+            patchByClientId(current, clientId, {
+              status: "failed",
+              error: describeError(result.error, "send"),
+              failedStatus: result.error instanceof ApiError ? result.error.status : 0,
+            }),
+          );
+      }),
+    [chatId],
+  );
+
   const send = useCallback(
     (text: string, image: OutgoingImage | null) => {
       const clientId = uuid();
+      if (!image) {
+        // Text goes through the outbox: kept across reloads, sent in order once we are online.
+        const bubble = pendingMessage({ clientId, chatId, sender: user._id, text });
+        enqueue({ clientId, chatId, sender: user._id, text, createdAt: bubble.createdAt });
+        setMessages((current) => [...current, bubble]);
+        void flushOutbox();
+        return;
+      }
       if (image) objectUrls.current.push(image.previewUrl);
       const bubble = pendingMessage({
         clientId,
@@ -180,14 +240,31 @@ export function useConversation(chatId: string) {
       const message = messagesRef.current.find((m) => m.clientId === clientId);
       if (!message || message.status !== "failed") return;
       setMessages((current) =>
-        patchByClientId(current, clientId, { status: "pending", error: undefined, failedStatus: undefined, progress: 0 }),
+        patchByClientId(current, clientId, {
+          status: "pending",
+          error: undefined,
+          failedStatus: undefined,
+          progress: 0,
+        }),
       );
+      if (!message.file) {
+        enqueue({
+          clientId,
+          chatId,
+          sender: message.sender,
+          text: message.text,
+          createdAt: message.createdAt,
+        });
+        void flushOutbox();
+        return;
+      }
       transmit(clientId, message.text, message.file ?? null);
     },
-    [transmit],
+    [chatId, transmit],
   );
 
   const discard = useCallback((clientId: string) => {
+    dequeue(clientId);
     setMessages((current) => removeByClientId(current, clientId));
   }, []);
 
@@ -204,5 +281,17 @@ export function useConversation(chatId: string) {
     return () => urls.forEach((url) => URL.revokeObjectURL(url));
   }, []);
 
-  return { messages, status, error, errorStatus, hasMore, loadingOlder, loadOlder, send, retry, discard, reload: loadLatest };
+  return {
+    messages,
+    status,
+    error,
+    errorStatus,
+    hasMore,
+    loadingOlder,
+    loadOlder,
+    send,
+    retry,
+    discard,
+    reload: loadLatest,
+  };
 }

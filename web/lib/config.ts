@@ -14,6 +14,8 @@ export const SOCKET_URL: string | undefined = API_ORIGIN || undefined;
 export const DEV_MAIL_URL = `${API_ORIGIN}/dev/mail`;
 
 export const MESSAGE_PAGE_SIZE = 50;
+/** Chats per page of the chat list (`GET /chat/all`); more load as the list scrolls. */
+export const CHAT_PAGE_SIZE = 30;
 
 export const MAX_IMAGE_BYTES = 5 * 1024 * 1024;
 
@@ -24,3 +26,12 @@ export const OTP_LENGTH = 6;
 export const OTP_RESEND_SECONDS = 60;
 
 export const NAME_MAX_LENGTH = 50;
+
+/** Group names: 1 to 100 visible characters (the server's `NewGroupIn.name`). */
+export const GROUP_NAME_MAX_LENGTH = 100;
+
+/** Message text: at most 4000 characters (code points) after trimming, as the server counts. */
+export const MESSAGE_MAX_LENGTH = 4000;
+
+/** The composer shows how many characters are left from this many on. */
+export const MESSAGE_COUNTER_FROM = 3500;

@@ -48,6 +48,34 @@ export function forgetSession(): void {
   if (typeof document === "undefined") return;
   const secure = window.location.protocol === "https:" ? "; Secure" : "";
   document.cookie = `${CSRF_COOKIE}=; Max-Age=0; Path=/; SameSite=Strict${secure}`;
+  // What this person left unsent stays with them, not with the next one on this browser.
+  for (const key of ["parley.drafts", "parley.outbox", "parley.chats", LAST_USER_KEY]) {
+    try {
+      window.localStorage.removeItem(key);
+    } catch {
+      // Storage can be unavailable (private mode); then nothing was stored either.
+    }
+  }
+}
+
+/** The signed-in user as last confirmed by the server: lets the app open offline. */
+const LAST_USER_KEY = "parley.user";
+
+export function rememberUser(user: unknown): void {
+  try {
+    window.localStorage.setItem(LAST_USER_KEY, JSON.stringify(user));
+  } catch {
+    /* ignore */
+  }
+}
+
+export function lastUser<T>(): T | null {
+  try {
+    const raw = window.localStorage.getItem(LAST_USER_KEY);
+    return raw ? (JSON.parse(raw) as T) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Deletes a token an older version of the app left in localStorage. */
@@ -103,8 +131,30 @@ export function resendAvailableAt(email: string): number {
     const raw = window.sessionStorage.getItem(CODE_SENT_KEY);
     if (!raw) return 0;
     const parsed = JSON.parse(raw) as { email?: string; availableAt?: number };
-    return parsed.email === email && typeof parsed.availableAt === "number" ? parsed.availableAt : 0;
+    return parsed.email === email && typeof parsed.availableAt === "number"
+      ? parsed.availableAt
+      : 0;
   } catch {
     return 0;
+  }
+}
+
+const NAMING_KEY = "parley.offer-naming";
+
+/** Whether the chats should offer to set a display name (after a first login), or stop offering. */
+export function offerNaming(on: boolean): void {
+  try {
+    if (on) window.sessionStorage.setItem(NAMING_KEY, "1");
+    else window.sessionStorage.removeItem(NAMING_KEY);
+  } catch {
+    /* ignore */
+  }
+}
+
+export function namingOffered(): boolean {
+  try {
+    return window.sessionStorage.getItem(NAMING_KEY) === "1";
+  } catch {
+    return false;
   }
 }

@@ -5,9 +5,9 @@ import { useRouter, useSearchParams } from "next/navigation";
 import { useEffect, useId, useRef, useState } from "react";
 import * as api from "@/lib/api";
 import { DEV_MAIL_URL, OTP_LENGTH, OTP_RESEND_SECONDS } from "@/lib/config";
-import { describeError, isApiError } from "@/lib/errors";
+import { deadCode, describeError, isApiError } from "@/lib/errors";
 import { safeNext } from "@/lib/redirect";
-import { announceSession, rememberCodeSent, resendAvailableAt } from "@/lib/session";
+import { announceSession, offerNaming, rememberCodeSent, resendAvailableAt } from "@/lib/session";
 import { useCountdown } from "@/hooks/use-countdown";
 import { Button } from "@/components/ui/button";
 import { FieldError } from "@/components/ui/input";
@@ -30,6 +30,13 @@ export function VerifyForm() {
   const errorId = useId();
   const submitted = useRef<string | null>(null);
   const left = useCountdown(availableAt);
+  const [offerResend, setOfferResend] = useState(false);
+
+  useEffect(() => {
+    if (!offerResend || left > 0) return;
+    setOfferResend(false);
+    document.querySelector<HTMLButtonElement>('[data-testid="resend-button"]')?.focus();
+  }, [offerResend, left]);
 
   useEffect(() => {
     setAvailableAt(resendAvailableAt(email));
@@ -51,17 +58,30 @@ export function VerifyForm() {
     setNotice(null);
     try {
       // The answer sets the session cookies; the token in its body is for API clients.
-      await api.verify(email, otp);
+      const { user } = await api.verify(email, otp);
+      // A new account is named after its address: the chats offer to pick a real name.
+      if (user.createdAt === user.updatedAt && user.name === email.split("@")[0]) offerNaming(true);
       announceSession("signed-in");
       // Only a path on this site is followed; anything else goes to the chats.
       router.replace(safeNext(rawNext, window.location.origin));
     } catch (err) {
       setError(describeError(err, "verify"));
       if (isApiError(err, 400) || isApiError(err, 429)) setCode("");
+      // This code can never work now: a new one may be sent at once (the server allows it).
+      if (deadCode(err)) {
+        rememberCodeSent(email, 0);
+        setAvailableAt(0);
+      }
       setVerifying(false);
       submitted.current = null;
+      if (deadCode(err)) {
+        setOfferResend(true); // focused below, once the button is enabled
+        return;
+      }
       // Put the caret back where the person can type again.
-      requestAnimationFrame(() => document.querySelector<HTMLInputElement>('[data-testid="otp-0"]')?.focus());
+      requestAnimationFrame(() =>
+        document.querySelector<HTMLInputElement>('[data-testid="otp-0"]')?.focus(),
+      );
     }
   }
 
@@ -112,7 +132,8 @@ export function VerifyForm() {
     >
       <h1 className="text-xl font-semibold">Check your email</h1>
       <p className="mt-1 text-sm text-muted">
-        We sent a six-digit code to <span className="font-medium break-all text-fg">{email}</span>. It expires in a few
+        We sent a six-digit code to{" "}
+        <span className="font-medium wrap-anywhere text-fg">{email}</span>. It expires in a few
         minutes.
       </p>
 
@@ -147,17 +168,28 @@ export function VerifyForm() {
         >
           <MailIcon size={16} className="shrink-0 text-accent" />
           <span>
-            Development mode: your code is in the <span className="font-medium text-accent underline">dev mailbox</span>.
+            Development mode: your code is in the{" "}
+            <span className="font-medium text-accent underline">dev mailbox</span>.
           </span>
         </a>
       ) : null}
 
-      <Button type="submit" size="lg" className="mt-6 w-full" loading={verifying} disabled={!complete} data-testid="verify-button">
+      <Button
+        type="submit"
+        size="lg"
+        className="mt-6 w-full"
+        loading={verifying}
+        disabled={!complete}
+        data-testid="verify-button"
+      >
         Verify and log in
       </Button>
 
       <div className="mt-5 flex items-center justify-between text-sm">
-        <Link href={`/login?email=${encodeURIComponent(email)}`} className="text-muted hover:text-fg hover:underline">
+        <Link
+          href={`/login?email=${encodeURIComponent(email)}`}
+          className="text-muted hover:text-fg hover:underline"
+        >
           Use another email
         </Link>
         <Button

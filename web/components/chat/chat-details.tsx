@@ -1,8 +1,8 @@
 "use client";
 
-import { useId, useState } from "react";
+import { useEffect, useId, useRef, useState } from "react";
 import * as api from "@/lib/api";
-import { NAME_MAX_LENGTH } from "@/lib/config";
+import { GROUP_NAME_MAX_LENGTH } from "@/lib/config";
 import { describeError } from "@/lib/errors";
 import type { User } from "@/lib/types";
 import { pluralize, visibleLength } from "@/lib/utils";
@@ -30,7 +30,16 @@ export interface ChatDetailsPanelProps {
 }
 
 /** Who is in the chat; for groups also rename, add and remove members, and leave. */
-export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClose, onChanged, onReload, onLeft }: ChatDetailsPanelProps) {
+export function ChatDetailsPanel({
+  chatId,
+  details,
+  fallbackTitle,
+  other,
+  onClose,
+  onChanged,
+  onReload,
+  onLeft,
+}: ChatDetailsPanelProps) {
   const { user: me } = useSession();
   const { patchChat, removeChat, refresh } = useChats();
   const { online } = useRealtime();
@@ -50,11 +59,26 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
   const iAmAdmin = admins.has(me._id);
   const title = isGroup ? chat?.name || fallbackTitle : fallbackTitle;
 
+  // Escape closes the panel wherever focus is (not only inside it), unless a dialog of its own is open.
+  const closeRef = useRef(onClose);
+  closeRef.current = onClose;
+  const busyDialog = adding || confirmLeave || renaming;
+  useEffect(() => {
+    if (busyDialog) return;
+    function onKey(event: KeyboardEvent) {
+      if (event.key !== "Escape" || event.defaultPrevented) return;
+      if (document.querySelector("dialog[open]")) return;
+      closeRef.current();
+    }
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [busyDialog]);
+
   async function rename(event: React.FormEvent) {
     event.preventDefault();
     const trimmed = name.trim();
-    if (!trimmed || visibleLength(trimmed) > NAME_MAX_LENGTH) {
-      setError(`Group names are 1 to ${NAME_MAX_LENGTH} characters.`);
+    if (!trimmed || visibleLength(trimmed) > GROUP_NAME_MAX_LENGTH) {
+      setError(`Group names are 1 to ${GROUP_NAME_MAX_LENGTH} characters.`);
       return;
     }
     setBusy("rename");
@@ -62,7 +86,8 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
     try {
       const result = await api.renameChat(chatId, trimmed);
       const newName = result.chat?.name ?? trimmed;
-      if (details) onChanged({ ...details, chat: { ...details.chat, ...result.chat, name: newName } });
+      if (details)
+        onChanged({ ...details, chat: { ...details.chat, ...result.chat, name: newName } });
       patchChat(chatId, { name: newName });
       setRenaming(false);
     } catch (err) {
@@ -125,9 +150,6 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
     <aside
       aria-label={isGroup ? "Group details" : "Chat details"}
       data-testid="chat-details"
-      onKeyDown={(e) => {
-        if (e.key === "Escape" && !adding && !confirmLeave) onClose();
-      }}
       className="absolute inset-0 z-20 flex flex-col bg-surface md:static md:w-80 md:shrink-0 md:border-l md:border-border"
     >
       <header className="flex h-16 shrink-0 items-center justify-between gap-2 border-b border-border px-4">
@@ -145,7 +167,12 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
         ) : (
           <>
             <div className="flex flex-col items-center text-center">
-              <Avatar name={title} seed={isGroup ? chatId : (other?._id ?? chatId)} size="xl" online={!isGroup && Boolean(other && online.has(other._id))} />
+              <Avatar
+                name={title}
+                seed={isGroup ? chatId : (other?._id ?? chatId)}
+                size="xl"
+                online={!isGroup && Boolean(other && online.has(other._id))}
+              />
               {renaming ? (
                 <form onSubmit={rename} className="mt-3 w-full text-left" noValidate>
                   <Label htmlFor={nameId}>Group name</Label>
@@ -166,7 +193,12 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
                     <Button variant="ghost" size="sm" onClick={() => setRenaming(false)}>
                       Cancel
                     </Button>
-                    <Button type="submit" size="sm" loading={busy === "rename"} data-testid="rename-save">
+                    <Button
+                      type="submit"
+                      size="sm"
+                      loading={busy === "rename"}
+                      data-testid="rename-save"
+                    >
                       Save
                     </Button>
                   </div>
@@ -193,7 +225,9 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
                 </div>
               )}
               <p className="mt-0.5 text-sm text-muted">
-                {isGroup ? `Group · ${pluralize(members.length, "member", "members")}` : (other?.email ?? "")}
+                {isGroup
+                  ? `Group · ${pluralize(members.length, "member", "members")}`
+                  : (other?.email ?? "")}
               </p>
             </div>
 
@@ -205,17 +239,34 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
                   <h3 id={`${nameId}-members`} className="text-sm font-semibold text-muted">
                     Members
                   </h3>
-                  <Button variant="ghost" size="sm" onClick={() => setAdding(true)} data-testid="add-members-button">
-                    <UserPlusIcon size={16} />
-                    Add
-                  </Button>
+                  {iAmAdmin ? (
+                    <Button
+                      variant="ghost"
+                      size="sm"
+                      onClick={() => setAdding(true)}
+                      data-testid="add-members-button"
+                    >
+                      <UserPlusIcon size={16} />
+                      Add people
+                    </Button>
+                  ) : null}
                 </div>
                 <ul className="space-y-0.5" data-testid="member-list">
                   {members.map((member) => {
                     const isMe = member._id === me._id;
                     return (
-                      <li key={member._id} className="flex items-center gap-3 rounded-xl px-1 py-1.5" data-testid="member" data-user-id={member._id}>
-                        <Avatar name={member.name} seed={member._id} size="md" online={!isMe && online.has(member._id)} />
+                      <li
+                        key={member._id}
+                        className="flex items-center gap-3 rounded-xl px-1 py-1.5"
+                        data-testid="member"
+                        data-user-id={member._id}
+                      >
+                        <Avatar
+                          name={member.name}
+                          seed={member._id}
+                          size="md"
+                          online={!isMe && online.has(member._id)}
+                        />
                         <span className="min-w-0 flex-1">
                           <span className="block truncate text-sm font-medium">
                             {member.name}
@@ -269,7 +320,13 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
           <UserPicker
             excludeIds={members.map((m) => m._id)}
             selectedIds={toAdd.map((u) => u._id)}
-            onPick={(u) => setToAdd((current) => (current.some((c) => c._id === u._id) ? current.filter((c) => c._id !== u._id) : [...current, u]))}
+            onPick={(u) =>
+              setToAdd((current) =>
+                current.some((c) => c._id === u._id)
+                  ? current.filter((c) => c._id !== u._id)
+                  : [...current, u],
+              )
+            }
             searchLabel="Search people to add"
             autoFocus
           />
@@ -277,7 +334,12 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
             <Button variant="ghost" onClick={() => setAdding(false)}>
               Cancel
             </Button>
-            <Button onClick={() => void addSelected()} disabled={toAdd.length === 0} loading={busy === "add"} data-testid="add-members-confirm">
+            <Button
+              onClick={() => void addSelected()}
+              disabled={toAdd.length === 0}
+              loading={busy === "add"}
+              data-testid="add-members-confirm"
+            >
               Add{toAdd.length ? ` ${toAdd.length}` : ""}
             </Button>
           </div>
@@ -294,7 +356,12 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
           <Button variant="ghost" onClick={() => setConfirmLeave(false)}>
             Stay
           </Button>
-          <Button variant="danger" onClick={() => void leave()} loading={busy === "leave"} data-testid="leave-group-confirm">
+          <Button
+            variant="danger"
+            onClick={() => void leave()}
+            loading={busy === "leave"}
+            data-testid="leave-group-confirm"
+          >
             Leave group
           </Button>
         </div>

@@ -1,7 +1,13 @@
 "use client";
 
 import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState } from "react";
-import { IMAGE_TYPES, MAX_IMAGE_BYTES } from "@/lib/config";
+import {
+  IMAGE_TYPES,
+  MAX_IMAGE_BYTES,
+  MESSAGE_COUNTER_FROM,
+  MESSAGE_MAX_LENGTH,
+} from "@/lib/config";
+import { readDraft, writeDraft } from "@/lib/drafts";
 import { statusMessage } from "@/lib/errors";
 import { TypingEmitter } from "@/lib/socket";
 import { cn } from "@/lib/utils";
@@ -10,8 +16,10 @@ import { useRealtime } from "@/components/providers/realtime-provider";
 import { IconButton } from "@/components/ui/button";
 import { ImageIcon, SendIcon, XIcon } from "@/components/ui/icons";
 
-/** Unsent text per chat, so switching chats keeps what you were writing. */
-const drafts = new Map<string, string>();
+/** Characters as the server counts them (code points), after trimming. */
+export function messageLength(text: string): number {
+  return [...text.trim()].length;
+}
 
 function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -21,7 +29,8 @@ function formatBytes(bytes: number): string {
 
 /** Checks a file before upload, with the same words the server's 413/415 would get. */
 export function checkImage(file: File): string | null {
-  if (!(IMAGE_TYPES as readonly string[]).includes(file.type)) return statusMessage({ status: 415 });
+  if (!(IMAGE_TYPES as readonly string[]).includes(file.type))
+    return statusMessage({ status: 415 });
   if (file.size > MAX_IMAGE_BYTES) return statusMessage({ status: 413 });
   return null;
 }
@@ -44,7 +53,7 @@ export interface ComposerProps {
 /** Text box with image attach. Enter sends, Shift+Enter starts a new line. */
 export function Composer({ chatId, disabled, onSend }: ComposerProps) {
   const { socket } = useRealtime();
-  const [text, setText] = useState(() => drafts.get(chatId) ?? "");
+  const [text, setText] = useState(() => readDraft(chatId));
   const [image, setImage] = useState<OutgoingImage | null>(null);
   const [error, setError] = useState<string | null>(null);
   const textarea = useRef<HTMLTextAreaElement>(null);
@@ -65,8 +74,9 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
     };
   }, [socket, chatId]);
 
+  // Unsent text is kept per chat, across chat switches and reloads, and shown in the list.
   useEffect(() => {
-    drafts.set(chatId, text);
+    writeDraft(chatId, text);
   }, [chatId, text]);
 
   // Grow with the text up to about six lines.
@@ -107,7 +117,7 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
 
   function submit() {
     const body = text.trim();
-    if (disabled || (!body && !image)) return;
+    if (disabled || (!body && !image) || tooLong) return;
     onSend(body, image);
     setText("");
     setError(null);
@@ -116,14 +126,65 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
     textarea.current?.focus();
   }
 
-  const canSend = !disabled && (text.trim().length > 0 || image !== null);
+  const length = messageLength(text);
+  const tooLong = length > MESSAGE_MAX_LENGTH;
+  const counterId = useId();
+  // An image dragged onto the conversation is attached, as if picked (it then uploads with progress).
+  const [dragging, setDragging] = useState(false);
+  useEffect(() => {
+    const zone = textarea.current?.closest<HTMLElement>("[data-drop-zone]");
+    if (!zone || disabled) return;
+    const hasFiles = (event: DragEvent) => event.dataTransfer?.types.includes("Files") ?? false;
+    const over = (event: DragEvent) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      if (event.dataTransfer) event.dataTransfer.dropEffect = "copy";
+      setDragging(true);
+    };
+    const leave = (event: DragEvent) => {
+      if (!zone.contains(event.relatedTarget as Node | null)) setDragging(false);
+    };
+    const drop = (event: DragEvent) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      setDragging(false);
+      void attach(event.dataTransfer?.files[0]);
+    };
+    zone.addEventListener("dragover", over);
+    zone.addEventListener("dragleave", leave);
+    zone.addEventListener("drop", drop);
+    return () => {
+      zone.removeEventListener("dragover", over);
+      zone.removeEventListener("dragleave", leave);
+      zone.removeEventListener("drop", drop);
+    };
+  }, [attach, disabled]);
+
+  const canSend = !disabled && !tooLong && (text.trim().length > 0 || image !== null);
 
   return (
     <div className="shrink-0 border-t border-border bg-surface px-3 pt-2 pb-[max(0.5rem,env(safe-area-inset-bottom))] sm:px-4">
+      {dragging ? (
+        <div
+          data-testid="drop-overlay"
+          className="pointer-events-none absolute inset-0 z-30 flex items-center justify-center border-2 border-dashed border-accent bg-accent-soft/80 text-lg font-semibold text-accent"
+        >
+          Drop the image to attach it
+        </div>
+      ) : null}
       {image ? (
-        <div className="mx-auto mb-2 flex max-w-3xl items-center gap-3 rounded-xl border border-border bg-surface-2 p-2" data-testid="image-preview">
+        <div
+          className="mx-auto mb-2 flex max-w-3xl items-center gap-3 rounded-xl border border-border bg-surface-2 p-2"
+          data-testid="image-preview"
+        >
           {/* eslint-disable-next-line @next/next/no-img-element */}
-          <img src={image.previewUrl} alt="Selected image" className="h-16 w-16 rounded-lg object-cover" width={64} height={64} />
+          <img
+            src={image.previewUrl}
+            alt="Selected image"
+            className="h-16 w-16 rounded-lg object-cover"
+            width={64}
+            height={64}
+          />
           <div className="min-w-0 flex-1 text-sm">
             <p className="truncate font-medium">{image.file.name}</p>
             <p className="text-xs text-muted">
@@ -141,6 +202,21 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
             <XIcon size={18} />
           </IconButton>
         </div>
+      ) : null}
+      {length >= MESSAGE_COUNTER_FROM ? (
+        <p
+          id={counterId}
+          data-testid="length-counter"
+          aria-live="polite"
+          className={cn(
+            "mx-auto mb-1 max-w-3xl text-right text-xs tabular-nums",
+            tooLong ? "font-medium text-danger" : "text-muted",
+          )}
+        >
+          {tooLong
+            ? `${(length - MESSAGE_MAX_LENGTH).toLocaleString("en")} characters too long (the limit is ${MESSAGE_MAX_LENGTH.toLocaleString("en")})`
+            : `${(MESSAGE_MAX_LENGTH - length).toLocaleString("en")} characters left`}
+        </p>
       ) : null}
       {error ? (
         <p id={errorId} role="alert" className="mx-auto mb-2 max-w-3xl text-sm text-danger">
@@ -164,7 +240,12 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
           data-testid="image-input"
           onChange={(e) => void attach(e.target.files?.[0])}
         />
-        <IconButton label="Attach image" onClick={() => fileInput.current?.click()} disabled={disabled} data-testid="attach-button">
+        <IconButton
+          label="Attach image"
+          onClick={() => fileInput.current?.click()}
+          disabled={disabled}
+          data-testid="attach-button"
+        >
           <ImageIcon />
         </IconButton>
         <label htmlFor={inputId} className="sr-only">
@@ -178,7 +259,12 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
           value={text}
           disabled={disabled}
           placeholder={image ? "Add a caption…" : "Write a message…"}
-          aria-describedby={error ? errorId : undefined}
+          aria-invalid={tooLong || undefined}
+          aria-describedby={
+            [error ? errorId : "", length >= MESSAGE_COUNTER_FROM ? counterId : ""]
+              .filter(Boolean)
+              .join(" ") || undefined
+          }
           onChange={(e) => {
             setText(e.target.value);
             if (e.target.value.trim()) typing.current?.keystroke();

@@ -2,7 +2,7 @@
 
 import { useId, useState } from "react";
 import * as api from "@/lib/api";
-import { NAME_MAX_LENGTH } from "@/lib/config";
+import { GROUP_NAME_MAX_LENGTH } from "@/lib/config";
 import { describeError } from "@/lib/errors";
 import type { User } from "@/lib/types";
 import { visibleLength } from "@/lib/utils";
@@ -15,7 +15,15 @@ import { XIcon } from "@/components/ui/icons";
 import { FieldError, Input, Label } from "@/components/ui/input";
 import { UserPicker } from "./user-picker";
 
-export function NewGroupDialog({ open, onClose, onOpenChat }: { open: boolean; onClose: () => void; onOpenChat: (chatId: string) => void }) {
+export function NewGroupDialog({
+  open,
+  onClose,
+  onOpenChat,
+}: {
+  open: boolean;
+  onClose: () => void;
+  onOpenChat: (chatId: string) => void;
+}) {
   const { user: me } = useSession();
   const { refresh } = useChats();
   const [name, setName] = useState("");
@@ -33,15 +41,17 @@ export function NewGroupDialog({ open, onClose, onOpenChat }: { open: boolean; o
 
   function toggle(user: User) {
     setMembers((current) =>
-      current.some((m) => m._id === user._id) ? current.filter((m) => m._id !== user._id) : [...current, user],
+      current.some((m) => m._id === user._id)
+        ? current.filter((m) => m._id !== user._id)
+        : [...current, user],
     );
   }
 
   async function create(event: React.FormEvent) {
     event.preventDefault();
     const trimmed = name.trim();
-    if (!trimmed || visibleLength(trimmed) > NAME_MAX_LENGTH) {
-      setError(`Give the group a name of 1 to ${NAME_MAX_LENGTH} characters.`);
+    if (!trimmed || visibleLength(trimmed) > GROUP_NAME_MAX_LENGTH) {
+      setError(`Give the group a name of 1 to ${GROUP_NAME_MAX_LENGTH} characters.`);
       return;
     }
     if (members.length === 0) {
@@ -66,7 +76,13 @@ export function NewGroupDialog({ open, onClose, onOpenChat }: { open: boolean; o
   }
 
   return (
-    <Dialog open={open} onClose={close} title="New group" description="Name the group and pick its members." data-testid="new-group-dialog">
+    <Dialog
+      open={open}
+      onClose={close}
+      title="New group"
+      description="Name the group and pick its members."
+      data-testid="new-group-dialog"
+    >
       <form onSubmit={create} className="flex min-h-0 flex-1 flex-col px-5 pb-5" noValidate>
         <Label htmlFor={nameId}>Group name</Label>
         <Input
@@ -75,9 +91,10 @@ export function NewGroupDialog({ open, onClose, onOpenChat }: { open: boolean; o
           value={name}
           onChange={(e) => setName(e.target.value)}
           placeholder="e.g. Weekend trip"
-          maxLength={NAME_MAX_LENGTH * 4}
+          maxLength={GROUP_NAME_MAX_LENGTH * 4}
           autoFocus
           autoComplete="off"
+          className="shrink-0"
         />
         {members.length > 0 ? (
           <ul className="mt-3 flex flex-wrap gap-1.5" aria-label="Selected members">
@@ -98,7 +115,12 @@ export function NewGroupDialog({ open, onClose, onOpenChat }: { open: boolean; o
           </ul>
         ) : null}
         <p className="mt-4 mb-2 text-sm font-medium">Members</p>
-        <UserPicker excludeIds={[me._id]} selectedIds={members.map((m) => m._id)} onPick={toggle} searchLabel="Search people to add" />
+        <UserPicker
+          excludeIds={[me._id]}
+          selectedIds={members.map((m) => m._id)}
+          onPick={toggle}
+          searchLabel="Search people to add"
+        />
         <FieldError>{error}</FieldError>
         <div className="mt-4 flex justify-end gap-2">
           <Button variant="ghost" onClick={close}>

@@ -26,7 +26,14 @@ export interface UserPickerProps {
 }
 
 /** Search people by name or email (debounced) and pick one or several. */
-export function UserPicker({ excludeIds, selectedIds, onPick, busyId, searchLabel = "Search people", autoFocus }: UserPickerProps) {
+export function UserPicker({
+  excludeIds,
+  selectedIds,
+  onPick,
+  busyId,
+  searchLabel = "Search people",
+  autoFocus,
+}: UserPickerProps) {
   const { rememberPeople } = useChats();
   const { online } = useRealtime();
   const [query, setQuery] = useState("");
@@ -88,7 +95,10 @@ export function UserPicker({ excludeIds, selectedIds, onPick, busyId, searchLabe
         <label htmlFor={inputId} className="sr-only">
           {searchLabel}
         </label>
-        <SearchIcon size={16} className="pointer-events-none absolute top-1/2 left-3 -translate-y-1/2 text-muted" />
+        <SearchIcon
+          size={16}
+          className="pointer-events-none absolute top-1/2 left-3 -translate-y-1/2 text-muted"
+        />
         <Input
           id={inputId}
           type="search"
@@ -98,7 +108,7 @@ export function UserPicker({ excludeIds, selectedIds, onPick, busyId, searchLabe
           onChange={(e) => setQuery(e.target.value)}
           autoFocus={autoFocus}
           autoComplete="off"
-          aria-controls={listId}
+          aria-controls={visible.length > 0 ? listId : undefined}
           className="pl-9"
         />
       </div>
@@ -126,7 +136,6 @@ export function UserPicker({ excludeIds, selectedIds, onPick, busyId, searchLabe
                     data-testid="user-result"
                     data-user-id={user._id}
                     aria-pressed={multi ? isSelected : undefined}
-                    aria-label={`${multi ? (isSelected ? "Remove" : "Add") : "Chat with"} ${user.name} (${user.email})`}
                     disabled={busyId === user._id}
                     onClick={() => onPick(user)}
                     className={cn(
@@ -134,8 +143,15 @@ export function UserPicker({ excludeIds, selectedIds, onPick, busyId, searchLabe
                       isSelected && "bg-accent-soft hover:bg-accent-soft",
                     )}
                   >
-                    <Avatar name={user.name} seed={user._id} size="md" online={online.has(user._id)} />
+                    <Avatar
+                      name={user.name}
+                      seed={user._id}
+                      size="md"
+                      online={online.has(user._id)}
+                    />
                     <span className="min-w-0 flex-1">
+                      {/* Named by what it shows; aria-pressed says whether a member is picked. */}
+                      {multi ? null : <span className="sr-only">Chat with </span>}
                       <span className="block truncate text-sm font-medium">{user.name}</span>
                       <span className="block truncate text-xs text-muted">{user.email}</span>
                     </span>

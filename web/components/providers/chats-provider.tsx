@@ -1,10 +1,20 @@
 "use client";
 
 import { usePathname } from "next/navigation";
-import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+} from "react";
 import * as api from "@/lib/api";
+import { CHAT_PAGE_SIZE } from "@/lib/config";
 import { applyIncomingMessage, markChatRead, pageTitle, sortChats, unreadTotal } from "@/lib/chats";
-import { describeError } from "@/lib/errors";
+import { ApiError, describeError } from "@/lib/errors";
+import { flushOutbox } from "@/lib/outbox";
 import type { Chat, ChatEntry, User } from "@/lib/types";
 import { usePageVisible } from "@/hooks/use-page-visible";
 import { useRealtime, useSocketEvent } from "./realtime-provider";
@@ -18,6 +28,10 @@ interface ChatsValue {
   typing: Record<string, string[]>;
   unread: number;
   refresh: () => Promise<void>;
+  /** True while older chats are left to load (`GET /chat/all` gave a next cursor). */
+  hasMore: boolean;
+  /** Loads the next page of older chats (the list calls it when scrolled near its end). */
+  loadMore: () => Promise<void>;
   /** The conversation on screen, or null; its new messages do not raise the badge. */
   setActiveChat: (chatId: string | null) => void;
   markRead: (chatId: string) => void;
@@ -36,13 +50,32 @@ export function useChats(): ChatsValue {
   return value;
 }
 
+const SAVED_CHATS_KEY = "parley.chats";
+
+function saveChats(list: ChatEntry[]): void {
+  try {
+    window.localStorage.setItem(SAVED_CHATS_KEY, JSON.stringify(list));
+  } catch {
+    // Storage full or disabled: offline reloads then show the list's error instead.
+  }
+}
+
+function savedChats(): ChatEntry[] | null {
+  try {
+    const value: unknown = JSON.parse(window.localStorage.getItem(SAVED_CHATS_KEY) ?? "null");
+    return Array.isArray(value) && value.length ? (value as ChatEntry[]) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** A typing flag is dropped after this long without news, in case `userStoppedTyping` was lost. */
 const TYPING_TTL_MS = 8000;
 
 /** Owns the chat list: loads it, keeps it live from socket events, and titles the page. */
 export function ChatsProvider({ children }: { children: React.ReactNode }) {
   const { user } = useSession();
-  const { epoch } = useRealtime();
+  const { epoch, state: connection } = useRealtime();
   const visible = usePageVisible();
   const [chats, setChats] = useState<ChatEntry[]>([]);
   const [status, setStatus] = useState<ChatsValue["status"]>("loading");
@@ -51,6 +84,9 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
   const [activeChatId, setActiveChatId] = useState<string | null>(null);
   const [people, setPeople] = useState<ReadonlyMap<string, User>>(new Map());
   const requestId = useRef(0);
+  const [nextCursor, setNextCursor] = useState<string | null>(null);
+  const loadingMore = useRef(false);
+  const readingRef = useRef<string | null>(null);
   const chatsRef = useRef(chats);
   chatsRef.current = chats;
   const typingTimers = useRef(new Map<string, ReturnType<typeof setTimeout>>());
@@ -74,14 +110,36 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
   const refresh = useCallback(async () => {
     const id = ++requestId.current;
     try {
-      const list = await api.listChats();
+      // Reload as many chats as are listed now (one page at least), so a refresh keeps the scroll.
+      const limit = Math.min(100, Math.max(CHAT_PAGE_SIZE, chatsRef.current.length));
+      const { chats: list, nextCursor: cursor } = await api.listChats({ limit });
       if (id !== requestId.current) return;
-      setChats(sortChats(list));
+      // The chat on screen is being read: a count fetched while catching up is already stale.
+      const open = readingRef.current;
+      setChats(
+        sortChats(
+          list.map((entry) =>
+            entry.chat._id === open && entry.chat.unseenCount
+              ? { ...entry, chat: { ...entry.chat, unseenCount: 0 } }
+              : entry,
+          ),
+        ),
+      );
+      saveChats(list.slice(0, CHAT_PAGE_SIZE));
+      setNextCursor(cursor);
       rememberPeople(list.flatMap((entry) => (entry.user ? [entry.user] : [])));
       setStatus("ready");
       setError(null);
     } catch (err) {
       if (id !== requestId.current) return;
+      const offline = !(err instanceof ApiError && err.status > 0);
+      const saved = offline && !chatsRef.current.length ? savedChats() : null;
+      if (saved) {
+        // Offline after a reload: the list as it was last seen; live again once we are back.
+        setChats(saved);
+        setStatus("ready");
+        return;
+      }
       setError(describeError(err, "load"));
       setStatus((current) => (current === "ready" ? "ready" : "error"));
     }
@@ -91,6 +149,26 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
     void refresh();
   }, [refresh]);
 
+  const loadMore = useCallback(async () => {
+    if (!nextCursor || loadingMore.current) return;
+    loadingMore.current = true;
+    const id = requestId.current;
+    try {
+      const page = await api.listChats({ cursor: nextCursor });
+      if (id !== requestId.current) return; // a refresh replaced the list meanwhile
+      setChats((current) => {
+        const known = new Set(current.map((entry) => entry.chat._id));
+        return sortChats([...current, ...page.chats.filter((e) => !known.has(e.chat._id))]);
+      });
+      setNextCursor(page.nextCursor);
+      rememberPeople(page.chats.flatMap((entry) => (entry.user ? [entry.user] : [])));
+    } catch (err) {
+      setError(describeError(err, "load"));
+    } finally {
+      loadingMore.current = false;
+    }
+  }, [nextCursor, rememberPeople]);
+
   // After a reconnect, events may have been missed: reload the list.
   const seenEpoch = useRef(0);
   useEffect(() => {
@@ -98,7 +176,30 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
     seenEpoch.current = epoch;
   }, [epoch, refresh]);
 
+  // Group previews say who wrote the last message: look up senders not known yet, once each.
+  const asked = useRef(new Set<string>());
+  useEffect(() => {
+    const unknown = new Set<string>();
+    for (const { chat } of chats) {
+      const sender = chat.latestMessage?.sender;
+      if (chat.isGroup && sender && sender !== user._id && !people.has(sender))
+        if (!asked.current.has(sender)) unknown.add(sender);
+    }
+    if (unknown.size === 0) return;
+    unknown.forEach((id) => asked.current.add(id));
+    api
+      .usersByIds([...unknown])
+      .then(rememberPeople)
+      .catch(() => unknown.forEach((id) => asked.current.delete(id)));
+  }, [chats, people, user._id, rememberPeople]);
+
+  // Messages written offline (also before a reload) go out, in order, once we are connected.
+  useEffect(() => {
+    if (connection === "connected") void flushOutbox();
+  }, [connection, epoch]);
+
   const reading = visible ? activeChatId : null;
+  readingRef.current = reading;
 
   useSocketEvent("newMessage", (message) => {
     if (!message || typeof message.chatId !== "string") return;
@@ -108,7 +209,11 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
       void refresh();
       return;
     }
-    setChats((current) => applyIncomingMessage(current, message, { myId: user._id, activeChatId: reading }) ?? current);
+    setChats(
+      (current) =>
+        applyIncomingMessage(current, message, { myId: user._id, activeChatId: reading }) ??
+        current,
+    );
   });
 
   useSocketEvent("newChat", () => {
@@ -156,7 +261,10 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
     return () => timers.forEach((timer) => clearTimeout(timer));
   }, []);
 
-  const markRead = useCallback((chatId: string) => setChats((current) => markChatRead(current, chatId)), []);
+  const markRead = useCallback(
+    (chatId: string) => setChats((current) => markChatRead(current, chatId)),
+    [],
+  );
   const removeChat = useCallback(
     (chatId: string) => setChats((current) => current.filter((entry) => entry.chat._id !== chatId)),
     [],
@@ -164,7 +272,9 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
   const patchChat = useCallback(
     (chatId: string, patch: Partial<Chat>) =>
       setChats((current) =>
-        current.map((entry) => (entry.chat._id === chatId ? { ...entry, chat: { ...entry.chat, ...patch } } : entry)),
+        current.map((entry) =>
+          entry.chat._id === chatId ? { ...entry, chat: { ...entry.chat, ...patch } } : entry,
+        ),
       ),
     [],
   );
@@ -184,6 +294,8 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
       typing,
       unread,
       refresh,
+      hasMore: nextCursor !== null,
+      loadMore,
       setActiveChat: setActiveChatId,
       markRead,
       removeChat,
@@ -191,7 +303,21 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
       people,
       rememberPeople,
     }),
-    [chats, status, error, typing, unread, refresh, markRead, removeChat, patchChat, people, rememberPeople],
+    [
+      chats,
+      status,
+      error,
+      typing,
+      unread,
+      refresh,
+      nextCursor,
+      loadMore,
+      markRead,
+      removeChat,
+      patchChat,
+      people,
+      rememberPeople,
+    ],
   );
 
   return <ChatsContext.Provider value={value}>{children}</ChatsContext.Provider>;

@@ -1,11 +1,28 @@
 "use client";
 
 import { useRouter } from "next/navigation";
-import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+} from "react";
 import * as api from "@/lib/api";
 import { describeError, isApiError } from "@/lib/errors";
-import { announceSession, dropLegacyToken, forgetSession, maybeSignedIn, subscribeSession } from "@/lib/session";
+import {
+  announceSession,
+  dropLegacyToken,
+  forgetSession,
+  lastUser,
+  maybeSignedIn,
+  rememberUser,
+  subscribeSession,
+} from "@/lib/session";
 import type { User } from "@/lib/types";
+import { forgetShownConversations } from "@/lib/shown";
 import { Button } from "@/components/ui/button";
 import { AppShellSkeleton } from "@/components/app-shell-skeleton";
 
@@ -26,7 +43,8 @@ export function useSession(): SessionValue {
   return value;
 }
 
-type State = { kind: "loading" } | { kind: "ready"; user: User } | { kind: "error"; message: string };
+type State =
+  { kind: "loading" } | { kind: "ready"; user: User } | { kind: "error"; message: string };
 
 /**
  * Guards the signed-in part of the app: no session, or a session the server
@@ -51,6 +69,7 @@ export function SessionProvider({ children }: { children: React.ReactNode }) {
   /** The server refused the session: forget it here and ask for a login. */
   const ended = useCallback(() => {
     forgetSession();
+    forgetShownConversations();
     setState({ kind: "loading" });
     goToLogin();
   }, [goToLogin]);
@@ -64,10 +83,16 @@ export function SessionProvider({ children }: { children: React.ReactNode }) {
     const controller = new AbortController();
     api
       .me(controller.signal, { quiet: true })
-      .then((user) => setState({ kind: "ready", user }))
+      .then((user) => {
+        rememberUser(user);
+        setState({ kind: "ready", user });
+      })
       .catch((error: unknown) => {
         if (controller.signal.aborted) return;
-        if (isApiError(error, 401)) ended();
+        if (isApiError(error, 401)) return ended();
+        // Offline: open the app as the person last signed in here; the server decides once back.
+        const known = isApiError(error) && error.status > 0 ? null : lastUser<User>();
+        if (known) setState({ kind: "ready", user: known });
         else setState({ kind: "error", message: describeError(error, "load") });
       });
     return () => controller.abort();
@@ -100,6 +125,7 @@ export function SessionProvider({ children }: { children: React.ReactNode }) {
         // The session is dropped here whatever the server said.
       }
       forgetSession();
+      forgetShownConversations();
       announceSession("signed-out");
       goToLogin();
     },

@@ -13,11 +13,12 @@ const variants: Record<Variant, string> = {
   link: "text-accent hover:underline underline-offset-2 px-0 h-auto",
 };
 
+// On touch screens every button is at least 44 px tall (icon buttons 44 px square).
 const sizes: Record<Size, string> = {
-  sm: "h-8 px-3 text-sm gap-1.5",
-  md: "h-10 px-4 text-sm gap-2",
+  sm: "h-8 px-3 text-sm gap-1.5 pointer-coarse:h-11",
+  md: "h-10 px-4 text-sm gap-2 pointer-coarse:h-11",
   lg: "h-12 px-5 text-base gap-2",
-  icon: "h-10 w-10 p-0",
+  icon: "h-10 w-10 p-0 pointer-coarse:h-11 pointer-coarse:w-11",
 };
 
 export interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
@@ -27,7 +28,16 @@ export interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
 }
 
 export const Button = forwardRef<HTMLButtonElement, ButtonProps>(function Button(
-  { className, variant = "primary", size = "md", loading = false, disabled, children, type = "button", ...props },
+  {
+    className,
+    variant = "primary",
+    size = "md",
+    loading = false,
+    disabled,
+    children,
+    type = "button",
+    ...props
+  },
   ref,
 ) {
   return (
@@ -52,19 +62,25 @@ export const Button = forwardRef<HTMLButtonElement, ButtonProps>(function Button
 });
 
 /** A round icon-only button; `label` is required because the icon says nothing to a screen reader. */
-export const IconButton = forwardRef<HTMLButtonElement, ButtonProps & { label: string }>(function IconButton(
-  { label, className, variant = "ghost", size = "icon", title, ...props },
-  ref,
-) {
-  return (
-    <Button
-      ref={ref}
-      aria-label={label}
-      title={title ?? label}
-      variant={variant}
-      size="icon"
-      className={cn("rounded-full text-muted hover:text-fg", size === "sm" && "h-8 w-8", className)}
-      {...props}
-    />
-  );
-});
+export const IconButton = forwardRef<HTMLButtonElement, ButtonProps & { label: string }>(
+  function IconButton(
+    { label, className, variant = "ghost", size = "icon", title, ...props },
+    ref,
+  ) {
+    return (
+      <Button
+        ref={ref}
+        aria-label={label}
+        title={title ?? label}
+        variant={variant}
+        size="icon"
+        className={cn(
+          "rounded-full text-muted hover:text-fg",
+          size === "sm" && "h-8 w-8 pointer-coarse:h-11 pointer-coarse:w-11",
+          className,
+        )}
+        {...props}
+      />
+    );
+  },
+);
