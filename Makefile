@@ -5,9 +5,11 @@ BIN := $(VENV)/bin
 WEB_SOURCES := $(shell find web/app web/components web/lib web/public -type f 2>/dev/null) \
 	$(wildcard web/*.ts web/*.mjs web/*.js web/*.json)
 
+API_TYPES := lib/api-types.gen.ts
+
 export NEXT_TELEMETRY_DISABLED := 1
 
-.PHONY: up test install dev web lint typecheck format migrate test-python test-web clean
+.PHONY: up test install dev web lint typecheck format migrate test-python test-web clean api-types
 
 up: install web
 	$(BIN)/parley up
@@ -40,13 +42,22 @@ web/out/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
 
 web: web/out/index.html
 
-lint: dev
+lint: dev web/node_modules/.package-lock.json
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	cd web && npm run lint
+	@# The committed API types must match what the server's OpenAPI document generates today.
+	$(BIN)/python -m parley.web.openapi | (cd web && npx --no-install openapi-typescript --check -o $(API_TYPES)) \
+		|| { echo "web/$(API_TYPES) is stale: run make api-types"; exit 1; }
 
-format: dev
+# The web app's HTTP types, generated from the merged /openapi.json of `parley up` (committed).
+api-types: dev web/node_modules/.package-lock.json
+	$(BIN)/python -m parley.web.openapi | (cd web && npx --no-install openapi-typescript -o $(API_TYPES))
+
+format: dev web/node_modules/.package-lock.json
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
+	cd web && npm run format
 
 typecheck: dev
 	$(BIN)/mypy

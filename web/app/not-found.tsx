@@ -7,7 +7,10 @@ export default function NotFound() {
       <Logo />
       <h1 className="text-2xl font-semibold">Page not found</h1>
       <p className="text-muted">There is nothing at this address.</p>
-      <Link href="/chats" className="rounded-lg bg-accent px-4 py-2 text-sm font-medium text-accent-fg hover:bg-accent-hover">
+      <Link
+        href="/chats"
+        className="rounded-lg bg-accent px-4 py-2 text-sm font-medium text-accent-fg hover:bg-accent-hover"
+      >
         Go to your chats
       </Link>
     </main>

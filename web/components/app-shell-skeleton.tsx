@@ -1,7 +1,11 @@
 /** The app's frame while the session loads: same boxes as the real shell, so nothing jumps. */
 export function AppShellSkeleton() {
   return (
-    <div className="flex h-dvh w-full overflow-hidden bg-bg" aria-busy="true" aria-label="Loading Parley">
+    <div
+      className="flex h-dvh w-full overflow-hidden bg-bg"
+      aria-busy="true"
+      aria-label="Loading Parley"
+    >
       <aside className="flex w-full flex-col border-r border-border bg-surface md:w-[22rem] md:shrink-0">
         <div className="flex h-16 items-center gap-3 border-b border-border px-4">
           <div className="h-10 w-10 animate-pulse rounded-full bg-surface-2" />

@@ -43,7 +43,10 @@ export function OtpInput({
   function commit(next: string[]) {
     const joined = next.join("").slice(0, length);
     // Keep positions: an empty box in the middle stays a gap in the value.
-    const code = next.map((d) => d || " ").join("").replace(/\s+$/, "");
+    const code = next
+      .map((d) => d || " ")
+      .join("")
+      .replace(/\s+$/, "");
     onChange(code);
     if (joined.length === length && next.every(Boolean)) onComplete?.(joined);
   }
@@ -65,7 +68,12 @@ export function OtpInput({
   }
 
   return (
-    <div role="group" aria-label="Verification code" aria-describedby={describedBy} className="flex justify-between gap-2">
+    <div
+      role="group"
+      aria-label="Verification code"
+      aria-describedby={describedBy}
+      className="flex justify-between gap-2"
+    >
       {digits.map((digit, index) => (
         <input
           key={index}
@@ -99,7 +107,8 @@ export function OtpInput({
               return;
             }
             // Several digits at once: autofill, or typing over a selected digit.
-            const fresh = digit && typed.length === 2 && typed.startsWith(digit) ? typed.slice(1) : typed;
+            const fresh =
+              digit && typed.length === 2 && typed.startsWith(digit) ? typed.slice(1) : typed;
             fill(index, fresh);
           }}
           onPaste={(e) => {

@@ -71,7 +71,11 @@ export function ProfileForm() {
           <p className="text-sm text-muted">This is how other people see you on Parley.</p>
         </div>
 
-        <form onSubmit={onSubmit} className="mt-8 rounded-2xl border border-border bg-surface p-5 sm:p-6" noValidate>
+        <form
+          onSubmit={onSubmit}
+          className="mt-8 rounded-2xl border border-border bg-surface p-5 sm:p-6"
+          noValidate
+        >
           <Label htmlFor={nameId}>Display name</Label>
           <Input
             id={nameId}
@@ -102,11 +106,23 @@ export function ProfileForm() {
           <Label htmlFor={emailId} className="mt-5">
             Email
           </Label>
-          <Input id={emailId} value={user.email} readOnly aria-readonly="true" className="bg-surface-2 text-muted" data-testid="profile-email" />
+          <Input
+            id={emailId}
+            value={user.email ?? ""}
+            readOnly
+            aria-readonly="true"
+            className="bg-surface-2 text-muted"
+            data-testid="profile-email"
+          />
           <FieldHint>Your email is how you log in. It can&apos;t be changed.</FieldHint>
 
           <div className="mt-6 flex justify-end">
-            <Button type="submit" loading={saving} disabled={unchanged || length < 1 || tooLong} data-testid="profile-save">
+            <Button
+              type="submit"
+              loading={saving}
+              disabled={unchanged || length < 1 || tooLong}
+              data-testid="profile-save"
+            >
               Save changes
             </Button>
           </div>

@@ -11,7 +11,8 @@ import { Pill } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Spinner } from "@/components/ui/spinner";
 
-type Load = { kind: "loading" } | { kind: "ready"; sessions: Session[] } | { kind: "error"; message: string };
+type Load =
+  { kind: "loading" } | { kind: "ready"; sessions: Session[] } | { kind: "error"; message: string };
 
 function when(value: string | null | undefined): string {
   return listTime(value) || "unknown";
@@ -49,7 +50,8 @@ export function SessionsList() {
       .listSessions(controller.signal)
       .then((sessions) => setLoad({ kind: "ready", sessions: ordered(sessions) }))
       .catch((err: unknown) => {
-        if (!controller.signal.aborted) setLoad({ kind: "error", message: describeError(err, "load") });
+        if (!controller.signal.aborted)
+          setLoad({ kind: "error", message: describeError(err, "load") });
       });
     return () => controller.abort();
   }, [attempt]);
@@ -76,7 +78,9 @@ export function SessionsList() {
       }
     }
     setLoad((current) =>
-      current.kind === "ready" ? { kind: "ready", sessions: current.sessions.filter((s) => s._id !== session._id) } : current,
+      current.kind === "ready"
+        ? { kind: "ready", sessions: current.sessions.filter((s) => s._id !== session._id) }
+        : current,
     );
     setEnding(null);
     setNotice(`Signed out ${describeDevice(session.userAgent)}.`);
@@ -87,11 +91,22 @@ export function SessionsList() {
   const sessions = load.kind === "ready" ? load.sessions : [];
 
   return (
-    <section aria-labelledby={headingId} className="mt-6 rounded-2xl border border-border bg-surface p-5 sm:p-6" data-testid="sessions">
-      <h2 id={headingId} ref={heading} tabIndex={-1} className="text-base font-semibold outline-none">
+    <section
+      aria-labelledby={headingId}
+      className="mt-6 rounded-2xl border border-border bg-surface p-5 sm:p-6"
+      data-testid="sessions"
+    >
+      <h2
+        id={headingId}
+        ref={heading}
+        tabIndex={-1}
+        className="text-base font-semibold outline-none"
+      >
         Where you&apos;re signed in
       </h2>
-      <p className="mt-1 text-sm text-muted">Sign out any device you don&apos;t recognise or no longer use.</p>
+      <p className="mt-1 text-sm text-muted">
+        Sign out any device you don&apos;t recognise or no longer use.
+      </p>
 
       {load.kind === "loading" ? (
         <div className="mt-4 flex justify-center" aria-busy="true" aria-label="Loading sessions">
@@ -101,7 +116,12 @@ export function SessionsList() {
       {load.kind === "error" ? (
         <div role="alert" className="mt-4 text-sm">
           <p>{load.message}</p>
-          <Button variant="secondary" size="sm" className="mt-2" onClick={() => setAttempt((n) => n + 1)}>
+          <Button
+            variant="secondary"
+            size="sm"
+            className="mt-2"
+            onClick={() => setAttempt((n) => n + 1)}
+          >
             Try again
           </Button>
         </div>
@@ -123,10 +143,13 @@ export function SessionsList() {
                 <div className="min-w-0 flex-1">
                   <p className="flex flex-wrap items-center gap-2 text-sm font-medium">
                     <span className="truncate">{device}</span>
-                    {session.current ? <Pill className="bg-accent-soft text-accent">This device</Pill> : null}
+                    {session.current ? (
+                      <Pill className="bg-accent-soft text-accent">This device</Pill>
+                    ) : null}
                   </p>
                   <p id={detailId} className="text-xs text-muted">
-                    Signed in {when(session.createdAt)} · Last active {when(session.lastUsedAt ?? session.createdAt)}
+                    Signed in {when(session.createdAt)} · Last active{" "}
+                    {when(session.lastUsedAt ?? session.createdAt)}
                   </p>
                 </div>
                 {session.current ? null : (
@@ -154,16 +177,28 @@ export function SessionsList() {
           {error}
         </p>
       ) : null}
-      <p role="status" className="text-sm text-muted [&:not(:empty)]:mt-2" data-testid="sessions-status">
+      <p
+        role="status"
+        className="text-sm text-muted [&:not(:empty)]:mt-2"
+        data-testid="sessions-status"
+      >
         {notice}
       </p>
 
       {load.kind === "ready" ? (
         confirming ? (
-          <div className="mt-4 rounded-xl bg-danger-soft p-3" data-testid="logout-everywhere-confirm">
+          <div
+            className="mt-4 rounded-xl bg-danger-soft p-3"
+            data-testid="logout-everywhere-confirm"
+          >
             <p className="text-sm">This signs you out on every device, this one too.</p>
             <div className="mt-3 flex flex-wrap justify-end gap-2">
-              <Button variant="ghost" size="sm" onClick={() => setConfirming(false)} disabled={endingAll}>
+              <Button
+                variant="ghost"
+                size="sm"
+                onClick={() => setConfirming(false)}
+                disabled={endingAll}
+              >
                 Cancel
               </Button>
               <Button

@@ -180,7 +180,12 @@ export function useConversation(chatId: string) {
       const message = messagesRef.current.find((m) => m.clientId === clientId);
       if (!message || message.status !== "failed") return;
       setMessages((current) =>
-        patchByClientId(current, clientId, { status: "pending", error: undefined, failedStatus: undefined, progress: 0 }),
+        patchByClientId(current, clientId, {
+          status: "pending",
+          error: undefined,
+          failedStatus: undefined,
+          progress: 0,
+        }),
       );
       transmit(clientId, message.text, message.file ?? null);
     },
@@ -204,5 +209,17 @@ export function useConversation(chatId: string) {
     return () => urls.forEach((url) => URL.revokeObjectURL(url));
   }, []);
 
-  return { messages, status, error, errorStatus, hasMore, loadingOlder, loadOlder, send, retry, discard, reload: loadLatest };
+  return {
+    messages,
+    status,
+    error,
+    errorStatus,
+    hasMore,
+    loadingOlder,
+    loadOlder,
+    send,
+    retry,
+    discard,
+    reload: loadLatest,
+  };
 }

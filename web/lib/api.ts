@@ -2,10 +2,14 @@
  * The typed client for Parley's HTTP API. Components call these functions and
  * never `fetch` themselves; every failure arrives as an `ApiError`.
  */
-import { API_BASE, API_ORIGIN, MESSAGE_PAGE_SIZE } from "./config";
+import { API_BASE, API_ORIGIN, CHAT_PAGE_SIZE, MESSAGE_PAGE_SIZE } from "./config";
 import { ApiError, parseRetryAfter } from "./errors";
 import { CSRF_HEADER, csrfToken } from "./session";
-import type { Chat, ChatEntry, Message, Session, User } from "./types";
+import type { components } from "./api-types.gen";
+import type { ChatEntry, Session, User } from "./types";
+
+/** Request and response bodies, generated from the server's OpenAPI document. */
+type Schemas = components["schemas"];
 
 type Query = Record<string, string | number | undefined | null>;
 
@@ -37,14 +41,17 @@ function buildUrl(path: string, query?: Query): string {
 
 /** The `{message, code}` of an error body, whichever parts are there. */
 export function errorBody(data: unknown): { message: string | null; code: string | null } {
-  const body = data && typeof data === "object" ? (data as { message?: unknown; code?: unknown }) : {};
+  const body =
+    data && typeof data === "object" ? (data as { message?: unknown; code?: unknown }) : {};
   return {
     message: typeof body.message === "string" ? body.message : null,
     code: typeof body.code === "string" ? body.code : null,
   };
 }
 
-async function readError(response: Response): Promise<{ message: string | null; code: string | null }> {
+async function readError(
+  response: Response,
+): Promise<{ message: string | null; code: string | null }> {
   try {
     return errorBody(await response.json());
   } catch {
@@ -63,7 +70,11 @@ function sessionHeaders(method: string): Record<string, string> {
   return csrf ? { [CSRF_HEADER]: csrf } : {};
 }
 
-async function request<T>(method: string, path: string, options: RequestOptions = {}): Promise<{ data: T; headers: Headers }> {
+async function request<T>(
+  method: string,
+  path: string,
+  options: RequestOptions = {},
+): Promise<{ data: T; headers: Headers }> {
   const headers: Record<string, string> = { Accept: "application/json", ...sessionHeaders(method) };
   const useAuth = options.auth !== false;
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
@@ -79,7 +90,12 @@ async function request<T>(method: string, path: string, options: RequestOptions 
 
   if (!response.ok) {
     const { message, code } = await readError(response);
-    const error = new ApiError(response.status, message, parseRetryAfter(response.headers.get("Retry-After")), code);
+    const error = new ApiError(
+      response.status,
+      message,
+      parseRetryAfter(response.headers.get("Retry-After")),
+      code,
+    );
     if (response.status === 401 && useAuth) unauthorizedHandler?.();
     throw error;
   }
@@ -96,17 +112,20 @@ const enc = encodeURIComponent;
 
 // ---- user service -------------------------------------------------------
 
-export function login(email: string): Promise<{ message: string }> {
+export function login(email: string): Promise<Schemas["MessageResponse"]> {
   return call("POST", "/login", { body: { email }, auth: false });
 }
 
 /** Signs in: the answer sets the session cookies (its `token` is for API clients and unused here). */
-export function verify(email: string, otp: string): Promise<{ message: string; user: User }> {
+export function verify(email: string, otp: string): Promise<Schemas["AuthResponse"]> {
   return call("POST", "/verify", { body: { email, otp }, auth: false });
 }
 
 /** The signed-in user; 401 when this browser has no valid session. `quiet` skips the session-ended handler. */
-export function me(signal?: AbortSignal, { quiet = false }: { quiet?: boolean } = {}): Promise<User> {
+export function me(
+  signal?: AbortSignal,
+  { quiet = false }: { quiet?: boolean } = {},
+): Promise<User> {
   return call("GET", "/me", { signal, auth: !quiet });
 }
 
@@ -137,51 +156,69 @@ export interface UserPage {
   nextCursor: string | null;
 }
 
-export async function searchUsers(params: { q?: string; limit?: number; cursor?: string | null }, signal?: AbortSignal): Promise<UserPage> {
+export async function searchUsers(
+  params: { q?: string; limit?: number; cursor?: string | null },
+  signal?: AbortSignal,
+): Promise<UserPage> {
   const { data, headers } = await request<User[]>("GET", "/user/all", {
     query: { q: params.q?.trim(), limit: params.limit ?? 20, cursor: params.cursor },
     signal,
   });
-  return { users: Array.isArray(data) ? data : [], nextCursor: headers.get("X-Next-Cursor") || null };
+  return {
+    users: Array.isArray(data) ? data : [],
+    nextCursor: headers.get("X-Next-Cursor") || null,
+  };
 }
 
 // ---- chats --------------------------------------------------------------
 
-export function createChat(otherUserId: string): Promise<{ message: string; chatId: string; chat?: Chat }> {
+export function createChat(
+  otherUserId: string,
+): Promise<Schemas["ChatCreated"] | Schemas["ChatExists"]> {
   return call("POST", "/chat/new", { body: { otherUserId } });
 }
 
-export function createGroup(name: string, userIds: string[]): Promise<{ message: string; chatId: string }> {
+export function createGroup(name: string, userIds: string[]): Promise<Schemas["ChatCreated"]> {
   return call("POST", "/chat/group", { body: { name, userIds } });
 }
 
-export async function listChats(signal?: AbortSignal): Promise<ChatEntry[]> {
-  const data = await call<{ chats: ChatEntry[] }>("GET", "/chat/all", { signal });
-  return data?.chats ?? [];
+export interface ChatPage {
+  chats: ChatEntry[];
+  /** The cursor of the next page (`X-Next-Cursor`), null on the last one. */
+  nextCursor: string | null;
 }
 
-export interface ChatDetails {
-  chat: Chat & { admins?: string[] };
-  members: User[];
+/** A page of the caller's chats, latest activity first. */
+export async function listChats(
+  params: { limit?: number; cursor?: string | null } = {},
+  signal?: AbortSignal,
+): Promise<ChatPage> {
+  const { data, headers } = await request<Schemas["ChatList"]>("GET", "/chat/all", {
+    query: { limit: params.limit ?? CHAT_PAGE_SIZE, cursor: params.cursor },
+    signal,
+  });
+  return { chats: data?.chats ?? [], nextCursor: headers.get("X-Next-Cursor") || null };
 }
+
+export type ChatDetails = Schemas["ChatView"];
 
 export function getChat(chatId: string, signal?: AbortSignal): Promise<ChatDetails> {
   return call("GET", `/chat/${enc(chatId)}`, { signal });
 }
 
-export function renameChat(chatId: string, name: string): Promise<{ message: string; chat: Chat }> {
+export function renameChat(chatId: string, name: string): Promise<Schemas["ChatUpdated"]> {
   return call("POST", `/chat/${enc(chatId)}/rename`, { body: { name } });
 }
 
-export function addMembers(chatId: string, userIds: string[]): Promise<{ message: string; chat: Chat }> {
+export function addMembers(chatId: string, userIds: string[]): Promise<Schemas["ChatUpdated"]> {
   return call("POST", `/chat/${enc(chatId)}/members`, { body: { userIds } });
 }
 
-export function removeMember(chatId: string, userId: string): Promise<{ message: string; chat: Chat }> {
+export function removeMember(chatId: string, userId: string): Promise<Schemas["ChatUpdated"]> {
   return call("DELETE", `/chat/${enc(chatId)}/members/${enc(userId)}`);
 }
 
-export function leaveChat(chatId: string): Promise<{ message: string }> {
+export function leaveChat(chatId: string): Promise<Schemas["MessageResponse"]> {
   return call("POST", `/chat/${enc(chatId)}/leave`);
 }
 
@@ -191,7 +228,7 @@ export function getMessages(
   chatId: string,
   params: { before?: string | null; limit?: number } = {},
   signal?: AbortSignal,
-): Promise<{ messages: Message[]; user?: User | null }> {
+): Promise<Schemas["History"]> {
   return call("GET", `/message/${enc(chatId)}`, {
     query: { before: params.before, limit: params.limit ?? MESSAGE_PAGE_SIZE },
     signal,
@@ -206,7 +243,7 @@ export interface SendMessageInput {
 }
 
 export interface SendHandle {
-  promise: Promise<{ message: Message; sender?: unknown }>;
+  promise: Promise<Schemas["MessageSent"]>;
   abort: () => void;
 }
 
@@ -214,9 +251,12 @@ export interface SendHandle {
  * Sends a message as multipart form data. Uses XMLHttpRequest rather than fetch
  * because only XHR reports upload progress, which image sends show.
  */
-export function sendMessage(input: SendMessageInput, onProgress?: (fraction: number) => void): SendHandle {
+export function sendMessage(
+  input: SendMessageInput,
+  onProgress?: (fraction: number) => void,
+): SendHandle {
   const xhr = new XMLHttpRequest();
-  const promise = new Promise<{ message: Message; sender?: unknown }>((resolve, reject) => {
+  const promise = new Promise<Schemas["MessageSent"]>((resolve, reject) => {
     const form = new FormData();
     form.append("chatId", input.chatId);
     form.append("text", input.text);
@@ -225,7 +265,8 @@ export function sendMessage(input: SendMessageInput, onProgress?: (fraction: num
 
     xhr.open("POST", `${API_BASE}/message`);
     xhr.setRequestHeader("Accept", "application/json");
-    for (const [name, value] of Object.entries(sessionHeaders("POST"))) xhr.setRequestHeader(name, value);
+    for (const [name, value] of Object.entries(sessionHeaders("POST")))
+      xhr.setRequestHeader(name, value);
     xhr.responseType = "text";
 
     if (onProgress) {
@@ -240,13 +281,26 @@ export function sendMessage(input: SendMessageInput, onProgress?: (fraction: num
       } catch {
         body = null;
       }
-      if (xhr.status >= 200 && xhr.status < 300 && body && typeof body === "object" && "message" in body) {
-        resolve(body as { message: Message; sender?: unknown });
+      if (
+        xhr.status >= 200 &&
+        xhr.status < 300 &&
+        body &&
+        typeof body === "object" &&
+        "message" in body
+      ) {
+        resolve(body as Schemas["MessageSent"]);
         return;
       }
       const { message: serverMessage, code } = errorBody(body);
       if (xhr.status === 401) unauthorizedHandler?.();
-      reject(new ApiError(xhr.status || 0, serverMessage, parseRetryAfter(xhr.getResponseHeader("Retry-After")), code));
+      reject(
+        new ApiError(
+          xhr.status || 0,
+          serverMessage,
+          parseRetryAfter(xhr.getResponseHeader("Retry-After")),
+          code,
+        ),
+      );
     };
     xhr.onerror = () => reject(new ApiError(0, null));
     xhr.ontimeout = () => reject(new ApiError(0, null));

@@ -39,7 +39,11 @@ export interface IncomingOptions {
  * moves to the top, and its badge rises unless it is ours or being read.
  * Returns null when the chat is unknown (the caller then reloads the list).
  */
-export function applyIncomingMessage(chats: ChatEntry[], message: Message, options: IncomingOptions): ChatEntry[] | null {
+export function applyIncomingMessage(
+  chats: ChatEntry[],
+  message: Message,
+  options: IncomingOptions,
+): ChatEntry[] | null {
   const index = chats.findIndex((entry) => entry.chat._id === message.chatId);
   if (index === -1) return null;
   const entry = chats[index];
@@ -51,7 +55,8 @@ export function applyIncomingMessage(chats: ChatEntry[], message: Message, optio
       ...entry.chat,
       latestMessage: { text: message.text ?? "", sender: message.sender },
       updatedAt: message.createdAt || new Date().toISOString(),
-      unseenCount: fromOther && !reading ? (entry.chat.unseenCount || 0) + 1 : entry.chat.unseenCount || 0,
+      unseenCount:
+        fromOther && !reading ? (entry.chat.unseenCount || 0) + 1 : entry.chat.unseenCount || 0,
     },
   };
   return [updated, ...chats.slice(0, index), ...chats.slice(index + 1)];
@@ -67,7 +72,10 @@ export function markChatRead(chats: ChatEntry[], chatId: string): ChatEntry[] {
 }
 
 /** The name shown for a chat: the group's name, or the other person's. */
-export function chatTitle(entry: Pick<ChatEntry, "chat" | "user">): string {
+export function chatTitle(entry: {
+  chat: ChatEntry["chat"];
+  user: Pick<User, "name"> | null;
+}): string {
   if (entry.chat.isGroup) return entry.chat.name?.trim() || "Unnamed group";
   return entry.user?.name || entry.chat.name || "Deleted user";
 }
@@ -83,11 +91,16 @@ export function filterChats(chats: ChatEntry[], filter: string): ChatEntry[] {
 }
 
 /** "Alice is typing…", "Alice and Bob are typing…", "3 people are typing…". */
-export function typingText(userIds: string[], names: Map<string, string> | Record<string, string>, isGroup: boolean): string {
+export function typingText(
+  userIds: string[],
+  names: Map<string, string> | Record<string, string>,
+  isGroup: boolean,
+): string {
   if (userIds.length === 0) return "";
   const lookup = (id: string) => (names instanceof Map ? names.get(id) : names[id]) ?? "Someone";
   const first = (id: string) => lookup(id).split(/\s+/)[0] || "Someone";
-  if (userIds.length === 1) return isGroup ? `${first(userIds[0])} is typing…` : `${lookup(userIds[0])} is typing…`;
+  if (userIds.length === 1)
+    return isGroup ? `${first(userIds[0])} is typing…` : `${lookup(userIds[0])} is typing…`;
   if (userIds.length === 2) return `${first(userIds[0])} and ${first(userIds[1])} are typing…`;
   return `${userIds.length} people are typing…`;
 }

@@ -14,6 +14,8 @@ export const SOCKET_URL: string | undefined = API_ORIGIN || undefined;
 export const DEV_MAIL_URL = `${API_ORIGIN}/dev/mail`;
 
 export const MESSAGE_PAGE_SIZE = 50;
+/** Chats per page of the chat list (`GET /chat/all`); more load as the list scrolls. */
+export const CHAT_PAGE_SIZE = 30;
 
 export const MAX_IMAGE_BYTES = 5 * 1024 * 1024;
 

@@ -43,7 +43,11 @@ export function clockTime(value: string | Date, locale?: string): string {
 }
 
 /** Compact time for the chat list: a time today, "Yesterday", a weekday, or a short date. */
-export function listTime(value: string | Date | null | undefined, now: Date = new Date(), locale?: string): string {
+export function listTime(
+  value: string | Date | null | undefined,
+  now: Date = new Date(),
+  locale?: string,
+): string {
   if (!value) return "";
   const date = parse(value);
   if (Number.isNaN(date.getTime())) return "";
@@ -65,14 +69,23 @@ export interface DayGroup<T> {
 }
 
 /** Splits time-ordered items into runs of the same local calendar day. */
-export function groupByDay<T extends { createdAt: string }>(items: T[], now: Date = new Date(), locale?: string): DayGroup<T>[] {
+export function groupByDay<T extends { createdAt: string }>(
+  items: T[],
+  now: Date = new Date(),
+  locale?: string,
+): DayGroup<T>[] {
   const groups: DayGroup<T>[] = [];
   for (const item of items) {
     const date = new Date(item.createdAt);
     const key = Number.isNaN(date.getTime()) ? "unknown" : dayKey(date);
     const last = groups[groups.length - 1];
     if (last && last.key === key) last.items.push(item);
-    else groups.push({ key, label: key === "unknown" ? "" : dayLabel(date, now, locale), items: [item] });
+    else
+      groups.push({
+        key,
+        label: key === "unknown" ? "" : dayLabel(date, now, locale),
+        items: [item],
+      });
   }
   return groups;
 }
@@ -81,7 +94,10 @@ export function groupByDay<T extends { createdAt: string }>(items: T[], now: Dat
  * Whether a bubble starts a new run: a different sender, or more than five
  * minutes after the previous one. Runs share one sender name and tail.
  */
-export function startsRun(previous: { sender: string; createdAt: string } | undefined, current: { sender: string; createdAt: string }): boolean {
+export function startsRun(
+  previous: { sender: string; createdAt: string } | undefined,
+  current: { sender: string; createdAt: string },
+): boolean {
   if (!previous) return true;
   if (previous.sender !== current.sender) return true;
   return Date.parse(current.createdAt) - Date.parse(previous.createdAt) > 5 * 60_000;

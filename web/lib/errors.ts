@@ -13,7 +13,12 @@ export class ApiError extends Error {
   /** The server's machine-readable `code` (e.g. `too_many_failures`), when it sent one. */
   readonly code: string | null;
 
-  constructor(status: number, serverMessage: string | null, retryAfter: number | null = null, code: string | null = null) {
+  constructor(
+    status: number,
+    serverMessage: string | null,
+    retryAfter: number | null = null,
+    code: string | null = null,
+  ) {
     super(serverMessage ?? `Request failed with status ${status}`);
     this.name = "ApiError";
     this.status = status;
@@ -25,15 +30,7 @@ export class ApiError extends Error {
 
 /** What the user was doing, so the same status can be worded for the moment. */
 export type ErrorContext =
-  | "login"
-  | "verify"
-  | "resend"
-  | "send"
-  | "profile"
-  | "chat"
-  | "group"
-  | "search"
-  | "load";
+  "login" | "verify" | "resend" | "send" | "profile" | "chat" | "group" | "search" | "load";
 
 export interface ErrorInfo {
   status: number;
@@ -46,7 +43,10 @@ export interface ErrorInfo {
 }
 
 /** Parses a Retry-After header (seconds or an HTTP date) into whole seconds. */
-export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | null {
+export function parseRetryAfter(
+  value: string | null | undefined,
+  now: number = Date.now(),
+): number | null {
   if (!value) return null;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number.parseInt(trimmed, 10);
@@ -74,19 +74,29 @@ export function retryWhen(retryAfter: number, now: number = Date.now(), locale?:
   const time = at.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
   const today = new Date(now);
   const sameDay = at.toDateString() === today.toDateString();
-  const tomorrow = new Date(today.getFullYear(), today.getMonth(), today.getDate() + 1).toDateString() === at.toDateString();
+  const tomorrow =
+    new Date(today.getFullYear(), today.getMonth(), today.getDate() + 1).toDateString() ===
+    at.toDateString();
   if (sameDay) return `after ${time}`;
   if (tomorrow) return `after ${time} tomorrow`;
   return `after ${at.toLocaleDateString(locale, { day: "numeric", month: "long" })}, ${time}`;
 }
 
 /** Maps an HTTP status (and context) to a sentence a person can act on. */
-export function statusMessage({ status, retryAfter, serverMessage, code, context, now }: ErrorInfo): string {
+export function statusMessage({
+  status,
+  retryAfter,
+  serverMessage,
+  code,
+  context,
+  now,
+}: ErrorInfo): string {
   switch (status) {
     case 0:
       return "Can't reach Parley. Check your connection and try again.";
     case 400:
-      if (context === "verify") return "That code is wrong or has expired. Check it, or send a new one.";
+      if (context === "verify")
+        return "That code is wrong or has expired. Check it, or send a new one.";
       if (context === "login") return "Please enter a valid email address.";
       if (context === "chat") return serverMessage || "You can't start that chat.";
       return serverMessage || "Please check what you entered and try again.";
@@ -94,7 +104,8 @@ export function statusMessage({ status, retryAfter, serverMessage, code, context
       return "Your session has ended. Please log in again.";
     case 403:
       // A write whose X-CSRF-Token did not match the session cookie (say, cookies were partly cleared).
-      if (code === "csrf_failed") return "This page lost part of your session. Reload the page and try again.";
+      if (code === "csrf_failed")
+        return "This page lost part of your session. Reload the page and try again.";
       if (context === "group") return "Only group admins can do that.";
       return "You're not a member of this chat.";
     case 404:
@@ -114,10 +125,16 @@ export function statusMessage({ status, retryAfter, serverMessage, code, context
       if (code === "too_many_failures") {
         // Too many wrong codes for this address today: the server says why, we say until when.
         const why = serverMessage || "Too many wrong codes were entered for this email address.";
-        const when = retryAfter && retryAfter > 0 ? `Try again ${retryWhen(retryAfter, now)}.` : "Please try again later.";
+        const when =
+          retryAfter && retryAfter > 0
+            ? `Try again ${retryWhen(retryAfter, now)}.`
+            : "Please try again later.";
         return `${why.replace(/\s*$/, "").replace(/([^.!?])$/, "$1.")} ${when}`;
       }
-      const wait = retryAfter && retryAfter > 0 ? ` Try again in ${seconds(retryAfter)}.` : " Please wait a moment and try again.";
+      const wait =
+        retryAfter && retryAfter > 0
+          ? ` Try again in ${seconds(retryAfter)}.`
+          : " Please wait a moment and try again.";
       if (context === "login" || context === "resend") return `A code was sent moments ago.${wait}`;
       return `Too many attempts.${wait}`;
     }

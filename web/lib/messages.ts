@@ -48,7 +48,9 @@ export function pendingMessage(input: {
     chatId: input.chatId,
     sender: input.sender,
     text: input.text,
-    image: input.previewUrl ? { url: input.previewUrl, width: input.width, height: input.height } : null,
+    image: input.previewUrl
+      ? { url: input.previewUrl, width: input.width, height: input.height }
+      : null,
     messageType: input.previewUrl ? "image" : "text",
     seen: false,
     seenAt: null,
@@ -77,7 +79,11 @@ function insertConfirmed(list: UiMessage[], message: UiMessage): UiMessage[] {
  * `newMessage` event arrives first. `clientId` names the optimistic bubble when
  * the caller knows it even if the server did not echo it back.
  */
-export function upsertMessage(list: UiMessage[], message: Message, clientId?: string | null): UiMessage[] {
+export function upsertMessage(
+  list: UiMessage[],
+  message: Message,
+  clientId?: string | null,
+): UiMessage[] {
   const cid = clientId ?? message.clientId ?? null;
   const byId = list.findIndex((m) => m._id === message._id);
   const byClient = cid ? list.findIndex((m) => m.clientId === cid) : -1;
@@ -88,8 +94,12 @@ export function upsertMessage(list: UiMessage[], message: Message, clientId?: st
   const other = byClient !== -1 && byId !== -1 && byId !== byClient ? byId : -1;
   const existing = list[keep];
   // Once seen, a message stays seen even if an older copy arrives later.
-  const seen = message.seen || list[keep].status === "seen" || (other !== -1 && list[other].status === "seen");
-  const merged = fromServer({ ...message, seen, clientId: message.clientId ?? cid ?? undefined }, existing.key);
+  const seen =
+    message.seen || list[keep].status === "seen" || (other !== -1 && list[other].status === "seen");
+  const merged = fromServer(
+    { ...message, seen, clientId: message.clientId ?? cid ?? undefined },
+    existing.key,
+  );
 
   if (isConfirmed(existing)) {
     const next = list.slice();
@@ -140,7 +150,11 @@ export function markAllSeenFrom(list: UiMessage[], sender: string): UiMessage[] 
 }
 
 /** Updates a bubble found by clientId. */
-export function patchByClientId(list: UiMessage[], clientId: string, patch: Partial<UiMessage>): UiMessage[] {
+export function patchByClientId(
+  list: UiMessage[],
+  clientId: string,
+  patch: Partial<UiMessage>,
+): UiMessage[] {
   const index = list.findIndex((m) => m.clientId === clientId);
   if (index === -1) return list;
   const next = list.slice();

@@ -10,7 +10,11 @@ export const AFTER_LOGIN = "/chats";
  * `fallback`. Prefix checks are not enough: browsers read `/\evil.example`
  * and `/\t/evil.example` as `//evil.example`, another site.
  */
-export function safeNext(next: string | null | undefined, origin: string, fallback: string = AFTER_LOGIN): string {
+export function safeNext(
+  next: string | null | undefined,
+  origin: string,
+  fallback: string = AFTER_LOGIN,
+): string {
   if (!next) return fallback;
   let here: URL;
   let target: URL;

@@ -103,7 +103,9 @@ export function resendAvailableAt(email: string): number {
     const raw = window.sessionStorage.getItem(CODE_SENT_KEY);
     if (!raw) return 0;
     const parsed = JSON.parse(raw) as { email?: string; availableAt?: number };
-    return parsed.email === email && typeof parsed.availableAt === "number" ? parsed.availableAt : 0;
+    return parsed.email === email && typeof parsed.availableAt === "number"
+      ? parsed.availableAt
+      : 0;
   } catch {
     return 0;
   }

@@ -1,71 +1,35 @@
 /** Documents exchanged with the Parley API (see the HTTP API contract). */
+import type { components } from "./api-types.gen";
 
-export interface User {
-  _id: string;
-  name: string;
-  email: string;
-  createdAt?: string;
-  updatedAt?: string;
-}
+/** The server's schemas, generated from its OpenAPI document (`make api-types`). */
+type Schemas = components["schemas"];
+
+/** A person as the API shows them; `email` only to contacts, exact searches and oneself. */
+export type User = Schemas["UserDocument"] | Schemas["UserOut"];
 
 /** One signed-in session of the caller (`GET /sessions`): one per login, on any device. */
-export interface Session {
-  _id: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-  userAgent: string | null;
-  /** True for the session of this browser. */
-  current: boolean;
-}
+export type Session = Schemas["SessionDocument"];
 
-export interface LatestMessage {
-  text: string;
-  sender: string;
-}
+export type LatestMessage = Schemas["LatestMessage"];
 
-export interface Chat {
-  _id: string;
-  users: string[];
-  name?: string | null;
-  isGroup: boolean;
-  latestMessage: LatestMessage | null;
-  unseenCount: number;
-  createdAt: string;
-  updatedAt: string;
-  admins?: string[];
-}
+/** A chat as `GET /chat/all` lists it; `GET /chat/{id}` adds `admins`. */
+export type Chat = Schemas["ChatOut"] & { admins?: string[] };
+
+export type ChatDetail = Schemas["ChatDetail"];
 
 /** One row of `GET /chat/all`: `user` is the other member of a 1:1 chat, null for groups. */
-export interface ChatEntry {
-  user: User | null;
-  chat: Chat;
-}
+export type ChatEntry = Schemas["ChatListItem"];
 
-export interface MessageImage {
-  url: string;
-  publicId?: string;
-  width?: number;
-  height?: number;
-}
+export type MessageImage = Schemas["ImageOut"];
 
-export interface Message {
-  _id: string;
-  chatId: string;
-  sender: string;
-  text: string;
-  image?: MessageImage | null;
-  messageType: "text" | "image";
-  seen: boolean;
-  seenAt?: string | null;
-  createdAt: string;
-  updatedAt?: string;
-  clientId?: string | null;
-}
+export type Message = Schemas["MessageOut"];
 
 export type MessageStatus = "pending" | "sent" | "seen" | "failed";
 
 /** A message as the conversation view holds it: stored, or still on its way. */
-export interface UiMessage extends Message {
+export interface UiMessage extends Omit<Message, "image"> {
+  /** A stored image, or the local preview of one being sent (its size may be unknown). */
+  image?: { url: string; width?: number; height?: number; publicId?: string } | null;
   status: MessageStatus;
   /** Stable React key: the clientId when we sent it, else the server id. */
   key: string;

@@ -8,7 +8,10 @@ export function cn(...inputs: ClassValue[]): string {
 
 /** Up to two initials for an avatar: "Ada Lovelace" -> "AL", "bob" -> "B". */
 export function initials(name: string | null | undefined): string {
-  const words = (name ?? "").trim().split(/[\s._@-]+/).filter(Boolean);
+  const words = (name ?? "")
+    .trim()
+    .split(/[\s._@-]+/)
+    .filter(Boolean);
   if (words.length === 0) return "?";
   const first = Array.from(words[0])[0] ?? "";
   const second = words.length > 1 ? (Array.from(words[words.length - 1])[0] ?? "") : "";

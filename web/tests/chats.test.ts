@@ -14,7 +14,13 @@ import type { ChatEntry, Message } from "@/lib/types";
 
 const ME = "me";
 
-function entry(id: string, updatedAt: string, unseenCount = 0, extra: Partial<ChatEntry["chat"]> = {}, name = `User ${id}`): ChatEntry {
+function entry(
+  id: string,
+  updatedAt: string,
+  unseenCount = 0,
+  extra: Partial<ChatEntry["chat"]> = {},
+  name = `User ${id}`,
+): ChatEntry {
   return {
     user: extra.isGroup ? null : { _id: `u-${id}`, name, email: `${id}@example.com` },
     chat: {
@@ -31,12 +37,26 @@ function entry(id: string, updatedAt: string, unseenCount = 0, extra: Partial<Ch
 }
 
 function message(chatId: string, sender: string, createdAt = "2024-05-15T12:00:00Z"): Message {
-  return { _id: "m", chatId, sender, text: "hello", messageType: "text", seen: false, createdAt };
+  return {
+    _id: "m",
+    chatId,
+    sender,
+    text: "hello",
+    messageType: "text",
+    seen: false,
+    seenAt: null,
+    createdAt,
+    updatedAt: createdAt,
+  };
 }
 
 describe("unreadTotal and pageTitle", () => {
   it("sums unread counts", () => {
-    const chats = [entry("a", "2024-05-10T00:00:00Z", 2), entry("b", "2024-05-11T00:00:00Z", 0), entry("c", "2024-05-12T00:00:00Z", 1)];
+    const chats = [
+      entry("a", "2024-05-10T00:00:00Z", 2),
+      entry("b", "2024-05-11T00:00:00Z", 0),
+      entry("c", "2024-05-12T00:00:00Z", 1),
+    ];
     expect(unreadTotal(chats)).toBe(3);
     expect(unreadTotal([])).toBe(0);
   });
@@ -48,7 +68,11 @@ describe("unreadTotal and pageTitle", () => {
 });
 
 describe("applyIncomingMessage", () => {
-  const chats = [entry("a", "2024-05-12T00:00:00Z"), entry("b", "2024-05-11T00:00:00Z", 1), entry("c", "2024-05-10T00:00:00Z")];
+  const chats = [
+    entry("a", "2024-05-12T00:00:00Z"),
+    entry("b", "2024-05-11T00:00:00Z", 1),
+    entry("c", "2024-05-10T00:00:00Z"),
+  ];
 
   it("moves the chat to the top and raises its badge", () => {
     const next = applyIncomingMessage(chats, message("c", "u-c"), { myId: ME, activeChatId: "a" })!;
@@ -61,12 +85,17 @@ describe("applyIncomingMessage", () => {
   it("does not raise the badge for our own messages or the chat being read", () => {
     const own = applyIncomingMessage(chats, message("b", ME), { myId: ME, activeChatId: null })!;
     expect(own[0].chat.unseenCount).toBe(1);
-    const reading = applyIncomingMessage(chats, message("c", "u-c"), { myId: ME, activeChatId: "c" })!;
+    const reading = applyIncomingMessage(chats, message("c", "u-c"), {
+      myId: ME,
+      activeChatId: "c",
+    })!;
     expect(reading[0].chat.unseenCount).toBe(0);
   });
 
   it("returns null for an unknown chat so the caller reloads", () => {
-    expect(applyIncomingMessage(chats, message("zzz", "x"), { myId: ME, activeChatId: null })).toBeNull();
+    expect(
+      applyIncomingMessage(chats, message("zzz", "x"), { myId: ME, activeChatId: null }),
+    ).toBeNull();
   });
 
   it("clears a badge", () => {
@@ -78,17 +107,25 @@ describe("applyIncomingMessage", () => {
 
 describe("list helpers", () => {
   it("sorts by newest activity", () => {
-    const sorted = sortChats([entry("old", "2024-01-01T00:00:00Z"), entry("new", "2024-06-01T00:00:00Z")]);
+    const sorted = sortChats([
+      entry("old", "2024-01-01T00:00:00Z"),
+      entry("new", "2024-06-01T00:00:00Z"),
+    ]);
     expect(sorted.map((e) => e.chat._id)).toEqual(["new", "old"]);
   });
 
   it("titles 1:1 chats by the other person and groups by name", () => {
     expect(chatTitle(entry("a", "2024-05-12T00:00:00Z", 0, {}, "Alice"))).toBe("Alice");
-    expect(chatTitle(entry("g", "2024-05-12T00:00:00Z", 0, { isGroup: true, name: "Trip" }))).toBe("Trip");
+    expect(chatTitle(entry("g", "2024-05-12T00:00:00Z", 0, { isGroup: true, name: "Trip" }))).toBe(
+      "Trip",
+    );
   });
 
   it("filters by title and email, case-insensitively", () => {
-    const chats = [entry("a", "2024-05-12T00:00:00Z", 0, {}, "Alice"), entry("g", "2024-05-12T00:00:00Z", 0, { isGroup: true, name: "Book club" })];
+    const chats = [
+      entry("a", "2024-05-12T00:00:00Z", 0, {}, "Alice"),
+      entry("g", "2024-05-12T00:00:00Z", 0, { isGroup: true, name: "Book club" }),
+    ];
     expect(filterChats(chats, "ALI").map((e) => e.chat._id)).toEqual(["a"]);
     expect(filterChats(chats, "book").map((e) => e.chat._id)).toEqual(["g"]);
     expect(filterChats(chats, "a@example").map((e) => e.chat._id)).toEqual(["a"]);

@@ -22,9 +22,16 @@ describe("statusMessage", () => {
       context: "verify",
       now,
     });
-    expect(message).toMatch(/^Too many wrong codes for this email today\. Try again after 12:30( PM)?\.$/);
+    expect(message).toMatch(
+      /^Too many wrong codes for this email today\. Try again after 12:30( PM)?\.$/,
+    );
     expect(message).not.toMatch(/A code was sent moments ago/);
-    const overnight = statusMessage({ status: 429, code: "too_many_failures", retryAfter: 20 * 3600, now });
+    const overnight = statusMessage({
+      status: 429,
+      code: "too_many_failures",
+      retryAfter: 20 * 3600,
+      now,
+    });
     expect(overnight).toMatch(/Too many wrong codes.*after 05:30( AM)? tomorrow\.$/);
     expect(statusMessage({ status: 429, code: "too_many_failures", serverMessage: "Stop." })).toBe(
       "Stop. Please try again later.",
@@ -51,7 +58,9 @@ describe("statusMessage", () => {
     expect(statusMessage({ status: 401 })).toMatch(/log in again/);
     expect(statusMessage({ status: 403 })).toMatch(/not a member/);
     expect(statusMessage({ status: 403, context: "group" })).toMatch(/admins/);
-    expect(statusMessage({ status: 403, code: "csrf_failed", context: "send" })).toMatch(/Reload the page/);
+    expect(statusMessage({ status: 403, code: "csrf_failed", context: "send" })).toMatch(
+      /Reload the page/,
+    );
     expect(statusMessage({ status: 404 })).toMatch(/couldn't find/);
     expect(statusMessage({ status: 500 })).toMatch(/our side/);
     expect(statusMessage({ status: 503 })).toMatch(/our side/);
@@ -59,7 +68,9 @@ describe("statusMessage", () => {
   });
 
   it("falls back to the server's message for generic bad input", () => {
-    expect(statusMessage({ status: 400, serverMessage: "Cannot chat with yourself" })).toBe("Cannot chat with yourself");
+    expect(statusMessage({ status: 400, serverMessage: "Cannot chat with yourself" })).toBe(
+      "Cannot chat with yourself",
+    );
     expect(statusMessage({ status: 422, context: "profile" })).toMatch(/1 to 50/);
   });
 });

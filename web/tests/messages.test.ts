@@ -33,7 +33,13 @@ function msg(id: string, minute: number, extra: Partial<Message> = {}): Message 
 }
 
 function pending(clientId: string, minute: number, text = "hi"): UiMessage {
-  return pendingMessage({ clientId, chatId: "c1", sender: ME, text, now: new Date(Date.UTC(2024, 4, 15, 10, minute)) });
+  return pendingMessage({
+    clientId,
+    chatId: "c1",
+    sender: ME,
+    text,
+    now: new Date(Date.UTC(2024, 4, 15, 10, minute)),
+  });
 }
 
 const ids = (list: UiMessage[]) => list.map((m) => m._id);
@@ -140,7 +146,10 @@ describe("history and seen", () => {
   });
 
   it("marks messages seen by id and returns the same list when nothing changes", () => {
-    const list = [fromServer(msg("m1", 1, { sender: ME })), fromServer(msg("m2", 2, { sender: ME }))];
+    const list = [
+      fromServer(msg("m1", 1, { sender: ME })),
+      fromServer(msg("m2", 2, { sender: ME })),
+    ];
     const next = markSeen(list, ["m2"]);
     expect(next.map((m) => m.status)).toEqual(["sent", "seen"]);
     expect(markSeen(next, ["m2"])).toBe(next);

@@ -33,7 +33,9 @@ describe("linkify", () => {
       { kind: "link", value: "https://example.com/a", href: "https://example.com/a" },
       { kind: "text", value: ", ok" },
     ]);
-    expect(linkify("www.example.org")).toEqual([{ kind: "link", value: "www.example.org", href: "https://www.example.org" }]);
+    expect(linkify("www.example.org")).toEqual([
+      { kind: "link", value: "www.example.org", href: "https://www.example.org" },
+    ]);
     expect(linkify("plain")).toEqual([{ kind: "text", value: "plain" }]);
   });
 });
@@ -44,7 +46,12 @@ describe("TypingEmitter", () => {
 
   it("throttles typing to every 2 s and stops after 3 s idle", () => {
     const events: string[] = [];
-    const emitter = new TypingEmitter((e) => events.push(e), 2000, 3000, () => Date.now());
+    const emitter = new TypingEmitter(
+      (e) => events.push(e),
+      2000,
+      3000,
+      () => Date.now(),
+    );
     emitter.keystroke();
     vi.advanceTimersByTime(500);
     emitter.keystroke();
@@ -71,19 +78,32 @@ describe("TypingEmitter", () => {
 
 describe("describeDevice", () => {
   it("names the browser and the system of a session", () => {
-    const chromeLinux = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    const chromeLinux =
+      "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
     expect(describeDevice(chromeLinux)).toBe("Chrome on Linux");
-    expect(describeDevice(chromeLinux.replace("Chrome/", "HeadlessChrome/"))).toBe("Chrome on Linux");
-    expect(
-      describeDevice("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"),
-    ).toBe("Safari on iPhone");
-    expect(describeDevice("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0")).toBe("Firefox on Windows");
-    expect(
-      describeDevice("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0"),
-    ).toBe("Edge on Windows");
-    expect(describeDevice("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36")).toBe(
-      "Chrome on Android",
+    expect(describeDevice(chromeLinux.replace("Chrome/", "HeadlessChrome/"))).toBe(
+      "Chrome on Linux",
     );
+    expect(
+      describeDevice(
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+      ),
+    ).toBe("Safari on iPhone");
+    expect(
+      describeDevice(
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+      ),
+    ).toBe("Firefox on Windows");
+    expect(
+      describeDevice(
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+      ),
+    ).toBe("Edge on Windows");
+    expect(
+      describeDevice(
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36",
+      ),
+    ).toBe("Chrome on Android");
   });
   it("says so when it cannot tell", () => {
     expect(describeDevice("python-httpx/0.28.1")).toBe("An app or script");

@@ -47,7 +47,13 @@ describe("safeNext", () => {
   });
 
   it("never hands back something that parses to another origin", () => {
-    for (const next of [...elsewhere, "/chats?c=1", "/a/../profile", "/%5Cevil.example", "/%09/evil.example"]) {
+    for (const next of [
+      ...elsewhere,
+      "/chats?c=1",
+      "/a/../profile",
+      "/%5Cevil.example",
+      "/%09/evil.example",
+    ]) {
       const result = safeNext(next, ORIGIN);
       expect(result.startsWith("/") && !result.startsWith("//")).toBe(true);
       expect(new URL(result, ORIGIN).origin).toBe(ORIGIN);

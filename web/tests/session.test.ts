@@ -1,7 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import * as api from "@/lib/api";
 import { ApiError } from "@/lib/errors";
-import { CSRF_HEADER, csrfToken, dropLegacyToken, forgetSession, maybeSignedIn, readCookie } from "@/lib/session";
+import {
+  CSRF_HEADER,
+  csrfToken,
+  dropLegacyToken,
+  forgetSession,
+  maybeSignedIn,
+  readCookie,
+} from "@/lib/session";
 
 describe("readCookie", () => {
   it("finds a cookie by its exact name", () => {
@@ -27,7 +34,8 @@ function fakeBrowser(cookie: string) {
     },
   });
   const calls: { url: string; init: RequestInit }[] = [];
-  let answer = () => new Response(JSON.stringify({ _id: "u1", name: "Ann", email: "a@x.io" }), { status: 200 });
+  let answer = () =>
+    new Response(JSON.stringify({ _id: "u1", name: "Ann", email: "a@x.io" }), { status: 200 });
   vi.stubGlobal(
     "fetch",
     vi.fn(async (url: string, init: RequestInit) => {
@@ -82,7 +90,12 @@ describe("the API client's session", () => {
   it("hands a 401 to the session, and the server's code to the caller", async () => {
     const ended = vi.fn();
     api.onUnauthorized(ended);
-    browser.answerWith(() => new Response(JSON.stringify({ message: "Please log in", code: "unauthorized" }), { status: 401 }));
+    browser.answerWith(
+      () =>
+        new Response(JSON.stringify({ message: "Please log in", code: "unauthorized" }), {
+          status: 401,
+        }),
+    );
     const error = await api.listSessions().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect((error as ApiError).code).toBe("unauthorized");

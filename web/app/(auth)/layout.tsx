@@ -8,8 +8,12 @@ export default function AuthLayout({ children }: { children: React.ReactNode }) 
         <div className="mb-8 flex justify-center">
           <Logo />
         </div>
-        <div className="rounded-2xl border border-border bg-surface p-6 shadow-sm sm:p-8">{children}</div>
-        <p className="mt-6 text-center text-xs text-muted">No password needed: we email you a six-digit code.</p>
+        <div className="rounded-2xl border border-border bg-surface p-6 shadow-sm sm:p-8">
+          {children}
+        </div>
+        <p className="mt-6 text-center text-xs text-muted">
+          No password needed: we email you a six-digit code.
+        </p>
       </div>
     </main>
   );

@@ -7,7 +7,13 @@ import * as api from "@/lib/api";
 import { OTP_RESEND_SECONDS } from "@/lib/config";
 import { describeError, isApiError } from "@/lib/errors";
 import { safeNext } from "@/lib/redirect";
-import { dropLegacyToken, forgetSession, maybeSignedIn, rememberCodeSent, subscribeSession } from "@/lib/session";
+import {
+  dropLegacyToken,
+  forgetSession,
+  maybeSignedIn,
+  rememberCodeSent,
+  subscribeSession,
+} from "@/lib/session";
 import { Button } from "@/components/ui/button";
 import { FieldError, Input, Label } from "@/components/ui/input";
 
@@ -105,13 +111,22 @@ export function LoginForm() {
         <FieldError id={errorId}>{error}</FieldError>
         {alreadySent ? (
           <p className="mt-2 text-sm">
-            <Link className="font-medium text-accent hover:underline" href={verifyHref(address, next)}>
+            <Link
+              className="font-medium text-accent hover:underline"
+              href={verifyHref(address, next)}
+            >
               Enter the code you already received
             </Link>
           </p>
         ) : null}
       </div>
-      <Button type="submit" size="lg" className="mt-6 w-full" loading={submitting} data-testid="send-code-button">
+      <Button
+        type="submit"
+        size="lg"
+        className="mt-6 w-full"
+        loading={submitting}
+        data-testid="send-code-button"
+      >
         Send code
       </Button>
     </form>

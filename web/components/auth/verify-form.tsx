@@ -61,7 +61,9 @@ export function VerifyForm() {
       setVerifying(false);
       submitted.current = null;
       // Put the caret back where the person can type again.
-      requestAnimationFrame(() => document.querySelector<HTMLInputElement>('[data-testid="otp-0"]')?.focus());
+      requestAnimationFrame(() =>
+        document.querySelector<HTMLInputElement>('[data-testid="otp-0"]')?.focus(),
+      );
     }
   }
 
@@ -112,8 +114,8 @@ export function VerifyForm() {
     >
       <h1 className="text-xl font-semibold">Check your email</h1>
       <p className="mt-1 text-sm text-muted">
-        We sent a six-digit code to <span className="font-medium break-all text-fg">{email}</span>. It expires in a few
-        minutes.
+        We sent a six-digit code to <span className="font-medium break-all text-fg">{email}</span>.
+        It expires in a few minutes.
       </p>
 
       <div className="mt-6">
@@ -147,17 +149,28 @@ export function VerifyForm() {
         >
           <MailIcon size={16} className="shrink-0 text-accent" />
           <span>
-            Development mode: your code is in the <span className="font-medium text-accent underline">dev mailbox</span>.
+            Development mode: your code is in the{" "}
+            <span className="font-medium text-accent underline">dev mailbox</span>.
           </span>
         </a>
       ) : null}
 
-      <Button type="submit" size="lg" className="mt-6 w-full" loading={verifying} disabled={!complete} data-testid="verify-button">
+      <Button
+        type="submit"
+        size="lg"
+        className="mt-6 w-full"
+        loading={verifying}
+        disabled={!complete}
+        data-testid="verify-button"
+      >
         Verify and log in
       </Button>
 
       <div className="mt-5 flex items-center justify-between text-sm">
-        <Link href={`/login?email=${encodeURIComponent(email)}`} className="text-muted hover:text-fg hover:underline">
+        <Link
+          href={`/login?email=${encodeURIComponent(email)}`}
+          className="text-muted hover:text-fg hover:underline"
+        >
           Use another email
         </Link>
         <Button

@@ -30,7 +30,16 @@ export interface ChatDetailsPanelProps {
 }
 
 /** Who is in the chat; for groups also rename, add and remove members, and leave. */
-export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClose, onChanged, onReload, onLeft }: ChatDetailsPanelProps) {
+export function ChatDetailsPanel({
+  chatId,
+  details,
+  fallbackTitle,
+  other,
+  onClose,
+  onChanged,
+  onReload,
+  onLeft,
+}: ChatDetailsPanelProps) {
   const { user: me } = useSession();
   const { patchChat, removeChat, refresh } = useChats();
   const { online } = useRealtime();
@@ -62,7 +71,8 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
     try {
       const result = await api.renameChat(chatId, trimmed);
       const newName = result.chat?.name ?? trimmed;
-      if (details) onChanged({ ...details, chat: { ...details.chat, ...result.chat, name: newName } });
+      if (details)
+        onChanged({ ...details, chat: { ...details.chat, ...result.chat, name: newName } });
       patchChat(chatId, { name: newName });
       setRenaming(false);
     } catch (err) {
@@ -145,7 +155,12 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
         ) : (
           <>
             <div className="flex flex-col items-center text-center">
-              <Avatar name={title} seed={isGroup ? chatId : (other?._id ?? chatId)} size="xl" online={!isGroup && Boolean(other && online.has(other._id))} />
+              <Avatar
+                name={title}
+                seed={isGroup ? chatId : (other?._id ?? chatId)}
+                size="xl"
+                online={!isGroup && Boolean(other && online.has(other._id))}
+              />
               {renaming ? (
                 <form onSubmit={rename} className="mt-3 w-full text-left" noValidate>
                   <Label htmlFor={nameId}>Group name</Label>
@@ -166,7 +181,12 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
                     <Button variant="ghost" size="sm" onClick={() => setRenaming(false)}>
                       Cancel
                     </Button>
-                    <Button type="submit" size="sm" loading={busy === "rename"} data-testid="rename-save">
+                    <Button
+                      type="submit"
+                      size="sm"
+                      loading={busy === "rename"}
+                      data-testid="rename-save"
+                    >
                       Save
                     </Button>
                   </div>
@@ -193,7 +213,9 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
                 </div>
               )}
               <p className="mt-0.5 text-sm text-muted">
-                {isGroup ? `Group · ${pluralize(members.length, "member", "members")}` : (other?.email ?? "")}
+                {isGroup
+                  ? `Group · ${pluralize(members.length, "member", "members")}`
+                  : (other?.email ?? "")}
               </p>
             </div>
 
@@ -205,7 +227,12 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
                   <h3 id={`${nameId}-members`} className="text-sm font-semibold text-muted">
                     Members
                   </h3>
-                  <Button variant="ghost" size="sm" onClick={() => setAdding(true)} data-testid="add-members-button">
+                  <Button
+                    variant="ghost"
+                    size="sm"
+                    onClick={() => setAdding(true)}
+                    data-testid="add-members-button"
+                  >
                     <UserPlusIcon size={16} />
                     Add
                   </Button>
@@ -214,8 +241,18 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
                   {members.map((member) => {
                     const isMe = member._id === me._id;
                     return (
-                      <li key={member._id} className="flex items-center gap-3 rounded-xl px-1 py-1.5" data-testid="member" data-user-id={member._id}>
-                        <Avatar name={member.name} seed={member._id} size="md" online={!isMe && online.has(member._id)} />
+                      <li
+                        key={member._id}
+                        className="flex items-center gap-3 rounded-xl px-1 py-1.5"
+                        data-testid="member"
+                        data-user-id={member._id}
+                      >
+                        <Avatar
+                          name={member.name}
+                          seed={member._id}
+                          size="md"
+                          online={!isMe && online.has(member._id)}
+                        />
                         <span className="min-w-0 flex-1">
                           <span className="block truncate text-sm font-medium">
                             {member.name}
@@ -269,7 +306,13 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
           <UserPicker
             excludeIds={members.map((m) => m._id)}
             selectedIds={toAdd.map((u) => u._id)}
-            onPick={(u) => setToAdd((current) => (current.some((c) => c._id === u._id) ? current.filter((c) => c._id !== u._id) : [...current, u]))}
+            onPick={(u) =>
+              setToAdd((current) =>
+                current.some((c) => c._id === u._id)
+                  ? current.filter((c) => c._id !== u._id)
+                  : [...current, u],
+              )
+            }
             searchLabel="Search people to add"
             autoFocus
           />
@@ -277,7 +320,12 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
             <Button variant="ghost" onClick={() => setAdding(false)}>
               Cancel
             </Button>
-            <Button onClick={() => void addSelected()} disabled={toAdd.length === 0} loading={busy === "add"} data-testid="add-members-confirm">
+            <Button
+              onClick={() => void addSelected()}
+              disabled={toAdd.length === 0}
+              loading={busy === "add"}
+              data-testid="add-members-confirm"
+            >
               Add{toAdd.length ? ` ${toAdd.length}` : ""}
             </Button>
           </div>
@@ -294,7 +342,12 @@ export function ChatDetailsPanel({ chatId, details, fallbackTitle, other, onClos
           <Button variant="ghost" onClick={() => setConfirmLeave(false)}>
             Stay
           </Button>
-          <Button variant="danger" onClick={() => void leave()} loading={busy === "leave"} data-testid="leave-group-confirm">
+          <Button
+            variant="danger"
+            onClick={() => void leave()}
+            loading={busy === "leave"}
+            data-testid="leave-group-confirm"
+          >
             Leave group
           </Button>
         </div>

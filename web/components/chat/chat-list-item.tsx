@@ -38,7 +38,11 @@ export const ChatListItem = memo(function ChatListItem({
     const name = senderName(latest.sender);
     if (name) prefix = `${name.split(/\s+/)[0]}: `;
   }
-  const preview = latest ? prefix + previewText(latest) : chat.isGroup ? "Group created" : "Say hello 👋";
+  const preview = latest
+    ? prefix + previewText(latest)
+    : chat.isGroup
+      ? "Group created"
+      : "Say hello 👋";
   const time = listTime(latest ? chat.updatedAt : chat.createdAt);
 
   return (
@@ -60,14 +64,33 @@ export const ChatListItem = memo(function ChatListItem({
           active ? "bg-accent-soft" : "hover:bg-surface-2",
         )}
       >
-        <Avatar name={title} seed={chat.isGroup ? chat._id : (entry.user?._id ?? chat._id)} size="lg" online={!chat.isGroup && online} />
+        <Avatar
+          name={title}
+          seed={chat.isGroup ? chat._id : (entry.user?._id ?? chat._id)}
+          size="lg"
+          online={!chat.isGroup && online}
+        />
         <span className="min-w-0 flex-1">
           <span className="flex items-baseline justify-between gap-2">
-            <span className={cn("truncate text-[15px]", unread ? "font-semibold" : "font-medium")}>{title}</span>
-            <span className={cn("shrink-0 text-xs tabular-nums", unread ? "font-medium text-accent" : "text-muted")}>{time}</span>
+            <span className={cn("truncate text-[15px]", unread ? "font-semibold" : "font-medium")}>
+              {title}
+            </span>
+            <span
+              className={cn(
+                "shrink-0 text-xs tabular-nums",
+                unread ? "font-medium text-accent" : "text-muted",
+              )}
+            >
+              {time}
+            </span>
           </span>
           <span className="mt-0.5 flex items-center justify-between gap-2">
-            <span className={cn("truncate text-sm", typingText ? "text-accent italic" : unread ? "text-fg" : "text-muted")}>
+            <span
+              className={cn(
+                "truncate text-sm",
+                typingText ? "text-accent italic" : unread ? "text-fg" : "text-muted",
+              )}
+            >
               {typingText ?? preview}
             </span>
             <CountBadge count={unread} data-testid="unread-badge" />

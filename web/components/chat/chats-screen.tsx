@@ -16,7 +16,10 @@ export function ChatsScreen() {
   const params = useSearchParams();
   const chatId = params.get("c");
 
-  const openChat = useCallback((id: string) => router.push(`/chats?c=${encodeURIComponent(id)}`), [router]);
+  const openChat = useCallback(
+    (id: string) => router.push(`/chats?c=${encodeURIComponent(id)}`),
+    [router],
+  );
   const closeChat = useCallback(() => router.push("/chats"), [router]);
 
   return (
@@ -26,7 +29,12 @@ export function ChatsScreen() {
         onOpenChat={openChat}
         className={cn("w-full md:flex md:w-[22rem] md:shrink-0", chatId ? "hidden" : "flex")}
       />
-      <main className={cn("min-w-0 flex-1 flex-col bg-conversation md:flex", chatId ? "flex" : "hidden")}>
+      <main
+        className={cn(
+          "min-w-0 flex-1 flex-col bg-conversation md:flex",
+          chatId ? "flex" : "hidden",
+        )}
+      >
         {chatId ? (
           <Conversation key={chatId} chatId={chatId} onBack={closeChat} onLeft={closeChat} />
         ) : (

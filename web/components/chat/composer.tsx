@@ -21,7 +21,8 @@ function formatBytes(bytes: number): string {
 
 /** Checks a file before upload, with the same words the server's 413/415 would get. */
 export function checkImage(file: File): string | null {
-  if (!(IMAGE_TYPES as readonly string[]).includes(file.type)) return statusMessage({ status: 415 });
+  if (!(IMAGE_TYPES as readonly string[]).includes(file.type))
+    return statusMessage({ status: 415 });
   if (file.size > MAX_IMAGE_BYTES) return statusMessage({ status: 413 });
   return null;
 }
@@ -121,9 +122,18 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
   return (
     <div className="shrink-0 border-t border-border bg-surface px-3 pt-2 pb-[max(0.5rem,env(safe-area-inset-bottom))] sm:px-4">
       {image ? (
-        <div className="mx-auto mb-2 flex max-w-3xl items-center gap-3 rounded-xl border border-border bg-surface-2 p-2" data-testid="image-preview">
+        <div
+          className="mx-auto mb-2 flex max-w-3xl items-center gap-3 rounded-xl border border-border bg-surface-2 p-2"
+          data-testid="image-preview"
+        >
           {/* eslint-disable-next-line @next/next/no-img-element */}
-          <img src={image.previewUrl} alt="Selected image" className="h-16 w-16 rounded-lg object-cover" width={64} height={64} />
+          <img
+            src={image.previewUrl}
+            alt="Selected image"
+            className="h-16 w-16 rounded-lg object-cover"
+            width={64}
+            height={64}
+          />
           <div className="min-w-0 flex-1 text-sm">
             <p className="truncate font-medium">{image.file.name}</p>
             <p className="text-xs text-muted">
@@ -164,7 +174,12 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
           data-testid="image-input"
           onChange={(e) => void attach(e.target.files?.[0])}
         />
-        <IconButton label="Attach image" onClick={() => fileInput.current?.click()} disabled={disabled} data-testid="attach-button">
+        <IconButton
+          label="Attach image"
+          onClick={() => fileInput.current?.click()}
+          disabled={disabled}
+          data-testid="attach-button"
+        >
           <ImageIcon />
         </IconButton>
         <label htmlFor={inputId} className="sr-only">

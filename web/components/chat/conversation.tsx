@@ -3,7 +3,6 @@
 import { useCallback, useEffect, useState } from "react";
 import * as api from "@/lib/api";
 import { chatTitle, typingText } from "@/lib/chats";
-import { isApiError } from "@/lib/errors";
 import type { UiMessage } from "@/lib/types";
 import { pluralize } from "@/lib/utils";
 import { useConversation } from "@/hooks/use-conversation";
@@ -64,7 +63,8 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
 
   const typingIds = typing[chatId] ?? [];
   const typingNames: Record<string, string> = {};
-  for (const id of typingIds) typingNames[id] = people.get(id)?.name ?? (other?._id === id ? other.name : "Someone");
+  for (const id of typingIds)
+    typingNames[id] = people.get(id)?.name ?? (other?._id === id ? other.name : "Someone");
   const typingLine = typingText(typingIds, typingNames, isGroup);
 
   const otherOnline = Boolean(other && online.has(other._id));
@@ -80,19 +80,33 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
   const openImage = useCallback(
     (message: UiMessage) => {
       if (!message.image?.url) return;
-      const who = message.sender === user._id ? "you" : (people.get(message.sender)?.name ?? "someone");
-      setLightbox({ url: message.image.url, alt: message.text || `Image from ${who}`, caption: message.text || undefined });
+      const who =
+        message.sender === user._id ? "you" : (people.get(message.sender)?.name ?? "someone");
+      setLightbox({
+        url: message.image.url,
+        alt: message.text || `Image from ${who}`,
+        caption: message.text || undefined,
+      });
     },
     [people, user._id],
   );
 
-  const noAccess = convo.status === "error" && (convo.errorStatus === 403 || convo.errorStatus === 404);
+  const noAccess =
+    convo.status === "error" && (convo.errorStatus === 403 || convo.errorStatus === 404);
 
   return (
     <div className="relative flex min-h-0 flex-1">
-      <section aria-label={title ? `Conversation with ${title}` : "Conversation"} className="flex min-w-0 flex-1 flex-col">
+      <section
+        aria-label={title ? `Conversation with ${title}` : "Conversation"}
+        className="flex min-w-0 flex-1 flex-col"
+      >
         <header className="flex h-16 shrink-0 items-center gap-2 border-b border-border bg-surface px-2 sm:px-4">
-          <IconButton label="Back to chats" onClick={onBack} className="md:hidden" data-testid="back-button">
+          <IconButton
+            label="Back to chats"
+            onClick={onBack}
+            className="md:hidden"
+            data-testid="back-button"
+          >
             <ArrowLeftIcon />
           </IconButton>
           {title ? (
@@ -107,7 +121,13 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
                 <span className="block truncate font-semibold" data-testid="conversation-title">
                   {title}
                 </span>
-                <span className={typingLine ? "block truncate text-xs text-accent" : "block truncate text-xs text-muted"}>
+                <span
+                  className={
+                    typingLine
+                      ? "block truncate text-xs text-accent"
+                      : "block truncate text-xs text-muted"
+                  }
+                >
                   {typingLine || subtitle || "\u00a0"}
                 </span>
               </span>
@@ -133,10 +153,15 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
             <Spinner label="Loading messages" />
           </div>
         ) : convo.status === "error" ? (
-          <div role="alert" className="flex flex-1 flex-col items-center justify-center gap-3 p-6 text-center">
+          <div
+            role="alert"
+            className="flex flex-1 flex-col items-center justify-center gap-3 p-6 text-center"
+          >
             <p className="font-medium">{noAccess ? "You're not in this chat." : convo.error}</p>
             {noAccess ? (
-              <p className="text-sm text-muted">It may have been deleted, or you were removed from the group.</p>
+              <p className="text-sm text-muted">
+                It may have been deleted, or you were removed from the group.
+              </p>
             ) : null}
             <div className="flex gap-2">
               <Button variant="secondary" onClick={onBack}>
@@ -150,7 +175,9 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
             {convo.messages.length === 0 ? (
               <div className="relative flex flex-1 flex-col items-center justify-center gap-2 p-6 text-center">
                 <Avatar name={title || "?"} seed={seed} size="xl" />
-                <p className="mt-2 font-medium">{isGroup ? `Welcome to ${title}` : `This is the start of your chat with ${title}`}</p>
+                <p className="mt-2 font-medium">
+                  {isGroup ? `Welcome to ${title}` : `This is the start of your chat with ${title}`}
+                </p>
                 <p className="text-sm text-muted">Say hello 👋</p>
                 <TypingIndicator text={typingLine} />
               </div>

@@ -31,11 +31,15 @@ export function Lightbox({ image, onClose }: { image: LightboxImage | null; onCl
         onCloseRef.current();
       }}
       onClick={(event) => {
-        if (event.target === event.currentTarget || (event.target as HTMLElement).dataset.backdrop) onCloseRef.current();
+        if (event.target === event.currentTarget || (event.target as HTMLElement).dataset.backdrop)
+          onCloseRef.current();
       }}
       className="m-0 h-dvh max-h-none w-screen max-w-none bg-black/90 p-0 text-white backdrop:bg-black/80"
     >
-      <div data-backdrop="true" className="flex h-full w-full flex-col items-center justify-center gap-3 p-4 sm:p-10">
+      <div
+        data-backdrop="true"
+        className="flex h-full w-full flex-col items-center justify-center gap-3 p-4 sm:p-10"
+      >
         <button
           type="button"
           onClick={() => onCloseRef.current()}
@@ -47,8 +51,14 @@ export function Lightbox({ image, onClose }: { image: LightboxImage | null; onCl
           <XIcon />
         </button>
         {/* eslint-disable-next-line @next/next/no-img-element */}
-        <img src={image.url} alt={image.alt} className="max-h-[85dvh] max-w-full rounded-lg object-contain shadow-2xl" />
-        {image.caption ? <p className="max-w-2xl text-center text-sm text-white/85">{image.caption}</p> : null}
+        <img
+          src={image.url}
+          alt={image.alt}
+          className="max-h-[85dvh] max-w-full rounded-lg object-contain shadow-2xl"
+        />
+        {image.caption ? (
+          <p className="max-w-2xl text-center text-sm text-white/85">{image.caption}</p>
+        ) : null}
       </div>
     </dialog>
   );

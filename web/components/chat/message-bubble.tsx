@@ -15,7 +15,10 @@ const MAX_IMAGE_HEIGHT = 320;
 function imageBox(width?: number, height?: number): { width: number; height: number } {
   if (!width || !height) return { width: 240, height: 180 };
   const scale = Math.min(1, MAX_IMAGE_WIDTH / width, MAX_IMAGE_HEIGHT / height);
-  return { width: Math.max(80, Math.round(width * scale)), height: Math.max(60, Math.round(height * scale)) };
+  return {
+    width: Math.max(80, Math.round(width * scale)),
+    height: Math.max(60, Math.round(height * scale)),
+  };
 }
 
 function StatusTick({ message }: { message: UiMessage }) {
@@ -25,7 +28,15 @@ function StatusTick({ message }: { message: UiMessage }) {
     case "sent":
       return <CheckIcon size={14} aria-label="Sent" role="img" aria-hidden={false} />;
     case "seen":
-      return <CheckCheckIcon size={15} aria-label="Seen" role="img" aria-hidden={false} className="text-seen" />;
+      return (
+        <CheckCheckIcon
+          size={15}
+          aria-label="Seen"
+          role="img"
+          aria-hidden={false}
+          className="text-seen"
+        />
+      );
     case "failed":
       return <AlertIcon size={14} aria-label="Not sent" role="img" aria-hidden={false} />;
   }
@@ -73,14 +84,20 @@ export const MessageBubble = memo(function MessageBubble({
       data-client-id={message.clientId ?? undefined}
       data-status={message.status}
       data-own={own ? "true" : "false"}
-      className={cn("flex w-full gap-2", own ? "justify-end" : "justify-start", firstOfRun ? "mt-2" : "mt-0.5")}
+      className={cn(
+        "flex w-full gap-2",
+        own ? "justify-end" : "justify-start",
+        firstOfRun ? "mt-2" : "mt-0.5",
+      )}
     >
       {isGroup && !own ? (
         <div className="w-8 shrink-0">
           {showAvatar ? <Avatar name={senderName} seed={message.sender} size="sm" /> : null}
         </div>
       ) : null}
-      <div className={cn("flex max-w-[min(80%,36rem)] flex-col", own ? "items-end" : "items-start")}>
+      <div
+        className={cn("flex max-w-[min(80%,36rem)] flex-col", own ? "items-end" : "items-start")}
+      >
         <div
           className={cn(
             "relative overflow-hidden rounded-2xl shadow-sm",
@@ -92,7 +109,10 @@ export const MessageBubble = memo(function MessageBubble({
         >
           {showSender ? (
             <p
-              className={cn("sender-name text-xs font-semibold", image ? "px-2 pt-1 pb-1" : "pb-0.5")}
+              className={cn(
+                "sender-name text-xs font-semibold",
+                image ? "px-2 pt-1 pb-1" : "pb-0.5",
+              )}
               style={{ "--sender-hue": avatarHue(message.sender) } as React.CSSProperties}
             >
               {senderName}
@@ -130,9 +150,14 @@ export const MessageBubble = memo(function MessageBubble({
                     className="w-3/4"
                   >
                     <span className="block h-1.5 overflow-hidden rounded-full bg-white/30">
-                      <span className="block h-full rounded-full bg-white transition-[width]" style={{ width: `${percent}%` }} />
+                      <span
+                        className="block h-full rounded-full bg-white transition-[width]"
+                        style={{ width: `${percent}%` }}
+                      />
                     </span>
-                    <span className="mt-1.5 block text-center text-xs font-semibold text-white">{percent}%</span>
+                    <span className="mt-1.5 block text-center text-xs font-semibold text-white">
+                      {percent}%
+                    </span>
                   </span>
                 </span>
               ) : null}
@@ -143,7 +168,13 @@ export const MessageBubble = memo(function MessageBubble({
               <p className="text-[15px] leading-snug break-words whitespace-pre-wrap">
                 {linkify(text).map((part, i) =>
                   part.kind === "link" ? (
-                    <a key={i} href={part.href} target="_blank" rel="noopener noreferrer nofollow" className="underline underline-offset-2">
+                    <a
+                      key={i}
+                      href={part.href}
+                      target="_blank"
+                      rel="noopener noreferrer nofollow"
+                      className="underline underline-offset-2"
+                    >
                       {part.value}
                     </a>
                   ) : (
@@ -151,7 +182,10 @@ export const MessageBubble = memo(function MessageBubble({
                   ),
                 )}
                 {/* An invisible copy of the time keeps room for it at the end of the last line. */}
-                <span aria-hidden="true" className="invisible inline-block pl-3 text-[11px] leading-4">
+                <span
+                  aria-hidden="true"
+                  className="invisible inline-block pl-3 text-[11px] leading-4"
+                >
                   {time}
                   {own ? <span className="inline-block w-[19px]" /> : null}
                 </span>
@@ -171,7 +205,10 @@ export const MessageBubble = memo(function MessageBubble({
           </span>
         </div>
         {failed && message.clientId ? (
-          <div role="alert" className="mt-1 flex flex-wrap items-center justify-end gap-x-2 text-xs text-danger">
+          <div
+            role="alert"
+            className="mt-1 flex flex-wrap items-center justify-end gap-x-2 text-xs text-danger"
+          >
             <span>{message.error ?? "Not sent."}</span>
             <button
               type="button"

@@ -99,7 +99,8 @@ export function MessageList({
   // A short history that does not fill the view cannot be scrolled: load more by itself.
   useEffect(() => {
     const el = scroller.current;
-    if (el && hasMore && !loadingOlder && el.scrollHeight <= el.clientHeight + LOAD_OLDER_PX) requestOlder();
+    if (el && hasMore && !loadingOlder && el.scrollHeight <= el.clientHeight + LOAD_OLDER_PX)
+      requestOlder();
   }, [messages, hasMore, loadingOlder, requestOlder]);
 
   function onScroll() {
@@ -128,16 +129,26 @@ export function MessageList({
       >
         <div className="mx-auto flex max-w-3xl flex-col">
           {hasMore || loadingOlder ? (
-            <div className="flex h-10 items-center justify-center text-muted" aria-hidden={!loadingOlder}>
+            <div
+              className="flex h-10 items-center justify-center text-muted"
+              aria-hidden={!loadingOlder}
+            >
               {loadingOlder ? <Spinner size={18} label="Loading older messages" /> : null}
             </div>
           ) : messages.length > 0 ? (
-            <p className="py-4 text-center text-xs text-muted">This is the beginning of the conversation.</p>
+            <p className="py-4 text-center text-xs text-muted">
+              This is the beginning of the conversation.
+            </p>
           ) : null}
 
           {groups.map((group) => (
             <section key={group.key} aria-label={group.label}>
-              <div className="sticky top-0 z-10 flex justify-center py-2" role="separator" aria-label={group.label} data-testid="day-separator">
+              <div
+                className="sticky top-0 z-10 flex justify-center py-2"
+                role="separator"
+                aria-label={group.label}
+                data-testid="day-separator"
+              >
                 <span className="rounded-full bg-surface/90 px-3 py-1 text-xs font-medium text-muted shadow-sm backdrop-blur">
                   {group.label}
                 </span>

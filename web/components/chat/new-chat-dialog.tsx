@@ -9,7 +9,15 @@ import { useSession } from "@/components/providers/session-provider";
 import { Dialog } from "@/components/ui/dialog";
 import { UserPicker } from "./user-picker";
 
-export function NewChatDialog({ open, onClose, onOpenChat }: { open: boolean; onClose: () => void; onOpenChat: (chatId: string) => void }) {
+export function NewChatDialog({
+  open,
+  onClose,
+  onOpenChat,
+}: {
+  open: boolean;
+  onClose: () => void;
+  onOpenChat: (chatId: string) => void;
+}) {
   const { user: me } = useSession();
   const { refresh } = useChats();
   const [busyId, setBusyId] = useState<string | null>(null);
@@ -31,7 +39,13 @@ export function NewChatDialog({ open, onClose, onOpenChat }: { open: boolean; on
   }
 
   return (
-    <Dialog open={open} onClose={onClose} title="New chat" description="Find someone by name or email." data-testid="new-chat-dialog">
+    <Dialog
+      open={open}
+      onClose={onClose}
+      title="New chat"
+      description="Find someone by name or email."
+      data-testid="new-chat-dialog"
+    >
       <div className="flex min-h-0 flex-1 flex-col px-5 pb-5">
         {error ? (
           <p role="alert" className="mb-3 rounded-lg bg-danger-soft px-3 py-2 text-sm text-danger">

@@ -15,7 +15,15 @@ import { XIcon } from "@/components/ui/icons";
 import { FieldError, Input, Label } from "@/components/ui/input";
 import { UserPicker } from "./user-picker";
 
-export function NewGroupDialog({ open, onClose, onOpenChat }: { open: boolean; onClose: () => void; onOpenChat: (chatId: string) => void }) {
+export function NewGroupDialog({
+  open,
+  onClose,
+  onOpenChat,
+}: {
+  open: boolean;
+  onClose: () => void;
+  onOpenChat: (chatId: string) => void;
+}) {
   const { user: me } = useSession();
   const { refresh } = useChats();
   const [name, setName] = useState("");
@@ -33,7 +41,9 @@ export function NewGroupDialog({ open, onClose, onOpenChat }: { open: boolean; o
 
   function toggle(user: User) {
     setMembers((current) =>
-      current.some((m) => m._id === user._id) ? current.filter((m) => m._id !== user._id) : [...current, user],
+      current.some((m) => m._id === user._id)
+        ? current.filter((m) => m._id !== user._id)
+        : [...current, user],
     );
   }
 
@@ -66,7 +76,13 @@ export function NewGroupDialog({ open, onClose, onOpenChat }: { open: boolean; o
   }
 
   return (
-    <Dialog open={open} onClose={close} title="New group" description="Name the group and pick its members." data-testid="new-group-dialog">
+    <Dialog
+      open={open}
+      onClose={close}
+      title="New group"
+      description="Name the group and pick its members."
+      data-testid="new-group-dialog"
+    >
       <form onSubmit={create} className="flex min-h-0 flex-1 flex-col px-5 pb-5" noValidate>
         <Label htmlFor={nameId}>Group name</Label>
         <Input
@@ -98,7 +114,12 @@ export function NewGroupDialog({ open, onClose, onOpenChat }: { open: boolean; o
           </ul>
         ) : null}
         <p className="mt-4 mb-2 text-sm font-medium">Members</p>
-        <UserPicker excludeIds={[me._id]} selectedIds={members.map((m) => m._id)} onPick={toggle} searchLabel="Search people to add" />
+        <UserPicker
+          excludeIds={[me._id]}
+          selectedIds={members.map((m) => m._id)}
+          onPick={toggle}
+          searchLabel="Search people to add"
+        />
         <FieldError>{error}</FieldError>
         <div className="mt-4 flex justify-end gap-2">
           <Button variant="ghost" onClick={close}>

@@ -1,7 +1,7 @@
 "use client";
 
 import Link from "next/link";
-import { useCallback, useId, useState } from "react";
+import { useCallback, useEffect, useId, useRef, useState } from "react";
 import { filterChats, typingText } from "@/lib/chats";
 import { cn } from "@/lib/utils";
 import { useChats } from "@/components/providers/chats-provider";
@@ -15,9 +15,17 @@ import { ChatListItem } from "./chat-list-item";
 import { NewChatDialog } from "./new-chat-dialog";
 import { NewGroupDialog } from "./new-group-dialog";
 
-export function Sidebar({ activeChatId, onOpenChat, className }: { activeChatId: string | null; onOpenChat: (chatId: string) => void; className?: string }) {
+export function Sidebar({
+  activeChatId,
+  onOpenChat,
+  className,
+}: {
+  activeChatId: string | null;
+  onOpenChat: (chatId: string) => void;
+  className?: string;
+}) {
   const { user, logout } = useSession();
-  const { chats, status, error, typing, refresh, people } = useChats();
+  const { chats, status, error, typing, refresh, people, hasMore, loadMore } = useChats();
   const { online } = useRealtime();
   const [filter, setFilter] = useState("");
   const [dialog, setDialog] = useState<"chat" | "group" | null>(null);
@@ -28,7 +36,10 @@ export function Sidebar({ activeChatId, onOpenChat, className }: { activeChatId:
   const shown = filterChats(chats, filter);
 
   return (
-    <aside aria-label="Chats" className={cn("flex min-h-0 flex-col border-r border-border bg-surface", className)}>
+    <aside
+      aria-label="Chats"
+      className={cn("flex min-h-0 flex-col border-r border-border bg-surface", className)}
+    >
       <header className="flex h-16 shrink-0 items-center gap-2 border-b border-border px-3">
         <Link
           href="/profile"
@@ -42,10 +53,18 @@ export function Sidebar({ activeChatId, onOpenChat, className }: { activeChatId:
             <span className="block truncate text-xs text-muted">{user.email}</span>
           </span>
         </Link>
-        <IconButton label="New chat" data-testid="new-chat-button" onClick={() => setDialog("chat")}>
+        <IconButton
+          label="New chat"
+          data-testid="new-chat-button"
+          onClick={() => setDialog("chat")}
+        >
           <MessagePlusIcon />
         </IconButton>
-        <IconButton label="New group" data-testid="new-group-button" onClick={() => setDialog("group")}>
+        <IconButton
+          label="New group"
+          data-testid="new-group-button"
+          onClick={() => setDialog("group")}
+        >
           <UsersIcon />
         </IconButton>
         <IconButton
@@ -66,7 +85,10 @@ export function Sidebar({ activeChatId, onOpenChat, className }: { activeChatId:
           Filter chats
         </label>
         <div className="relative">
-          <SearchIcon size={16} className="pointer-events-none absolute top-1/2 left-3 -translate-y-1/2 text-muted" />
+          <SearchIcon
+            size={16}
+            className="pointer-events-none absolute top-1/2 left-3 -translate-y-1/2 text-muted"
+          />
           <Input
             id={filterId}
             type="search"
@@ -80,7 +102,10 @@ export function Sidebar({ activeChatId, onOpenChat, className }: { activeChatId:
         </div>
       </div>
 
-      <nav aria-label="Conversations" className="min-h-0 flex-1 overflow-y-auto px-2 pb-3 scrollbar-thin">
+      <nav
+        aria-label="Conversations"
+        className="min-h-0 flex-1 overflow-y-auto px-2 pb-3 scrollbar-thin"
+      >
         {status === "loading" ? (
           <ul aria-busy="true" aria-label="Loading chats">
             {Array.from({ length: 6 }, (_, i) => (
@@ -103,7 +128,9 @@ export function Sidebar({ activeChatId, onOpenChat, className }: { activeChatId:
         ) : chats.length === 0 ? (
           <div className="px-6 py-12 text-center">
             <p className="font-medium">No chats yet</p>
-            <p className="mt-1 text-sm text-muted">Start a conversation with someone, or create a group.</p>
+            <p className="mt-1 text-sm text-muted">
+              Start a conversation with someone, or create a group.
+            </p>
             <div className="mt-4 flex justify-center gap-2">
               <Button size="sm" onClick={() => setDialog("chat")}>
                 New chat
@@ -114,13 +141,16 @@ export function Sidebar({ activeChatId, onOpenChat, className }: { activeChatId:
             </div>
           </div>
         ) : shown.length === 0 ? (
-          <p className="px-4 py-10 text-center text-sm text-muted">No chats match “{filter.trim()}”.</p>
+          <p className="px-4 py-10 text-center text-sm text-muted">
+            No chats match “{filter.trim()}”.
+          </p>
         ) : (
           <ul className="space-y-0.5" data-testid="chat-list">
             {shown.map((entry) => {
               const typingIds = typing[entry.chat._id] ?? [];
               const names: Record<string, string> = {};
-              for (const id of typingIds) names[id] = people.get(id)?.name ?? entry.user?.name ?? "Someone";
+              for (const id of typingIds)
+                names[id] = people.get(id)?.name ?? entry.user?.name ?? "Someone";
               return (
                 <ChatListItem
                   key={entry.chat._id}
@@ -128,18 +158,69 @@ export function Sidebar({ activeChatId, onOpenChat, className }: { activeChatId:
                   active={entry.chat._id === activeChatId}
                   online={Boolean(entry.user && online.has(entry.user._id))}
                   myId={user._id}
-                  typingText={typingIds.length ? (entry.chat.isGroup ? typingText(typingIds, names, true) : "typing…") : null}
+                  typingText={
+                    typingIds.length
+                      ? entry.chat.isGroup
+                        ? typingText(typingIds, names, true)
+                        : "typing…"
+                      : null
+                  }
                   senderName={senderName}
                   onSelect={onOpenChat}
                 />
               );
             })}
+            {hasMore ? <LoadMoreChats onLoad={loadMore} /> : null}
           </ul>
         )}
       </nav>
 
-      <NewChatDialog open={dialog === "chat"} onClose={() => setDialog(null)} onOpenChat={onOpenChat} />
-      <NewGroupDialog open={dialog === "group"} onClose={() => setDialog(null)} onOpenChat={onOpenChat} />
+      <NewChatDialog
+        open={dialog === "chat"}
+        onClose={() => setDialog(null)}
+        onOpenChat={onOpenChat}
+      />
+      <NewGroupDialog
+        open={dialog === "group"}
+        onClose={() => setDialog(null)}
+        onOpenChat={onOpenChat}
+      />
     </aside>
+  );
+}
+
+/** The end of a paged chat list: loads the next page when scrolled into view, or on a click. */
+function LoadMoreChats({ onLoad }: { onLoad: () => Promise<void> }) {
+  const ref = useRef<HTMLLIElement>(null);
+  const [loading, setLoading] = useState(false);
+  const load = useCallback(async () => {
+    setLoading(true);
+    try {
+      await onLoad();
+    } finally {
+      setLoading(false);
+    }
+  }, [onLoad]);
+  useEffect(() => {
+    const element = ref.current;
+    if (!element || typeof IntersectionObserver === "undefined") return;
+    const observer = new IntersectionObserver((entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) void load();
+    });
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, [load]);
+  return (
+    <li ref={ref} className="flex justify-center py-2">
+      <Button
+        variant="ghost"
+        size="sm"
+        loading={loading}
+        data-testid="load-more-chats"
+        onClick={() => void load()}
+      >
+        Load more chats
+      </Button>
+    </li>
   );
 }

@@ -26,7 +26,14 @@ export interface UserPickerProps {
 }
 
 /** Search people by name or email (debounced) and pick one or several. */
-export function UserPicker({ excludeIds, selectedIds, onPick, busyId, searchLabel = "Search people", autoFocus }: UserPickerProps) {
+export function UserPicker({
+  excludeIds,
+  selectedIds,
+  onPick,
+  busyId,
+  searchLabel = "Search people",
+  autoFocus,
+}: UserPickerProps) {
   const { rememberPeople } = useChats();
   const { online } = useRealtime();
   const [query, setQuery] = useState("");
@@ -88,7 +95,10 @@ export function UserPicker({ excludeIds, selectedIds, onPick, busyId, searchLabe
         <label htmlFor={inputId} className="sr-only">
           {searchLabel}
         </label>
-        <SearchIcon size={16} className="pointer-events-none absolute top-1/2 left-3 -translate-y-1/2 text-muted" />
+        <SearchIcon
+          size={16}
+          className="pointer-events-none absolute top-1/2 left-3 -translate-y-1/2 text-muted"
+        />
         <Input
           id={inputId}
           type="search"
@@ -134,7 +144,12 @@ export function UserPicker({ excludeIds, selectedIds, onPick, busyId, searchLabe
                       isSelected && "bg-accent-soft hover:bg-accent-soft",
                     )}
                   >
-                    <Avatar name={user.name} seed={user._id} size="md" online={online.has(user._id)} />
+                    <Avatar
+                      name={user.name}
+                      seed={user._id}
+                      size="md"
+                      online={online.has(user._id)}
+                    />
                     <span className="min-w-0 flex-1">
                       <span className="block truncate text-sm font-medium">{user.name}</span>
                       <span className="block truncate text-xs text-muted">{user.email}</span>

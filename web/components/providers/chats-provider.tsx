@@ -1,8 +1,17 @@
 "use client";
 
 import { usePathname } from "next/navigation";
-import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+} from "react";
 import * as api from "@/lib/api";
+import { CHAT_PAGE_SIZE } from "@/lib/config";
 import { applyIncomingMessage, markChatRead, pageTitle, sortChats, unreadTotal } from "@/lib/chats";
 import { describeError } from "@/lib/errors";
 import type { Chat, ChatEntry, User } from "@/lib/types";
@@ -18,6 +27,10 @@ interface ChatsValue {
   typing: Record<string, string[]>;
   unread: number;
   refresh: () => Promise<void>;
+  /** True while older chats are left to load (`GET /chat/all` gave a next cursor). */
+  hasMore: boolean;
+  /** Loads the next page of older chats (the list calls it when scrolled near its end). */
+  loadMore: () => Promise<void>;
   /** The conversation on screen, or null; its new messages do not raise the badge. */
   setActiveChat: (chatId: string | null) => void;
   markRead: (chatId: string) => void;
@@ -51,6 +64,8 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
   const [activeChatId, setActiveChatId] = useState<string | null>(null);
   const [people, setPeople] = useState<ReadonlyMap<string, User>>(new Map());
   const requestId = useRef(0);
+  const [nextCursor, setNextCursor] = useState<string | null>(null);
+  const loadingMore = useRef(false);
   const chatsRef = useRef(chats);
   chatsRef.current = chats;
   const typingTimers = useRef(new Map<string, ReturnType<typeof setTimeout>>());
@@ -74,9 +89,12 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
   const refresh = useCallback(async () => {
     const id = ++requestId.current;
     try {
-      const list = await api.listChats();
+      // Reload as many chats as are listed now (one page at least), so a refresh keeps the scroll.
+      const limit = Math.min(100, Math.max(CHAT_PAGE_SIZE, chatsRef.current.length));
+      const { chats: list, nextCursor: cursor } = await api.listChats({ limit });
       if (id !== requestId.current) return;
       setChats(sortChats(list));
+      setNextCursor(cursor);
       rememberPeople(list.flatMap((entry) => (entry.user ? [entry.user] : [])));
       setStatus("ready");
       setError(null);
@@ -90,6 +108,26 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
   useEffect(() => {
     void refresh();
   }, [refresh]);
+
+  const loadMore = useCallback(async () => {
+    if (!nextCursor || loadingMore.current) return;
+    loadingMore.current = true;
+    const id = requestId.current;
+    try {
+      const page = await api.listChats({ cursor: nextCursor });
+      if (id !== requestId.current) return; // a refresh replaced the list meanwhile
+      setChats((current) => {
+        const known = new Set(current.map((entry) => entry.chat._id));
+        return sortChats([...current, ...page.chats.filter((e) => !known.has(e.chat._id))]);
+      });
+      setNextCursor(page.nextCursor);
+      rememberPeople(page.chats.flatMap((entry) => (entry.user ? [entry.user] : [])));
+    } catch (err) {
+      setError(describeError(err, "load"));
+    } finally {
+      loadingMore.current = false;
+    }
+  }, [nextCursor, rememberPeople]);
 
   // After a reconnect, events may have been missed: reload the list.
   const seenEpoch = useRef(0);
@@ -108,7 +146,11 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
       void refresh();
       return;
     }
-    setChats((current) => applyIncomingMessage(current, message, { myId: user._id, activeChatId: reading }) ?? current);
+    setChats(
+      (current) =>
+        applyIncomingMessage(current, message, { myId: user._id, activeChatId: reading }) ??
+        current,
+    );
   });
 
   useSocketEvent("newChat", () => {
@@ -156,7 +198,10 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
     return () => timers.forEach((timer) => clearTimeout(timer));
   }, []);
 
-  const markRead = useCallback((chatId: string) => setChats((current) => markChatRead(current, chatId)), []);
+  const markRead = useCallback(
+    (chatId: string) => setChats((current) => markChatRead(current, chatId)),
+    [],
+  );
   const removeChat = useCallback(
     (chatId: string) => setChats((current) => current.filter((entry) => entry.chat._id !== chatId)),
     [],
@@ -164,7 +209,9 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
   const patchChat = useCallback(
     (chatId: string, patch: Partial<Chat>) =>
       setChats((current) =>
-        current.map((entry) => (entry.chat._id === chatId ? { ...entry, chat: { ...entry.chat, ...patch } } : entry)),
+        current.map((entry) =>
+          entry.chat._id === chatId ? { ...entry, chat: { ...entry.chat, ...patch } } : entry,
+        ),
       ),
     [],
   );
@@ -184,6 +231,8 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
       typing,
       unread,
       refresh,
+      hasMore: nextCursor !== null,
+      loadMore,
       setActiveChat: setActiveChatId,
       markRead,
       removeChat,
@@ -191,7 +240,21 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
       people,
       rememberPeople,
     }),
-    [chats, status, error, typing, unread, refresh, markRead, removeChat, patchChat, people, rememberPeople],
+    [
+      chats,
+      status,
+      error,
+      typing,
+      unread,
+      refresh,
+      nextCursor,
+      loadMore,
+      markRead,
+      removeChat,
+      patchChat,
+      people,
+      rememberPeople,
+    ],
   );
 
   return <ChatsContext.Provider value={value}>{children}</ChatsContext.Provider>;

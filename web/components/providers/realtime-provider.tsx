@@ -4,7 +4,12 @@ import { createContext, useContext, useEffect, useRef, useState } from "react";
 import * as api from "@/lib/api";
 import { isApiError } from "@/lib/errors";
 import { maybeSignedIn } from "@/lib/session";
-import { createSocket, type ConnectionState, type ParleySocket, type ServerToClientEvents } from "@/lib/socket";
+import {
+  createSocket,
+  type ConnectionState,
+  type ParleySocket,
+  type ServerToClientEvents,
+} from "@/lib/socket";
 import { useSession } from "./session-provider";
 
 interface RealtimeValue {
@@ -27,14 +32,19 @@ export function useRealtime(): RealtimeValue {
 }
 
 /** Subscribes to a server event for as long as the component is mounted. */
-export function useSocketEvent<E extends keyof ServerToClientEvents>(event: E, handler: ServerToClientEvents[E]): void {
+export function useSocketEvent<E extends keyof ServerToClientEvents>(
+  event: E,
+  handler: ServerToClientEvents[E],
+): void {
   const { socket } = useRealtime();
   const handlerRef = useRef(handler);
   handlerRef.current = handler;
   useEffect(() => {
     if (!socket) return;
     const listener = ((...args: unknown[]) =>
-      (handlerRef.current as (...a: unknown[]) => void)(...args)) as unknown as ServerToClientEvents[E];
+      (handlerRef.current as (...a: unknown[]) => void)(
+        ...args,
+      )) as unknown as ServerToClientEvents[E];
     // socket.io's typed overloads do not narrow through a generic event name.
     (socket as unknown as { on: (e: string, l: unknown) => void }).on(event, listener);
     return () => {
@@ -85,7 +95,10 @@ export function RealtimeProvider({ children }: { children: React.ReactNode }) {
       // A refusal by the server's auth middleware leaves the socket inactive;
       // network failures keep it active and socket.io retries by itself.
       if (!s.active) scheduleManualReconnect();
-      else setState((current) => (current === "connecting" ? "connecting" : browserOnline() ? "reconnecting" : "offline"));
+      else
+        setState((current) =>
+          current === "connecting" ? "connecting" : browserOnline() ? "reconnecting" : "offline",
+        );
     });
     s.on("getOnlineUser", (ids) => setOnline(new Set(Array.isArray(ids) ? ids : [])));
 

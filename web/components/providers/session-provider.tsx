@@ -1,10 +1,24 @@
 "use client";
 
 import { useRouter } from "next/navigation";
-import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+} from "react";
 import * as api from "@/lib/api";
 import { describeError, isApiError } from "@/lib/errors";
-import { announceSession, dropLegacyToken, forgetSession, maybeSignedIn, subscribeSession } from "@/lib/session";
+import {
+  announceSession,
+  dropLegacyToken,
+  forgetSession,
+  maybeSignedIn,
+  subscribeSession,
+} from "@/lib/session";
 import type { User } from "@/lib/types";
 import { Button } from "@/components/ui/button";
 import { AppShellSkeleton } from "@/components/app-shell-skeleton";
@@ -26,7 +40,8 @@ export function useSession(): SessionValue {
   return value;
 }
 
-type State = { kind: "loading" } | { kind: "ready"; user: User } | { kind: "error"; message: string };
+type State =
+  { kind: "loading" } | { kind: "ready"; user: User } | { kind: "error"; message: string };
 
 /**
  * Guards the signed-in part of the app: no session, or a session the server

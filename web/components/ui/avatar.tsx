@@ -25,7 +25,10 @@ export function Avatar({ name, seed, size = "md", online, className }: AvatarPro
     <span className={cn("relative inline-flex shrink-0", className)}>
       <span
         aria-hidden="true"
-        className={cn("inline-flex items-center justify-center rounded-full font-semibold select-none", sizes[size])}
+        className={cn(
+          "inline-flex items-center justify-center rounded-full font-semibold select-none",
+          sizes[size],
+        )}
         style={{
           backgroundColor: `oklch(0.72 0.12 ${hue})`,
           color: `oklch(0.22 0.06 ${hue})`,

@@ -1,7 +1,12 @@
 import { cn } from "@/lib/utils";
 
 /** A round count, e.g. unread messages. Hidden when the count is 0. */
-export function CountBadge({ count, className, label, ...props }: { count: number; className?: string; label?: string } & React.HTMLAttributes<HTMLSpanElement>) {
+export function CountBadge({
+  count,
+  className,
+  label,
+  ...props
+}: { count: number; className?: string; label?: string } & React.HTMLAttributes<HTMLSpanElement>) {
   if (count <= 0) return null;
   return (
     <span
@@ -19,7 +24,12 @@ export function CountBadge({ count, className, label, ...props }: { count: numbe
 
 export function Pill({ className, children }: { className?: string; children: React.ReactNode }) {
   return (
-    <span className={cn("inline-flex items-center rounded-full bg-surface-2 px-2 py-0.5 text-xs font-medium text-muted", className)}>
+    <span
+      className={cn(
+        "inline-flex items-center rounded-full bg-surface-2 px-2 py-0.5 text-xs font-medium text-muted",
+        className,
+      )}
+    >
       {children}
     </span>
   );

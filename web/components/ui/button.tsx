@@ -27,7 +27,16 @@ export interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
 }
 
 export const Button = forwardRef<HTMLButtonElement, ButtonProps>(function Button(
-  { className, variant = "primary", size = "md", loading = false, disabled, children, type = "button", ...props },
+  {
+    className,
+    variant = "primary",
+    size = "md",
+    loading = false,
+    disabled,
+    children,
+    type = "button",
+    ...props
+  },
   ref,
 ) {
   return (
@@ -52,19 +61,25 @@ export const Button = forwardRef<HTMLButtonElement, ButtonProps>(function Button
 });
 
 /** A round icon-only button; `label` is required because the icon says nothing to a screen reader. */
-export const IconButton = forwardRef<HTMLButtonElement, ButtonProps & { label: string }>(function IconButton(
-  { label, className, variant = "ghost", size = "icon", title, ...props },
-  ref,
-) {
-  return (
-    <Button
-      ref={ref}
-      aria-label={label}
-      title={title ?? label}
-      variant={variant}
-      size="icon"
-      className={cn("rounded-full text-muted hover:text-fg", size === "sm" && "h-8 w-8", className)}
-      {...props}
-    />
-  );
-});
+export const IconButton = forwardRef<HTMLButtonElement, ButtonProps & { label: string }>(
+  function IconButton(
+    { label, className, variant = "ghost", size = "icon", title, ...props },
+    ref,
+  ) {
+    return (
+      <Button
+        ref={ref}
+        aria-label={label}
+        title={title ?? label}
+        variant={variant}
+        size="icon"
+        className={cn(
+          "rounded-full text-muted hover:text-fg",
+          size === "sm" && "h-8 w-8",
+          className,
+        )}
+        {...props}
+      />
+    );
+  },
+);

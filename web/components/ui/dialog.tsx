@@ -20,7 +20,16 @@ export interface DialogProps {
  * A modal built on the native <dialog>: the browser traps focus, puts it on the
  * top layer and closes it on Escape. Clicking the backdrop closes it too.
  */
-export function Dialog({ open, onClose, title, description, children, className, hideTitle, ...rest }: DialogProps) {
+export function Dialog({
+  open,
+  onClose,
+  title,
+  description,
+  children,
+  className,
+  hideTitle,
+  ...rest
+}: DialogProps) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
   const descriptionId = useId();
@@ -56,7 +65,12 @@ export function Dialog({ open, onClose, title, description, children, className,
       )}
     >
       <div className="flex max-h-[inherit] flex-col">
-        <div className={cn("flex items-start justify-between gap-4 px-5 pt-5 pb-3", hideTitle && "sr-only")}>
+        <div
+          className={cn(
+            "flex items-start justify-between gap-4 px-5 pt-5 pb-3",
+            hideTitle && "sr-only",
+          )}
+        >
           <div>
             <h2 id={titleId} className="text-lg font-semibold">
               {title}

@@ -1,6 +1,14 @@
 import { cn } from "@/lib/utils";
 
-export function Spinner({ size = 20, className, label }: { size?: number; className?: string; label?: string }) {
+export function Spinner({
+  size = 20,
+  className,
+  label,
+}: {
+  size?: number;
+  className?: string;
+  label?: string;
+}) {
   return (
     <svg
       width={size}
@@ -11,8 +19,22 @@ export function Spinner({ size = 20, className, label }: { size?: number; classN
       aria-label={label}
       aria-hidden={label ? undefined : true}
     >
-      <circle cx="12" cy="12" r="9" fill="none" stroke="currentColor" strokeOpacity="0.25" strokeWidth="3" />
-      <path d="M21 12a9 9 0 0 0-9-9" fill="none" stroke="currentColor" strokeWidth="3" strokeLinecap="round" />
+      <circle
+        cx="12"
+        cy="12"
+        r="9"
+        fill="none"
+        stroke="currentColor"
+        strokeOpacity="0.25"
+        strokeWidth="3"
+      />
+      <path
+        d="M21 12a9 9 0 0 0-9-9"
+        fill="none"
+        stroke="currentColor"
+        strokeWidth="3"
+        strokeLinecap="round"
+      />
     </svg>
   );
 }
