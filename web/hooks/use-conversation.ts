@@ -13,14 +13,29 @@ import {
   pendingMessage,
   prependHistory,
   removeByClientId,
+  replaceMessage,
   upsertMessage,
 } from "@/lib/messages";
-import type { UiMessage } from "@/lib/types";
+import type { Message, UiMessage } from "@/lib/types";
 import { uuid } from "@/lib/utils";
 import { useChats } from "@/components/providers/chats-provider";
 import { useRealtime, useSocketEvent } from "@/components/providers/realtime-provider";
 import { useSession } from "@/components/providers/session-provider";
 import { usePageVisible } from "./use-page-visible";
+
+/** How long a socket send waits for its acknowledgement before going over HTTP. */
+const SOCKET_ACK_TIMEOUT_MS = 5000;
+/** How many older pages a jump to a quoted message loads at most. */
+const MAX_JUMP_PAGES = 20;
+
+/** The HTTP status a socket error's code stands for, so it is worded the same way. */
+function statusOfCode(code: string | null): number {
+  if (!code) return 400;
+  if (/forbidden|not_member|blocked/.test(code)) return 403;
+  if (/not_found/.test(code)) return 404;
+  if (/rate|too_many/.test(code)) return 429;
+  return 400;
+}
 
 export interface OutgoingImage {
   file: File;
@@ -49,8 +64,13 @@ export function useConversation(chatId: string) {
   messagesRef.current = messages;
   const loaded = useRef(false);
   const objectUrls = useRef<string[]>([]);
+  /** True once we were removed from the chat or left it: history stays readable, nothing else. */
+  const [removed, setRemoved] = useState(false);
+  const removedRef = useRef(false);
+  removedRef.current = removed;
 
   const loadLatest = useCallback(async () => {
+    if (removedRef.current) return;
     try {
       const page = await api.getMessages(chatId, { limit: MESSAGE_PAGE_SIZE });
       const list = Array.isArray(page?.messages) ? page.messages : [];
@@ -87,12 +107,12 @@ export function useConversation(chatId: string) {
   // Join the chat's room while reading it: the server then counts new messages as seen.
   const connected = state === "connected";
   useEffect(() => {
-    if (!socket || !connected || !visible) return;
+    if (!socket || !connected || !visible || removed) return;
     socket.emit("joinChat", { chatId });
     return () => {
       socket.emit("leaveChat", { chatId });
     };
-  }, [socket, connected, visible, chatId, epoch]);
+  }, [socket, connected, visible, chatId, epoch, removed]);
 
   // Back from a hidden tab, or after a reconnect: catch up (and mark seen).
   const firstRun = useRef(true);
@@ -108,6 +128,16 @@ export function useConversation(chatId: string) {
     if (!message || message.chatId !== chatId) return;
     setMessages((current) => upsertMessage(current, message));
     if (message.sender !== user._id && visible) markRead(chatId);
+  });
+
+  useSocketEvent("messageUpdated", (message) => {
+    if (!message || message.chatId !== chatId) return;
+    setMessages((current) => replaceMessage(current, message));
+  });
+
+  useSocketEvent("removedFromChat", (event) => {
+    if (!event || event.chatId !== chatId) return;
+    setRemoved(true);
   });
 
   useSocketEvent("messagesSeen", (event) => {
@@ -132,30 +162,67 @@ export function useConversation(chatId: string) {
     }
   }, [chatId, hasMore, loadingOlder]);
 
-  const transmit = useCallback(
-    (clientId: string, text: string, file: File | null) => {
-      const handle = api.sendMessage({ chatId, text, clientId, image: file }, (progress) =>
-        setMessages((current) => patchByClientId(current, clientId, { progress })),
-      );
-      handle.promise
-        .then(({ message }) => setMessages((current) => upsertMessage(current, message, clientId)))
-        .catch((err: unknown) => {
-          if (err instanceof DOMException && err.name === "AbortError") return;
-          setMessages((current) =>
-            patchByClientId(current, clientId, {
-              status: "failed",
-              error: describeError(err, "send"),
-              failedStatus: err instanceof ApiError ? err.status : 0,
-              progress: undefined,
-            }),
-          );
-        });
+  const fail = useCallback((clientId: string, err: unknown) => {
+    if (err instanceof DOMException && err.name === "AbortError") return;
+    setMessages((current) =>
+      patchByClientId(current, clientId, {
+        status: "failed",
+        error: describeError(err, "send"),
+        failedStatus: err instanceof ApiError ? err.status : 0,
+        progress: undefined,
+      }),
+    );
+  }, []);
+
+  const stored = useCallback(
+    (clientId: string, message: Message) =>
+      setMessages((current) => upsertMessage(current, message, clientId)),
+    [],
+  );
+
+  /**
+   * Sends over HTTP: multipart with upload progress for an image, JSON for text.
+   * The same clientId makes a repeated send store one message.
+   */
+  const transmitHttp = useCallback(
+    (clientId: string, text: string, file: File | null, replyTo: string | null) => {
+      const input = { chatId, text, clientId, image: file, replyTo };
+      const promise = file
+        ? api.sendMessage(input, (progress) =>
+            setMessages((current) => patchByClientId(current, clientId, { progress })),
+          ).promise
+        : api.sendText(input);
+      promise.then(({ message }) => stored(clientId, message)).catch((err) => fail(clientId, err));
     },
-    [chatId],
+    [chatId, fail, stored],
+  );
+
+  /** Text goes over the open socket (`sendMessage` with an acknowledgement), else over HTTP. */
+  const transmit = useCallback(
+    (clientId: string, text: string, file: File | null, replyTo: string | null) => {
+      if (file || !socket || !socket.connected) {
+        transmitHttp(clientId, text, file, replyTo);
+        return;
+      }
+      const payload = { chatId, text, clientId, ...(replyTo ? { replyTo } : {}) };
+      socket.timeout(SOCKET_ACK_TIMEOUT_MS).emit("sendMessage", payload, (timedOut, answer) => {
+        if (timedOut || !answer) {
+          // No acknowledgement (a lost connection, or a server without the event): HTTP, same clientId.
+          transmitHttp(clientId, text, null, replyTo);
+        } else if ("message" in answer && answer.message) {
+          stored(clientId, answer.message);
+        } else if ("error" in answer) {
+          const code = answer.error?.code ?? null;
+          fail(clientId, new ApiError(statusOfCode(code), answer.error?.message ?? null, null, code));
+        }
+      });
+    },
+    [chatId, socket, transmitHttp, stored, fail],
   );
 
   const send = useCallback(
-    (text: string, image: OutgoingImage | null) => {
+    (text: string, image: OutgoingImage | null, replyTo: UiMessage | null = null) => {
+      if (removedRef.current) return;
       const clientId = uuid();
       if (image) objectUrls.current.push(image.previewUrl);
       const bubble = pendingMessage({
@@ -167,9 +234,10 @@ export function useConversation(chatId: string) {
         previewUrl: image?.previewUrl ?? null,
         width: image?.width,
         height: image?.height,
+        replyTo,
       });
       setMessages((current) => [...current, bubble]);
-      transmit(clientId, text, image?.file ?? null);
+      transmit(clientId, text, image?.file ?? null, replyTo?._id ?? null);
     },
     [chatId, transmit, user._id],
   );
@@ -187,7 +255,7 @@ export function useConversation(chatId: string) {
           progress: 0,
         }),
       );
-      transmit(clientId, message.text, message.file ?? null);
+      transmit(clientId, message.text, message.file ?? null, message.replyTo?._id ?? null);
     },
     [transmit],
   );
@@ -198,11 +266,68 @@ export function useConversation(chatId: string) {
 
   // Sends that failed for lack of a connection go again once we are back.
   useEffect(() => {
-    if (!connected) return;
+    if (!connected || removedRef.current) return;
     for (const m of messagesRef.current) {
       if (m.status === "failed" && m.failedStatus === 0 && m.clientId) retry(m.clientId);
     }
   }, [connected, epoch, retry]);
+
+  /** Runs a change to a stored message; the answer replaces it. Returns an error sentence, or null. */
+  const change = useCallback(async (run: () => Promise<{ message: Message }>) => {
+    try {
+      const { message } = await run();
+      setMessages((current) => replaceMessage(current, message));
+      return null;
+    } catch (err) {
+      return describeError(err, "message");
+    }
+  }, []);
+
+  const edit = useCallback(
+    (messageId: string, text: string) => change(() => api.editMessage(messageId, text)),
+    [change],
+  );
+  const remove = useCallback(
+    (messageId: string) => change(() => api.deleteMessage(messageId)),
+    [change],
+  );
+  const react = useCallback(
+    (messageId: string, emoji: string, on: boolean) =>
+      change(() => api.setReaction(messageId, emoji, on)),
+    [change],
+  );
+
+  /**
+   * Loads older pages until `messageId` is among the messages (for jumping to
+   * a quoted message). Resolves true when it is there.
+   */
+  const ensureLoaded = useCallback(
+    async (messageId: string) => {
+      if (messagesRef.current.some((m) => m._id === messageId)) return true;
+      let before = oldestStoredId(messagesRef.current);
+      const pages: Message[][] = [];
+      let found = false;
+      for (let i = 0; i < MAX_JUMP_PAGES && before; i++) {
+        try {
+          const page = await api.getMessages(chatId, { before, limit: MESSAGE_PAGE_SIZE });
+          const list = Array.isArray(page?.messages) ? page.messages : [];
+          pages.unshift(list);
+          found = list.some((m) => m._id === messageId);
+          if (found || list.length < MESSAGE_PAGE_SIZE) {
+            if (list.length < MESSAGE_PAGE_SIZE) setHasMore(false);
+            break;
+          }
+          before = list[0]?._id ?? null;
+        } catch {
+          break;
+        }
+      }
+      const older = pages.flat();
+      if (older.length) setMessages((current) => prependHistory(current, older));
+      return found;
+    },
+    [chatId],
+  );
 
   useEffect(() => {
     const urls = objectUrls.current;
@@ -220,6 +345,11 @@ export function useConversation(chatId: string) {
     send,
     retry,
     discard,
+    edit,
+    remove,
+    react,
+    ensureLoaded,
+    removed,
     reload: loadLatest,
   };
 }

@@ -56,7 +56,8 @@ export function applyIncomingMessage(
       latestMessage: { text: message.text ?? "", sender: message.sender },
       updatedAt: message.createdAt || new Date().toISOString(),
       unseenCount:
-        fromOther && !reading ? (entry.chat.unseenCount || 0) + 1 : entry.chat.unseenCount || 0,
+        fromOther && !reading && message.messageType !== "system"
+          ? (entry.chat.unseenCount || 0) + 1 : entry.chat.unseenCount || 0,
     },
   };
   return [updated, ...chats.slice(0, index), ...chats.slice(index + 1)];

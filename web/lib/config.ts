@@ -26,3 +26,16 @@ export const OTP_LENGTH = 6;
 export const OTP_RESEND_SECONDS = 60;
 
 export const NAME_MAX_LENGTH = 50;
+
+/** How long after sending a message its sender may still edit it (the server's default window). */
+export const EDIT_WINDOW_SECONDS = 3600;
+
+/** The reaction bar's quick picks; the full picker adds `EMOJI_GRID`. */
+export const QUICK_EMOJI = ["👍", "❤️", "😂", "😮", "😢", "🙏"] as const;
+
+export const EMOJI_GRID = [
+  "👍", "👎", "❤️", "😂", "😮", "😢", "🙏", "🎉", "🔥", "👏", "😀", "😃", "😄", "😁", "😆", "😅",
+  "🤣", "😊", "😇", "🙂", "😉", "😍", "🥰", "😘", "😋", "😜", "🤔", "🤨", "😐", "🙄", "😏", "😬",
+  "😌", "😴", "😷", "🤒", "🥳", "😎", "🤓", "😕", "😟", "😯", "😲", "😳", "🥺", "😭", "😱", "😤",
+  "😡", "🤯", "🤗", "🤫", "🤝", "👌", "✌️", "🤞", "👋", "💪", "👀", "💯", "✅", "❌", "⭐", "☕",
+] as const;
