@@ -213,7 +213,10 @@ export function useConversation(chatId: string) {
           stored(clientId, answer.message);
         } else if ("error" in answer) {
           const code = answer.error?.code ?? null;
-          fail(clientId, new ApiError(statusOfCode(code), answer.error?.message ?? null, null, code));
+          fail(
+            clientId,
+            new ApiError(statusOfCode(code), answer.error?.message ?? null, null, code),
+          );
         }
       });
     },

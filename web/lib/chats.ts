@@ -57,7 +57,8 @@ export function applyIncomingMessage(
       updatedAt: message.createdAt || new Date().toISOString(),
       unseenCount:
         fromOther && !reading && message.messageType !== "system"
-          ? (entry.chat.unseenCount || 0) + 1 : entry.chat.unseenCount || 0,
+          ? (entry.chat.unseenCount || 0) + 1
+          : entry.chat.unseenCount || 0,
     },
   };
   return [updated, ...chats.slice(0, index), ...chats.slice(index + 1)];

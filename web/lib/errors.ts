@@ -30,7 +30,16 @@ export class ApiError extends Error {
 
 /** What the user was doing, so the same status can be worded for the moment. */
 export type ErrorContext =
-  "login" | "verify" | "resend" | "send" | "profile" | "chat" | "group" | "search" | "load" | "message";
+  | "login"
+  | "verify"
+  | "resend"
+  | "send"
+  | "profile"
+  | "chat"
+  | "group"
+  | "search"
+  | "load"
+  | "message";
 
 export interface ErrorInfo {
   status: number;

@@ -214,7 +214,10 @@ export function replaceMessage(list: UiMessage[], message: Message): UiMessage[]
     if (stale) return list;
     next = list.slice();
     const seen = message.seen || existing.status === "seen";
-    next[index] = fromServer({ ...message, seen, clientId: message.clientId ?? existing.clientId }, existing.key);
+    next[index] = fromServer(
+      { ...message, seen, clientId: message.clientId ?? existing.clientId },
+      existing.key,
+    );
   }
   const quote = quoteOf(message);
   let quoted = false;
@@ -261,12 +264,19 @@ export function canDelete(message: UiMessage, myId: string, groupAdmin: boolean)
 }
 
 /** True when `userId` has reacted to `message` with `emoji`. */
-export function hasReacted(message: Message, emoji: string, userId: string): boolean {
+export function hasReacted(
+  message: Pick<Message, "reactions">,
+  emoji: string,
+  userId: string,
+): boolean {
   return (message.reactions ?? []).some((r) => r.emoji === emoji && r.users.includes(userId));
 }
 
 /** "Alice added Carol", "You renamed the group to Trip": one line for a system message. */
-export function systemText(message: Message, nameOf: (userId: string) => string): string {
+export function systemText(
+  message: Pick<Message, "system" | "text">,
+  nameOf: (userId: string) => string,
+): string {
   const info = message.system;
   if (!info) return message.text || "The group changed";
   const actor = nameOf(info.actor);
@@ -285,7 +295,9 @@ export function systemText(message: Message, nameOf: (userId: string) => string)
     case "left":
       return `${actor} left`;
     case "renamed":
-      return info.name ? `${actor} renamed the group to “${info.name}”` : `${actor} renamed the group`;
+      return info.name
+        ? `${actor} renamed the group to “${info.name}”`
+        : `${actor} renamed the group`;
   }
   return message.text || "The group changed";
 }
