@@ -233,18 +233,41 @@ def bench(
     idle_users: Annotated[int, typer.Option(help="Extra users the idle sockets are spread over.")] = 1,
     grace: Annotated[float, typer.Option(help="Seconds to wait for deliveries after the last send.")] = 5,
     pid: Annotated[
-        list[int] | None, typer.Option(help="A local server process to read RSS of; repeatable.")
+        list[int] | None, typer.Option(help="A local server process to read RSS and CPU of; repeatable.")
     ] = None,
     rss_url: Annotated[
         list[str] | None,
-        typer.Option(help="A service whose /metrics reports its RSS; repeatable (default: --url)."),
+        typer.Option(
+            "--rss-url",
+            "--metrics-url",
+            help="A service whose /metrics reports its RSS and CPU; repeatable (default: --url).",
+        ),
+    ] = None,
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            help="First run the bare loop (asyncpg + Redis) against the system's database; report the ratio."
+        ),
+    ] = False,
+    baseline_only: Annotated[bool, typer.Option(help="Run only the bare loop; no Parley needed.")] = False,
+    baseline_db: Annotated[
+        str | None,
+        typer.Option(
+            help="PostgreSQL for the bare loop (default: the chat service's database from the settings)."
+        ),
+    ] = None,
+    baseline_redis: Annotated[
+        str | None, typer.Option(help="Redis for the bare loop (default: REDIS_URL from the settings).")
+    ] = None,
+    baseline_duration: Annotated[
+        float | None, typer.Option(help="Seconds to measure each bare loop (default: --duration).")
     ] = None,
     wait_on_limit: Annotated[
         bool, typer.Option(help="Wait when the server rate-limits logins instead of stopping.")
     ] = False,
     json_only: Annotated[bool, typer.Option(help="Print only the JSON line: no progress, no table.")] = False,
 ) -> None:
-    """Measure a running Parley like real clients: throughput, latency, losses, sockets, memory.
+    """Measure a running Parley like real clients: throughput, latency, losses, sockets, memory, CPU.
 
     Creates its own users (codes read from the dev mailbox) and chats; see docs/bench.md.
 
@@ -252,7 +275,7 @@ def bench(
     """
     import json
 
-    from parley.bench import BenchConfig, BenchError, Display, run
+    from parley.bench import BenchConfig, BenchError, Display, Report, run
 
     config = BenchConfig(
         url=url.rstrip("/"),
@@ -269,6 +292,11 @@ def bench(
         pids=pid or [],
         rss_urls=rss_url or [],
         wait_on_limit=wait_on_limit,
+        baseline=baseline or baseline_only,
+        baseline_only=baseline_only,
+        baseline_db=baseline_db,
+        baseline_redis=baseline_redis,
+        baseline_duration=baseline_duration,
     )
     display = Display(console, enabled=not json_only)
     try:
@@ -279,7 +307,8 @@ def bench(
         return
     if not json_only:
         console.print(report.table())
-    sys.stdout.write(json.dumps(report.as_json()) + "\n")
+    data = report.as_json() if isinstance(report, Report) else {"baseline": report.as_json()}
+    sys.stdout.write(json.dumps(data) + "\n")
     sys.stdout.flush()
 
 

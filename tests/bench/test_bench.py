@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 from rich.console import Console
 
 from parley.bench.clients import Account, BenchError, codes_by_recipient
+from parley.bench.cpu import CpuReading, CpuSample
 from parley.bench.rss import metrics_url, rss_from_metrics, rss_of_pid
 from parley.bench.runner import BenchConfig, Tracker
 from parley.bench.stats import Report, RssReading, percentiles
+from tests.bench.conftest import free_port
 
 PARLEY = [sys.executable, "-m", "parley.cli"]
 
@@ -90,6 +89,43 @@ def test_report_json_has_rates_over_the_window_and_times_in_ms() -> None:
     assert data["rss_bytes"] == {"pid 1": {"start": 100 * 2**20, "peak": 150 * 2**20, "end": 140 * 2**20}}
     assert data["errors"] == {"HTTP 503": 3}
     json.dumps(data)  # one JSON line: everything in it serialises
+
+
+def test_report_sums_cpu_per_message_over_processes_counting_each_once() -> None:
+    cpu = {
+        "pid 1": CpuReading(CpuSample(10.0, 0.0), CpuSample(12.0, 4.0), messages=1000),
+        "http://chat": CpuReading(CpuSample(1.0, 0.0), CpuSample(2.0, 4.0), messages=500),
+        # The same process as pid 1, read through its /metrics: shown, not summed again.
+        "http://up": CpuReading(CpuSample(10.0, 0.0), CpuSample(12.0, 4.0), messages=1000, same_as="pid 1"),
+        "http://gone": CpuReading(CpuSample(1.0, 0.0), None),
+    }
+    bench = CpuReading(CpuSample(0.5, 0.0), CpuSample(0.75, 4.0), messages=1000)
+    machine = CpuReading(CpuSample(100.0, 0.0), CpuSample(106.0, 4.0))
+    data = make_report(cpu=cpu, bench_cpu=bench, machine_cpu=machine).as_json()
+    assert data["cpu"]["pid 1"] == {"seconds": 2.0, "messages": 1000, "ms_per_msg": 2.0}
+    assert data["cpu"]["http://chat"] == {"seconds": 1.0, "messages": 500, "ms_per_msg": 2.0}
+    assert data["cpu"]["http://up"]["same_as"] == "pid 1"
+    assert data["cpu"]["http://gone"] == {"seconds": None, "messages": 0, "ms_per_msg": None}
+    assert data["cpu_ms_per_msg"] == 4.0
+    assert data["bench_cpu_ms_per_msg"] == 0.25
+    assert data["machine_busy_cores"] == 1.5
+    assert "baseline" not in data
+    json.dumps(data)
+
+    console = Console(record=True, width=160)
+    console.print(make_report(cpu=cpu, bench_cpu=bench, machine_cpu=machine).table())
+    text = console.export_text()
+    assert "2.000 ms/msg (2.00 s for 1000 msgs)" in text
+    assert "4.000 ms/msg" in text
+    assert "not readable" in text
+    assert "1.50 cores" in text
+
+
+def test_report_without_cpu_readings_has_no_sum_rather_than_zero() -> None:
+    data = make_report().as_json()
+    assert (data["cpu"], data["cpu_ms_per_msg"], data["bench_cpu_ms_per_msg"]) == ({}, None, None)
+    idle = CpuReading(CpuSample(1.0, 0.0), CpuSample(1.5, 4.0), messages=0)
+    assert make_report(cpu={"pid 1": idle}).as_json()["cpu"]["pid 1"]["ms_per_msg"] is None
 
 
 def test_report_without_deliveries_has_no_latency_rather_than_zero() -> None:
@@ -215,53 +251,6 @@ async def test_the_tracker_settles_once_every_acknowledged_message_is_heard() ->
 # -- a real run ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def start_parley(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], tuple[str, int]]]:
-    """Starts ``parley up`` on a free port with a temp data dir; its URL and pid."""
-    procs: list[subprocess.Popen[str]] = []
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR")}
-
-    def start(extra: dict[str, str]) -> tuple[str, int]:
-        port = free_port()
-        proc = subprocess.Popen(  # noqa: S603
-            [*PARLEY, "up", "--port", str(port), "--data-dir", str(tmp_path / f"data-{port}")],
-            env={**keep, "PYTHONUNBUFFERED": "1", **extra},
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        procs.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    return base, proc.pid
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"parley up did not start (exit {proc.poll()})")
-            time.sleep(0.1)
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 def bench(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603
         [*PARLEY, "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=90, check=False
@@ -292,6 +281,15 @@ def test_a_short_run_delivers_every_message_once(
     rss = report["rss_bytes"]
     assert rss[f"pid {pid}"]["peak"] > 0
     assert rss[url]["peak"] > 0
+    # CPU over the window, for the pid and for the same process through /metrics: counted once.
+    by_pid, by_url = report["cpu"][f"pid {pid}"], report["cpu"][url]
+    assert 0 < by_pid["messages"] <= report["delivered"]
+    assert by_pid["seconds"] > 0
+    assert by_pid["ms_per_msg"] == pytest.approx(by_pid["seconds"] * 1000 / by_pid["messages"], rel=0.01)
+    assert by_url["same_as"] == f"pid {pid}"
+    assert report["cpu_ms_per_msg"] == by_pid["ms_per_msg"]
+    assert report["bench_cpu_ms_per_msg"] > 0
+    assert report["machine_busy_cores"] > 0
 
 
 @pytest.mark.slow

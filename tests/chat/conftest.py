@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from tests.chat.helpers import CapturingSink
+from tests.chat.live_helpers import Live, Served, serve
 from tests.fixtures.stack import Person, Stack, unique_email
 
 
@@ -32,3 +33,22 @@ def events(chat_app: Any) -> Iterator[CapturingSink]:
 @pytest.fixture
 async def dave(stack: Stack) -> Person:
     return await stack.login(unique_email("dave"))
+
+
+@pytest.fixture(scope="session")
+async def served(stack: Stack) -> AsyncIterator[Served]:
+    """The session's stack (every service, already started) behind a real server."""
+    running = await serve(stack.app, lifespan=False)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def live(stack: Stack, served: Served) -> AsyncIterator[Live]:
+    made = Live(stack, served)
+    try:
+        yield made
+    finally:
+        await made.close()

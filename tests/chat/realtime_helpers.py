@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from parley.chat.realtime import Realtime
-from parley.core.auth import Tokens
+from parley.core.auth import Identity, Tokens
 from parley.core.cache import create_cache
 from parley.core.ids import new_id
 from tests.fixtures.servers import start_server
@@ -72,6 +72,9 @@ class FakeDirectory:
     async def mark_seen_on_join(self, chat_id: str, user_id: str) -> None:
         self.seen.append((chat_id, user_id))
         self.seen_changed.set()
+
+    async def send_message(self, identity: Identity, payload: Any) -> dict[str, Any]:
+        raise NotImplementedError("sendMessage is tested through the real chat service")
 
 
 class Peer:
@@ -121,9 +124,9 @@ class Peer:
     async def emit(self, event: str, *args: Any) -> None:
         await self.client.emit(event, args[0] if len(args) == 1 else args)
 
-    async def call(self, event: str, data: Any) -> None:
+    async def call(self, event: str, data: Any, timeout: float = 5) -> Any:
         """Emit and wait for the server's acknowledgement (sent once its handler finished)."""
-        await self.client.call(event, data, timeout=5)
+        return await self.client.call(event, data, timeout=timeout)
 
     def _find(self, event: str, where: Callable[[Any], bool] | None, after: int) -> int | None:
         for index in range(after, len(self.events)):

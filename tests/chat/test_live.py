@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import jwt
@@ -19,28 +18,9 @@ import socketio
 
 from parley.chat.app import create_app as create_chat_app
 from tests.chat.helpers import direct_chat, group_chat, history, send
-from tests.chat.live_helpers import Live, Served, full_history, serve
+from tests.chat.live_helpers import Live, full_history
 from tests.chat.realtime_helpers import Peer
 from tests.fixtures.stack import Person, Stack, make_settings
-
-
-@pytest.fixture(scope="session")
-async def served(stack: Stack) -> AsyncIterator[Served]:
-    """The session's stack (every service, already started) behind a real server."""
-    running = await serve(stack.app, lifespan=False)
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-@pytest.fixture
-async def live(stack: Stack, served: Served) -> AsyncIterator[Live]:
-    made = Live(stack, served)
-    try:
-        yield made
-    finally:
-        await made.close()
 
 
 def seen_event(chat_id: str, reader: Person, *messages: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Image checks, re-encoding and signed media URLs (``parley.chat.media``)."""
+"""Image checks, re-encoding and signed media URLs (``parley.chat.media.images``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 
-from parley.chat.media import (
+from parley.chat.media.images import (
     MAX_IMAGE_BYTES,
     UNSUPPORTED_MESSAGE,
     ProcessedImage,

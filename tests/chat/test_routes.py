@@ -463,10 +463,50 @@ async def test_message_bad_chat(alice: Person, data: dict[str, str], status: int
     assert response.json()["message"]
 
 
-async def test_message_as_json_instead_of_a_form_is_422(alice: Person, bob: Person) -> None:
+async def test_a_text_message_may_come_as_json(alice: Person, bob: Person, carol: Person) -> None:
     chat_id = await direct_chat(alice, bob)
-    response = await alice.client.post("/api/v1/message", json={"chatId": chat_id, "text": "hi"})
-    assert response.status_code == 422
+    response = await alice.client.post(
+        "/api/v1/message", json={"chatId": chat_id, "text": " hi ", "clientId": "j-1", "sender": bob.id}
+    )
+    assert response.status_code == 201, response.text
+    message = response.json()["message"]
+    assert (message["text"], message["sender"], message["clientId"]) == ("hi", alice.id, "j-1")
+    # The same rules as the form: a repeat, a non-member, bad input, a reply (not supported yet).
+    again = await alice.client.post(
+        "/api/v1/message", json={"chatId": chat_id, "text": "hi", "clientId": "j-1"}
+    )
+    assert (again.status_code, again.json()) == (200, response.json())
+    refused = [
+        (await carol.client.post("/api/v1/message", json={"chatId": chat_id, "text": "x"}), 403),
+        (await alice.client.post("/api/v1/message", json={"chatId": chat_id, "text": " "}), 400),
+        (await alice.client.post("/api/v1/message", json={"chatId": chat_id, "text": "y" * 4001}), 400),
+        (
+            await alice.client.post("/api/v1/message", json={"chatId": chat_id, "text": "x", "replyTo": "a"}),
+            400,
+        ),
+        (await alice.client.post("/api/v1/message", json={"text": "no chat"}), 422),
+        (await alice.client.post("/api/v1/message", json=["not", "an", "object"]), 422),
+        (await alice.client.post("/api/v1/message", json={"chatId": chat_id, "text": 5}), 422),
+        (
+            await alice.client.post(
+                "/api/v1/message", content=b"{not json", headers={"Content-Type": "application/json"}
+            ),
+            422,
+        ),
+    ]
+    for got, status in refused:
+        assert got.status_code == status, got.text
+        assert got.json()["message"] and got.json()["code"]
+    assert [m["text"] for m in (await history(bob, chat_id))["messages"]] == ["hi"]
+
+
+async def test_messages_carry_their_number_in_the_chat(alice: Person, bob: Person, carol: Person) -> None:
+    chat_id = await direct_chat(alice, bob)
+    other = await direct_chat(alice, carol)
+    sent = [await send(alice if i % 2 else bob, chat_id, f"m{i}") for i in range(4)]
+    assert [m["seq"] for m in sent] == [1, 2, 3, 4]
+    assert [m["seq"] for m in (await history(bob, chat_id))["messages"]] == [1, 2, 3, 4]
+    assert (await send(carol, other, "elsewhere"))["seq"] == 1
 
 
 async def test_same_client_id_stores_one_message(alice: Person, bob: Person, carol: Person) -> None:

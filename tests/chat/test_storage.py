@@ -1,4 +1,4 @@
-"""Media storage backends and ``MEDIA_STORAGE`` parsing (``parley.chat.storage``)."""
+"""Media storage backends and ``MEDIA_STORAGE`` parsing (``parley.chat.media.storage``)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto.server import ThreadedMotoServer
 
-from parley.chat.media import new_media_key
-from parley.chat.storage import (
+from parley.chat.media.images import new_media_key
+from parley.chat.media.storage import (
     CloudinaryAccount,
     CloudinaryStorage,
     FileStorage,

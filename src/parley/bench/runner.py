@@ -10,6 +10,7 @@ reading comes from the same monotonic clock.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import resource
 import secrets
@@ -23,6 +24,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from parley.bench.baseline import run_baseline, system_targets
 from parley.bench.clients import (
     API,
     CONCURRENT_REQUESTS,
@@ -32,8 +34,9 @@ from parley.bench.clients import (
     Socket,
     run_all,
 )
+from parley.bench.cpu import CpuReading, CpuSample, cpu_of_pid, cpu_of_service, machine_cpu, same_process
 from parley.bench.rss import rss_of_pid, rss_of_service
-from parley.bench.stats import Report, RssReading
+from parley.bench.stats import BaselineReport, Report, RssReading
 
 CONCURRENT_CONNECTS = 64
 RSS_EVERY = 1.0
@@ -60,6 +63,12 @@ class BenchConfig:
     pids: list[int] = field(default_factory=list)
     rss_urls: list[str] = field(default_factory=list)
     wait_on_limit: bool = False
+    # The bare loop (baseline.py) before the system, or instead of it; None: the system's own.
+    baseline: bool = False
+    baseline_only: bool = False
+    baseline_db: str | None = None
+    baseline_redis: str | None = None
+    baseline_duration: float | None = None
 
     def check(self) -> None:
         """:class:`BenchError` for options that make no run."""
@@ -69,6 +78,8 @@ class BenchConfig:
             raise BenchError("--rate, --warmup and --grace cannot be negative; --duration must be positive")
         if self.idle < 0 or self.idle_users < 1:
             raise BenchError("--idle cannot be negative and --idle-users must be at least 1")
+        if self.baseline_duration is not None and self.baseline_duration <= 0:
+            raise BenchError("--baseline-duration must be positive")
         for url in (
             self.url,
             *self.socket_urls,
@@ -292,6 +303,57 @@ class RssWatch:
             await self.sample()
 
 
+class CpuWatch:
+    """Reads the servers' CPU time when the measured window opens and when it closes.
+
+    The sources are the RSS ones (``--pid`` and ``--rss-url``); the bench's own CPU is read too,
+    apart, since on a shared machine it competes with the servers.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, pids: list[int], urls: list[str]) -> None:
+        self.http = http
+        self.pids = pids
+        self.urls = urls
+        self.readings = {f"pid {pid}": CpuReading() for pid in pids} | {url: CpuReading() for url in urls}
+        self.bench = CpuReading()
+        # Everything the machine ran meanwhile: on a shared machine, how much else competed.
+        self.machine = CpuReading()
+
+    async def _take(self) -> dict[str, CpuSample | None]:
+        samples: dict[str, CpuSample | None] = {f"pid {pid}": cpu_of_pid(pid) for pid in self.pids}
+        values = await asyncio.gather(*(cpu_of_service(self.http, url) for url in self.urls))
+        samples.update(zip(self.urls, values, strict=True))
+        return samples
+
+    async def open(self) -> None:
+        self.bench.before = CpuSample(time.process_time(), time.perf_counter())
+        self.machine.before = machine_cpu()
+        for source, sample in (await self._take()).items():
+            self.readings[source].before = sample
+
+    async def close(self) -> None:
+        self.bench.after = CpuSample(time.process_time(), time.perf_counter())
+        self.machine.after = machine_cpu()
+        for source, sample in (await self._take()).items():
+            self.readings[source].after = sample
+
+    def count(self, delivered_at: list[float]) -> None:
+        """Each reading's messages: those delivered between its own two samples."""
+        times = sorted(delivered_at)
+        for reading in [*self.readings.values(), self.bench, self.machine]:
+            if reading.before is not None and reading.after is not None:
+                begin, end = reading.before.at, reading.after.at
+                reading.messages = bisect.bisect_right(times, end) - bisect.bisect_left(times, begin)
+        # A --pid and a --rss-url naming one process are shown both but summed once.
+        pids = [(s, r) for s, r in self.readings.items() if s.startswith("pid ")]
+        for source, reading in self.readings.items():
+            if source.startswith("pid "):
+                continue
+            for pid_source, pid_reading in pids:
+                if same_process(reading.before, pid_reading.before):
+                    reading.same_as = pid_source
+
+
 # How long one send may take before it counts as failed.
 SEND_TIMEOUT = aiohttp.ClientTimeout(total=30)
 
@@ -307,6 +369,8 @@ async def run_bench(config: BenchConfig, display: Display | None = None) -> Repo
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     async with httpx.AsyncClient(base_url=config.url, timeout=30, limits=limits) as http:
         await _check_reachable(http, config.url)
+        # The bare loop first, while the system idles: the ratio then comes from one run.
+        baseline = await run_loop(config, display) if config.baseline else None
         accounts = await _log_in(http, config, display)
         pairs = [(accounts[2 * i], accounts[2 * i + 1]) for i in range(config.pairs)]
         idle_accounts = accounts[config.senders :]
@@ -318,17 +382,39 @@ async def run_bench(config: BenchConfig, display: Display | None = None) -> Repo
             try:
                 rss_urls = config.rss_urls or ([] if config.pids else [config.url])
                 watch = RssWatch(http, config.pids, rss_urls)
+                cpu = CpuWatch(http, config.pids, rss_urls)
                 await watch.sample()  # before the sockets: the start of the reading
                 await _connect(session, config, pairs, idle_accounts, tracker, sockets, display)
                 async with watch.running():
-                    window = await _load(session, config, pairs, chats, tracker, sockets, display)
+                    window = await _load(session, config, pairs, chats, tracker, sockets, display, cpu)
                     held = sum(socket.connected for socket in sockets)
             finally:
                 await _close(sockets)
     report = tracker.report(config, window, users=len(accounts))
     report.sockets_held = held
     report.rss = watch.readings
+    cpu.count([m.delivered_at for m in tracker.messages.values() if m.delivered_at is not None])
+    report.cpu = cpu.readings
+    report.bench_cpu = cpu.bench
+    report.machine_cpu = cpu.machine
+    report.baseline = baseline
     return report
+
+
+async def run_loop(config: BenchConfig, display: Display | None = None) -> BaselineReport:
+    """The bare loop alone (``--baseline-only``), with the run's number of senders."""
+    config.check()
+    database, redis = system_targets(config.baseline_db, config.baseline_redis)
+    display = display or Display(enabled=False)
+    return await run_baseline(
+        database,
+        redis,
+        pairs=config.pairs,
+        duration=config.baseline_duration or config.duration,
+        warmup=config.warmup,
+        on_phase=display.phase,
+        on_progress=lambda elapsed: display.update(completed=elapsed),
+    )
 
 
 async def _check_reachable(http: httpx.AsyncClient, url: str) -> None:
@@ -423,8 +509,12 @@ async def _load(
     tracker: Tracker,
     sockets: list[Socket],
     display: Display,
+    cpu: CpuWatch,
 ) -> tuple[float, float]:
-    """Send for the warm-up and the duration, then wait out the grace period; the measured window."""
+    """Send for the warm-up and the duration, then wait out the grace period; the measured window.
+
+    ``cpu`` is read as the window opens and as it closes.
+    """
     start = time.perf_counter()
     measure_from = start + config.warmup
     stop_at = measure_from + config.duration
@@ -461,9 +551,15 @@ async def _load(
             )
             await asyncio.sleep(0.25)
 
+    async def read_cpu() -> None:
+        await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+        await cpu.open()
+        await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
+        await cpu.close()
+
     ticker = asyncio.create_task(progress())
     try:
-        senders: list[Awaitable[None]] = []
+        senders: list[Awaitable[None]] = [read_cpu()]
         for i, (a, b) in enumerate(pairs):
             senders += [sender(2 * i, a, b, chats[i]), sender(2 * i + 1, b, a, chats[i])]
         await asyncio.gather(*senders)
@@ -513,8 +609,8 @@ async def _close(sockets: list[Socket]) -> None:
             await asyncio.gather(*(socket.close() for socket in sockets), return_exceptions=True)
 
 
-def run(config: BenchConfig, display: Display | None = None) -> Report:
-    """Run the bench on its own event loop (uvloop when installed)."""
+def run(config: BenchConfig, display: Display | None = None) -> Report | BaselineReport:
+    """Run the bench (or with ``baseline_only`` the bare loop) on its own event loop (uvloop when installed)."""
     try:
         import uvloop
 
@@ -522,4 +618,6 @@ def run(config: BenchConfig, display: Display | None = None) -> Report:
     except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
         factory = None
     with asyncio.Runner(loop_factory=factory) as runner:
+        if config.baseline_only:
+            return runner.run(run_loop(config, display))
         return runner.run(run_bench(config, display))

@@ -9,6 +9,8 @@ from typing import Any
 
 from rich.table import Table
 
+from parley.bench.cpu import CpuReading
+
 MIB = 1024 * 1024
 
 
@@ -86,6 +88,36 @@ class Report:
     sockets_held: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     rss: dict[str, RssReading] = field(default_factory=dict)
+    cpu: dict[str, CpuReading] = field(default_factory=dict)
+    bench_cpu: CpuReading | None = None
+    machine_cpu: CpuReading | None = None
+    baseline: BaselineReport | None = None
+
+    @property
+    def cpu_ms_per_message(self) -> float | None:
+        """Server CPU per delivered message, summed over the processes read (each once)."""
+        found = [r.ms_per_message for r in self.cpu.values() if r.same_as is None]
+        values = [v for v in found if v is not None]
+        return sum(values) if values else None
+
+    @property
+    def machine_busy_cores(self) -> float | None:
+        """How many cores the whole machine kept busy during the window (servers, bench and the rest)."""
+        reading = self.machine_cpu
+        if reading is None or reading.seconds is None or reading.before is None or reading.after is None:
+            return None
+        wall = reading.after.at - reading.before.at
+        return reading.seconds / wall if wall > 0 else None
+
+    @property
+    def baseline_ratio(self) -> float | None:
+        """Delivered messages/s over the bare one-transaction loop's, measured in the same run."""
+        if self.baseline is None:
+            return None
+        bare = self.baseline.variants.get(ONE_PER_TRANSACTION)
+        if bare is None or bare.per_s <= 0:
+            return None
+        return self.delivered_per_s / bare.per_s
 
     @property
     def sent_per_s(self) -> float:
@@ -118,8 +150,16 @@ class Report:
             "rss_bytes": {
                 source: {"start": r.start, "peak": r.peak, "end": r.end} for source, r in self.rss.items()
             },
+            "cpu": {source: _cpu_json(reading) for source, reading in self.cpu.items()},
+            "cpu_ms_per_msg": _round(self.cpu_ms_per_message),
+            "bench_cpu_ms_per_msg": _round(self.bench_cpu.ms_per_message if self.bench_cpu else None),
+            "machine_busy_cores": _round(self.machine_busy_cores),
             "errors": dict(self.errors),
-        }
+        } | (
+            {}
+            if self.baseline is None
+            else {"baseline": self.baseline.as_json(), "baseline_ratio": _round(self.baseline_ratio)}
+        )
 
     def table(self) -> Table:
         """The same numbers for a person to read."""
@@ -140,9 +180,44 @@ class Report:
         table.add_row("sockets held", held if self.sockets_held == self.sockets_asked else f"[red]{held}[/]")
         for source, reading in self.rss.items():
             table.add_row(f"RSS {source}", _rss(reading))
+        for source, cpu in self.cpu.items():
+            table.add_row(f"CPU {source}", _cpu(cpu))
+        if self.cpu:
+            total = self.cpu_ms_per_message
+            table.add_row("CPU servers, summed", "–" if total is None else f"{total:.3f} ms/msg")
+        if self.bench_cpu is not None:
+            table.add_row("CPU of the bench itself", _cpu(self.bench_cpu))
+        busy = self.machine_busy_cores
+        if busy is not None:
+            table.add_row("machine busy (every process)", f"{busy:.2f} cores")
+        if self.baseline is not None:
+            self.baseline.add_rows(table)
+            ratio = self.baseline_ratio
+            table.add_row("delivered ÷ bare loop", "–" if ratio is None else f"{ratio:.2f}x")
         for reason, count in sorted(self.errors.items()):
             table.add_row(f"[red]error[/] {reason}", str(count))
         return table
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _cpu_json(reading: CpuReading) -> dict[str, Any]:
+    return {
+        "seconds": _round(reading.seconds),
+        "messages": reading.messages,
+        "ms_per_msg": _round(reading.ms_per_message),
+    } | ({} if reading.same_as is None else {"same_as": reading.same_as})
+
+
+def _cpu(reading: CpuReading) -> str:
+    if reading.seconds is None:
+        return "not readable"
+    per = reading.ms_per_message
+    text = f"{reading.seconds:.2f} s for {reading.messages} msgs"
+    text = text if per is None else f"{per:.3f} ms/msg ({text})"
+    return text if reading.same_as is None else f"{text}, = {reading.same_as}"
 
 
 def _flag(count: int) -> str:
@@ -159,3 +234,77 @@ def _rss(reading: RssReading) -> str:
     start = reading.start or 0
     end = reading.end or 0
     return f"{start / MIB:.0f} → {end / MIB:.0f} MiB (peak {reading.peak / MIB:.0f})"
+
+
+ONE_PER_TRANSACTION = "1_per_tx"
+TEN_PER_TRANSACTION = "10_per_tx"
+
+
+@dataclass
+class BaselineVariant:
+    """One run of the bare loop: messages committed in the window; a send is a commit + its publishes."""
+
+    per_transaction: int
+    senders: int
+    window: float
+    committed_in_window: int
+    committed: int
+    rows_stored: int
+    send_latencies: list[float] = field(repr=False, default_factory=list)
+
+    @property
+    def per_s(self) -> float:
+        return self.committed_in_window / self.window if self.window > 0 else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "messages_per_transaction": self.per_transaction,
+            "senders": self.senders,
+            "committed": self.committed,
+            "rows_stored": self.rows_stored,
+            "msg_per_s": round(self.per_s, 2),
+            "send_ms": in_ms(percentiles(self.send_latencies, (50, 99))),
+        }
+
+
+@dataclass
+class BaselineReport:
+    """The bare Python loop doing Parley's durable work for a message, against one PostgreSQL.
+
+    ``database`` is the URL without its password; ``fsync`` and ``synchronous_commit`` are what
+    the server had, as the loop ran with them.
+    """
+
+    database: str
+    fsync: str
+    synchronous_commit: str
+    duration: float
+    warmup: float
+    variants: dict[str, BaselineVariant] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "database": self.database,
+            "fsync": self.fsync,
+            "synchronous_commit": self.synchronous_commit,
+            "duration_s": self.duration,
+            "warmup_s": self.warmup,
+        } | {name: variant.as_json() for name, variant in self.variants.items()}
+
+    def add_rows(self, table: Table) -> None:
+        settings = f"fsync {self.fsync}, synchronous_commit {self.synchronous_commit}"
+        table.add_row("bare loop database", f"{self.database} ({settings})")
+        for variant in self.variants.values():
+            latency = _latencies(in_ms(percentiles(variant.send_latencies, (50, 99))))
+            table.add_row(
+                f"bare loop, {variant.per_transaction} msg/transaction",
+                f"{variant.per_s:.1f} msg/s  ({variant.senders} senders; send {latency})",
+            )
+
+    def table(self) -> Table:
+        """The baseline alone, for a person to read."""
+        table = Table(title="parley bench · bare loop", show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column(justify="right")
+        self.add_rows(table)
+        return table

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from parley.chat.deps import chat_service
 from parley.chat.directory import ChatDirectory
 from parley.chat.documents import MediaLinks
-from parley.chat.events import EventSink
+from parley.chat.events import EventSink, Viewers
+from parley.chat.media.storage import MediaStorage, storage_from_url
 from parley.chat.realtime import Realtime
 from parley.chat.routes import media_router, router
-from parley.chat.service import ChatService, UsageLimits
-from parley.chat.storage import MediaStorage, storage_from_url
-from parley.chat.uow import UnitOfWork
+from parley.chat.service import UsageLimits
+from parley.chat.uow import unit_of_work
 from parley.chat.uploads import DEFAULT_BODY_LIMIT, MESSAGE_BODY_LIMIT, BodyLimitMiddleware
 from parley.chat.users import UserDirectory
+from parley.chat.writer import MessageWriter
 from parley.core.app import allow_browser_origin, create_service_app
 from parley.core.database import Database
 from parley.core.http import service_client
@@ -58,23 +62,34 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.usage_limits = UsageLimits(
                 limiter, settings.limits.message_rate_per_minute, settings.limits.chat_rate_per_hour
             )
-            app.state.directory = ChatDirectory(db, lambda: _sink(app), lambda uow: _service(app, uow))
+            app.state.writer = MessageWriter(
+                db,
+                app.state.media_links,
+                lambda: _sink(app),
+                lambda chat_ids: _viewers_of(app, chat_ids),
+                lambda readers: _read_on_arrival(app, readers),
+            )
+            app.state.directory = ChatDirectory(
+                db, lambda: _sink(app), lambda uow: chat_service(app.state, uow)
+            )
             realtime = Realtime(
                 tokens=app.state.tokens,
                 cache=cache,
                 directory=app.state.directory,
                 client_manager_url=_fan_out_url(settings),
                 cors_origins=_socket_origins(settings),
+                max_sockets_per_user=settings.limits.max_sockets_per_user,
             )
-            # The real-time layer's event sink, per-chat ordering (store, commit, emit in one
-            # section) and who has which chat open (see parley.chat.events and parley.chat.uow).
+            # The real-time layer's event sink and who has which chat open (see parley.chat.events).
             app.state.realtime = realtime
             app.state.events = realtime.sink
-            app.state.ordering = realtime.ordered
             app.state.viewers = realtime.viewers
             app.state.checks = {"database": db.ping, "cache": cache.ping, "media": storage.ping}
             await realtime.start()
             resources.push_async_callback(realtime.stop)
+            # Stopped first: what was submitted is stored and announced before the rest closes.
+            await app.state.writer.start()
+            resources.push_async_callback(app.state.writer.stop)
             yield
 
     app = create_service_app(
@@ -145,8 +160,13 @@ def _sink(app: FastAPI) -> EventSink:
     return sink
 
 
-def _service(app: FastAPI, uow: UnitOfWork) -> ChatService:
-    state = app.state
-    return ChatService(
-        uow=uow, users=state.users, links=state.media_links, storage=state.storage, viewers=state.viewers
-    )
+async def _viewers_of(app: FastAPI, chat_ids: list[str]) -> dict[str, set[str]]:
+    viewers: Viewers = app.state.viewers
+    found = await asyncio.gather(*(viewers(chat_id) for chat_id in chat_ids))
+    return dict(zip(chat_ids, found, strict=True))
+
+
+async def _read_on_arrival(app: FastAPI, readers: list[tuple[str, str, int]]) -> dict[str, datetime]:
+    """Members with the chat open read the new messages, on the same path as ``joinChat``."""
+    async with unit_of_work(app.state.db, _sink(app)) as uow:
+        return await chat_service(app.state, uow).read_on_arrival(readers)

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from parley.chat.documents import MediaLinks
+from parley.chat.media.storage import MediaStorage
 from parley.chat.service import NO_LIMITS, ChatService
-from parley.chat.storage import MediaStorage
 from parley.chat.uow import UnitOfWork, unit_of_work
 from parley.chat.users import UserDirectory
 from parley.core.deps import CurrentIdentity
 
 
+def chat_service(state: Any, uow: UnitOfWork) -> ChatService:
+    """The one way to build a :class:`ChatService`: for a unit of work, from the app's state."""
+    return ChatService(
+        uow=uow,
+        users=state.users,
+        links=state.media_links,
+        storage=state.storage,
+        writer=state.writer,
+        limits=getattr(state, "usage_limits", NO_LIMITS),
+    )
+
+
 async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     """The request's transaction; committed (and its events emitted) before the response is sent."""
     state = request.app.state
-    async with unit_of_work(state.db, state.events, state.ordering) as uow:
+    async with unit_of_work(state.db, state.events) as uow:
         yield uow
 
 
@@ -44,18 +56,8 @@ Storage = Annotated[MediaStorage, Depends(get_storage)]
 CurrentUser = CurrentIdentity
 
 
-async def get_chat_service(
-    request: Request, uow: UnitOfWorkDep, users: Users, links: Links, storage: Storage
-) -> ChatService:
-    state = request.app.state
-    return ChatService(
-        uow=uow,
-        users=users,
-        links=links,
-        storage=storage,
-        viewers=state.viewers,
-        limits=getattr(state, "usage_limits", NO_LIMITS),
-    )
+async def get_chat_service(request: Request, uow: UnitOfWorkDep) -> ChatService:
+    return chat_service(request.app.state, uow)
 
 
 Chats = Annotated[ChatService, Depends(get_chat_service)]

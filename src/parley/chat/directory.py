@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
 
 from parley.chat import store
 from parley.chat.events import EventSink
+from parley.chat.schemas import SendMessageIn
 from parley.chat.service import ChatService
 from parley.chat.uow import UnitOfWork, unit_of_work
+from parley.core.auth import Identity
 from parley.core.database import Database
+from parley.core.errors import AppError
 from parley.core.ids import is_id
 
 
@@ -47,3 +53,19 @@ class ChatDirectory:
         """The user opened the chat: everything in it is read (``messagesSeen`` goes to the senders)."""
         async with unit_of_work(self.db, self.sink()) as uow:
             await self.service(uow).mark_all_read(user_id, chat_id)
+
+    async def send_message(self, identity: Identity, payload: Any) -> dict[str, Any]:
+        """A text message sent over a socket: the same service call as ``POST /message``."""
+        try:
+            body = SendMessageIn.model_validate(payload)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise AppError(
+                f"{where}: {first.get('msg')}" if where else "Invalid message", status=422, code="invalid"
+            ) from None
+        async with unit_of_work(self.db, self.sink()) as uow:
+            message, _ = await self.service(uow).send_message(
+                identity, body.chatId, body.text, None, body.clientId, body.replyTo
+            )
+        return message.model_dump(mode="json", by_alias=True)

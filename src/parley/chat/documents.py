@@ -7,7 +7,7 @@ import hmac
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from parley.chat.media import sign_media_path, verify_media_signature
+from parley.chat.media.images import sign_media_path, verify_media_signature
 from parley.chat.schemas import ChatDetail, ChatOut, ImageOut, LatestMessage, MessageOut
 from parley.chat.store import ROLE_ADMIN, TYPE_IMAGE, TYPE_TEXT, Chat, Member, Message
 from parley.core.settings import Settings
@@ -72,6 +72,7 @@ def message_document(message: Message, links: MediaLinks, seen_at: datetime | No
         createdAt=iso(message.created_at),
         updatedAt=iso(message.updated_at),
         clientId=message.client_id,
+        seq=message.chat_seq,
     )
 
 

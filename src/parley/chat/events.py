@@ -82,3 +82,13 @@ class Outbox:
     def discard(self) -> None:
         self.events.clear()
         self.callbacks.clear()
+
+
+async def emit_all(sink: EventSink, events: list[Event]) -> None:
+    """Hand ``events`` to ``sink`` in order: in one call where it takes batches (``emit_batch``)."""
+    batch = getattr(sink, "emit_batch", None)
+    if batch is not None:
+        await batch(events)
+        return
+    for event in events:
+        await sink.emit(event.name, event.payload, to_users=event.to_users)

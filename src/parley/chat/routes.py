@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from parley.chat.deps import Chats, CurrentUser, Links, Storage
 from parley.chat.directory import ChatDirectory
@@ -22,6 +25,7 @@ from parley.chat.schemas import (
     NewChatIn,
     NewGroupIn,
     RenameIn,
+    SendMessageIn,
 )
 from parley.chat.service import DEFAULT_PAGE, MAX_PAGE, fetch_media
 
@@ -167,34 +171,93 @@ async def leave_group(me: CurrentUser, chats: Chats, chatId: ChatId) -> Done:
     return await chats.leave_group(me, chatId)
 
 
+_MESSAGE_FORM = {
+    "type": "object",
+    "required": ["chatId"],
+    "properties": {
+        "chatId": {"type": "string", "description": "The chat's id."},
+        "text": {"type": "string", "description": "At most 4000 characters; trimmed."},
+        "image": {
+            "type": "string",
+            "format": "binary",
+            "description": "JPEG, PNG, GIF or WebP, at most 5 MB.",
+        },
+        "clientId": {"type": "string", "description": "Your own id for this message (idempotency)."},
+        "replyTo": {
+            "type": "string",
+            "description": "Not supported yet: a non-empty value is refused (400).",
+        },
+    },
+}
+
+
 @router.post(
     "/message",
     tags=["message"],
     status_code=201,
-    summary="Send a message: text, an image (JPEG, PNG, GIF or WebP up to 5 MB), or both",
+    summary="Send a message: text (JSON or a form), an image (JPEG, PNG, GIF or WebP up to 5 MB), or both",
     description=(
-        "The sender is always the caller. Sending the same `clientId` again returns the message "
-        "stored the first time (with status 200) instead of storing it twice."
+        "The sender is always the caller. A text message may come as JSON `{chatId, text, clientId?}` or "
+        "as a multipart form; an image needs the form. Sending the same `clientId` again returns the "
+        "message stored the first time (with status 200) instead of storing it twice. When the service "
+        "has more messages waiting than it can store in time it answers 503 with `Retry-After`."
     ),
     responses={
         200: {"model": MessageSent, "description": "A repeated clientId: the message stored before"},
-        **_errors(400, 403, 404, 409, 413, 415),
+        **_errors(400, 403, 404, 409, 413, 415, 503),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": SendMessageIn.model_json_schema()},
+                "multipart/form-data": {"schema": _MESSAGE_FORM},
+            },
+        }
     },
 )
-async def send_message(
-    me: CurrentUser,
-    chats: Chats,
-    response: Response,
-    chatId: Annotated[str, Form(description="The chat's id.")],
-    text: Annotated[str, Form(description="At most 4000 characters; trimmed.")] = "",
-    image: Annotated[UploadFile | None, File(description="JPEG, PNG, GIF or WebP, at most 5 MB.")] = None,
-    clientId: Annotated[str | None, Form(description="Your own id for this message (idempotency).")] = None,
-) -> MessageSent:
-    data = await image.read() if image is not None else None
-    message, created = await chats.send_message(me, chatId, text, data or None, clientId)
+async def send_message(me: CurrentUser, chats: Chats, request: Request, response: Response) -> MessageSent:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type == "application/json":
+        body = _validated(await request.body())
+        data = None
+    else:
+        async with request.form() as form:
+            fields = {
+                name: value
+                for name in ("chatId", "text", "clientId", "replyTo")
+                if isinstance(value := form.get(name), str) and value != ""
+            }
+            body = _validated(fields)
+            image = form.get("image")
+            if isinstance(image, str) and image != "":
+                raise RequestValidationError(
+                    [
+                        {
+                            "type": "value_error",
+                            "loc": ("body", "image"),
+                            "msg": "must be a file",
+                            "input": None,
+                        }
+                    ]
+                )
+            data = await image.read() if isinstance(image, StarletteUploadFile) else None
+    message, created = await chats.send_message(
+        me, body.chatId, body.text, data or None, body.clientId, body.replyTo
+    )
     if not created:
         response.status_code = 200
     return MessageSent(message=message, sender=me.id)
+
+
+def _validated(raw: bytes | dict[str, str]) -> SendMessageIn:
+    try:
+        if isinstance(raw, bytes):
+            return SendMessageIn.model_validate_json(raw)
+        return SendMessageIn.model_validate(raw)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
 
 
 @router.get(

@@ -37,6 +37,11 @@ class MessageOut(Document):
     createdAt: str
     updatedAt: str
     clientId: str | None = Field(None, exclude_if=_absent_if_none)
+    seq: int | None = Field(
+        None,
+        exclude_if=_absent_if_none,
+        description="The message's number in its chat: 1, 2, 3 … in the order the messages were stored.",
+    )
 
 
 class LatestMessage(BaseModel):
@@ -131,6 +136,17 @@ class RenameIn(BaseModel):
 
 class AddMembersIn(BaseModel):
     userIds: list[str] = Field(min_length=1, max_length=255)
+
+
+class SendMessageIn(BaseModel):
+    """A text message, as the JSON body of ``POST /message`` and the payload of ``sendMessage``."""
+
+    chatId: str = Field(description="The chat's id.")
+    text: str = Field("", description="At most 4000 characters; trimmed.")
+    clientId: str | None = Field(None, description="Your own id for this message (idempotency).")
+    replyTo: str | None = Field(
+        None, description="Not supported yet: a value other than null is refused (400)."
+    )
 
 
 # --- events ---------------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 from limits.errors import StorageError
@@ -24,7 +23,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.chat import store
-from parley.chat.documents import MediaLinks, chat_detail, chat_document, message_document, preview_of
+from parley.chat.documents import MediaLinks, chat_detail, chat_document, message_document
 from parley.chat.errors import (
     ChatNotFound,
     ChatWithYourself,
@@ -42,8 +41,9 @@ from parley.chat.errors import (
     TooManyChats,
     TooManyMessages,
 )
-from parley.chat.events import MESSAGES_SEEN, NEW_CHAT, NEW_MESSAGE, Viewers, no_viewers
-from parley.chat.media import new_media_key, process_upload
+from parley.chat.events import MESSAGES_SEEN, NEW_CHAT
+from parley.chat.media.images import new_media_key, process_upload
+from parley.chat.media.storage import MediaStorage, StoredObject
 from parley.chat.schemas import (
     ChatList,
     ChatListItem,
@@ -56,15 +56,14 @@ from parley.chat.schemas import (
     NewChatEvent,
     UserOut,
 )
-from parley.chat.storage import MediaStorage, StoredObject
 from parley.chat.store import Chat, Member, Message
 from parley.chat.uow import UnitOfWork
 from parley.chat.users import Profile, UserDirectory, unknown_profile
+from parley.chat.writer import Draft, MessageWriter
 from parley.core import text as text_rules
 from parley.core.auth import Identity
 from parley.core.errors import NotFound
 from parley.core.ids import is_id, new_id
-from parley.core.metrics import MESSAGES_STORED
 from parley.core.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
@@ -193,7 +192,7 @@ class ChatService:
     users: UserDirectory
     links: MediaLinks
     storage: MediaStorage
-    viewers: Viewers = no_viewers
+    writer: MessageWriter
     limits: UsageLimits = NO_LIMITS
 
     @property
@@ -375,80 +374,73 @@ class ChatService:
     # --- messages ---------------------------------------------------------------------------------------
 
     async def send_message(
-        self, me: Identity, chat_id: str, text: str, image: bytes | None, client_id: str | None
+        self,
+        me: Identity,
+        chat_id: str,
+        text: str,
+        image: bytes | None,
+        client_id: str | None,
+        reply_to: str | None = None,
     ) -> tuple[MessageOut, bool]:
-        """Store a message from the caller; the document, and False when ``client_id`` was a repeat."""
+        """Store a message from the caller; the document, and False when ``client_id`` was a repeat.
+
+        Text goes straight to the process's :class:`~parley.chat.writer.MessageWriter`, which checks
+        membership under the chat's lock, stores it with others in one transaction and answers once
+        it is committed and announced. An image is checked and stored first.
+        """
         text = clean_text(text)
         client_id = clean_client_id(client_id)
+        if reply_to is not None and reply_to != "":
+            raise InvalidMessage("Replies are not supported yet")
         if not text and not image:
             raise InvalidMessage("A message needs text or an image")
         if not is_id(chat_id):
             raise InvalidId("chatId is not a valid chat id")
         await self.limits.count_message(me.id)
-        chat, _ = await self.access(chat_id, me.id)
-        if client_id is not None and image:
-            # A retried upload is answered before its image is processed again; a retried text
-            # message costs no extra query: the insert below notices the repeat.
-            earlier = await store.message_by_client_id(self.session, me.id, client_id)
-            if earlier is not None:
-                return self._repeat(earlier, chat), False
-
-        values: dict[str, Any] = {
-            "id": new_id(),
-            "chat_id": chat.id,
-            "sender_id": me.id,
-            "message_type": store.TYPE_TEXT,
-            "text": text,
-            "client_id": client_id,
-        }
-        if image:
-            processed = await process_upload(image)
-            key = new_media_key(processed.extension)
-            await self.storage.put(key, processed.data, processed.content_type)
-            values.update(
-                message_type=store.TYPE_IMAGE,
-                image_key=key,
-                image_width=processed.width,
-                image_height=processed.height,
-                image_content_type=processed.content_type,
-            )
-
-        await self.uow.in_order(chat.id)
-        now = store.utcnow()
-        values.update(created_at=now, updated_at=now)
-        seq = await store.insert_message(self.session, values)
-        if seq is None:  # the same clientId arrived twice at once, and the other one won
-            if values.get("image_key"):
-                with contextlib.suppress(Exception):
-                    await self.storage.delete(values["image_key"])
-            earlier = await store.message_by_client_id(self.session, me.id, client_id or "")
-            if earlier is None:  # pragma: no cover - the unique key just said it exists
-                raise InvalidMessage("This message could not be stored, try again")
-            return self._repeat(earlier, chat), False
-
-        await store.set_latest_message(
-            self.session, chat.id, seq=seq, preview=preview_of(text, bool(image)), sender=me.id, now=now
+        draft = Draft(
+            id=new_id(),
+            chat_id=chat_id,
+            sender_id=me.id,
+            text=text,
+            client_id=client_id,
+            created_at=store.utcnow(),
         )
-        members = await store.member_ids(self.session, chat.id)
-        message = Message(seq=seq, **values)
-        self.uow.emit(NEW_MESSAGE, message_document(message, self.links), to_users=members)
-        self.uow.on_commit(MESSAGES_STORED.inc)
-        log.info("chat.message.sent", chat_id=chat.id, sender=me.id, message_type=values["message_type"])
-        seen = await self._read_by_viewers(chat, me.id, members, seq)
-        return message_document(message, self.links, seen.get(message.id)), True
-
-    async def _read_by_viewers(
-        self, chat: Chat, sender: str, members: list[str], seq: int
-    ) -> dict[str, datetime]:
-        """Members who have the chat open read the new message at once (``messagesSeen`` follows it)."""
+        if image:
+            chat, _ = await self.access(chat_id, me.id)
+            if client_id is not None:
+                # A retried upload is answered before its image is processed again.
+                earlier = await store.message_by_client_id(self.session, me.id, client_id)
+                if earlier is not None:
+                    return self._repeat(earlier, chat), False
+            processed = await process_upload(image)
+            draft.image_key = new_media_key(processed.extension)
+            await self.storage.put(draft.image_key, processed.data, processed.content_type)
+            draft.message_type = store.TYPE_IMAGE
+            draft.image_width = processed.width
+            draft.image_height = processed.height
+            draft.image_content_type = processed.content_type
         try:
-            watching = await self.viewers(chat.id)
-        except Exception as exc:  # who is watching is a nicety; the message is stored either way
-            log.warning("chat.viewers.failed", chat_id=chat.id, error=type(exc).__name__)
-            return {}
+            sent = await self.writer.submit(draft)
+        except BaseException:
+            await self._forget_image(draft.image_key)
+            raise
+        if not sent.created:
+            await self._forget_image(draft.image_key)
+        return sent.message, sent.created
+
+    async def _forget_image(self, key: str | None) -> None:
+        if key is not None:
+            with contextlib.suppress(Exception):
+                await self.storage.delete(key)
+
+    async def read_on_arrival(self, readers: list[tuple[str, str, int]]) -> dict[str, datetime]:
+        """Each ``(chat, reader, seq)``: the reader has the chat open and reads up to ``seq``."""
         seen: dict[str, datetime] = {}
-        for reader in sorted(watching & set(members) - {sender}):
-            seen.update(await self._mark_read(chat, reader, seq))
+        for chat_id, reader, seq in readers:
+            found = await store.load_membership(self.session, chat_id, reader)
+            if found is None or found[1] is None:
+                continue
+            seen.update(await self._mark_read(found[0], reader, seq))
         return seen
 
     def _repeat(self, earlier: Message, chat: Chat) -> MessageOut:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -81,6 +83,8 @@ class Chat(Base):  # type: ignore[misc,valid-type]
     latest_message_seq: Mapped[int | None] = mapped_column(Seq)
     latest_message_text: Mapped[str | None] = mapped_column(Text)
     latest_message_sender: Mapped[str | None] = mapped_column(String(32))
+    # The chat's last message sequence number (``Message.chat_seq``): 1, 2, 3 … in commit order.
+    last_seq: Mapped[int] = mapped_column(Seq, nullable=False, default=0, server_default="0")
 
 
 class Member(Base):  # type: ignore[misc,valid-type]
@@ -106,6 +110,7 @@ class Message(Base):  # type: ignore[misc,valid-type]
     __table_args__ = (
         UniqueConstraint("sender_id", "client_id"),
         Index("ix_messages_chat_id_seq", "chat_id", "seq"),
+        Index("uq_messages_chat_id_chat_seq", "chat_id", "chat_seq", unique=True),
         {"sqlite_autoincrement": True},
     )
 
@@ -126,6 +131,8 @@ class Message(Base):  # type: ignore[misc,valid-type]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The message's number within its chat, without gaps and in commit order (see the writer).
+    chat_seq: Mapped[int | None] = mapped_column(Seq)
 
 
 def direct_key(a: str, b: str) -> str:
@@ -406,6 +413,86 @@ async def insert_message(session: AsyncSession, values: dict[str, Any]) -> int |
     )
     seq = (await session.execute(stmt)).scalar_one_or_none()
     return int(seq) if seq is not None else None
+
+
+@dataclass
+class LockedChat:
+    """A chat locked for a batch of messages: its last sequence number and its members."""
+
+    last_seq: int
+    members: list[str]
+
+
+async def lock_chats_for_messages(session: AsyncSession, chat_ids: list[str]) -> dict[str, LockedChat]:
+    """Lock the chats' rows until the transaction ends (in id order) and read their members.
+
+    One statement. The lock (``FOR NO KEY UPDATE``, as membership changes take) makes the members
+    read here the ones at commit time, and hands each chat's sequence numbers out in commit order.
+    """
+    chats = Chat.__table__
+    members = Member.__table__
+    stmt = (
+        select(chats.c.id, chats.c.last_seq, members.c.user_id)
+        .join(members, members.c.chat_id == chats.c.id)
+        .where(chats.c.id.in_(chat_ids))
+        .order_by(chats.c.id)
+        .with_for_update(of=chats, key_share=True)
+    )
+    found: dict[str, LockedChat] = {}
+    for chat_id, last_seq, user_id in (await session.execute(stmt)).all():
+        locked = found.get(chat_id)
+        if locked is None:
+            locked = found[chat_id] = LockedChat(int(last_seq), [])
+        locked.members.append(str(user_id))
+    return found
+
+
+async def insert_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Store messages in one statement; ``{id: seq}`` of those stored (a repeated clientId is not)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    messages = Message.__table__
+    stmt = (
+        insert(messages)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["sender_id", "client_id"])
+        .returning(messages.c.id, messages.c.seq)
+    )
+    return {str(mid): int(seq) for mid, seq in (await session.execute(stmt)).all()}
+
+
+async def set_latest_messages(session: AsyncSession, latest: list[dict[str, Any]]) -> None:
+    """Each chat's new latest message and sequence number, in one round trip (executemany)."""
+    chats = Chat.__table__
+    stmt = (
+        update(chats)
+        .where(chats.c.id == bindparam("b_chat_id"))
+        .values(
+            last_seq=bindparam("b_last_seq"),
+            latest_message_seq=bindparam("b_latest_seq"),
+            latest_message_text=bindparam("b_text"),
+            latest_message_sender=bindparam("b_sender"),
+            last_activity_at=bindparam("b_now"),
+            updated_at=bindparam("b_now"),
+        )
+    )
+    await session.execute(stmt, latest)
+
+
+async def messages_by_client_ids(
+    session: AsyncSession, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], Message]:
+    """The stored messages of these ``(sender, clientId)`` pairs."""
+    if not keys:
+        return {}
+    stmt = select(Message).where(
+        Message.sender_id.in_({k[0] for k in keys}), Message.client_id.in_({k[1] for k in keys})
+    )
+    wanted = set(keys)
+    return {
+        (m.sender_id, m.client_id or ""): m
+        for m in (await session.scalars(stmt)).all()
+        if (m.sender_id, m.client_id or "") in wanted
+    }
 
 
 async def set_latest_message(

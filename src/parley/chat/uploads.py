@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from parley.chat.media import MAX_IMAGE_BYTES
+from parley.chat.media.images import MAX_IMAGE_BYTES
 from parley.core.app import error_body
 
 # Room for the multipart framing and the other fields (4000 characters of text, a clientId …).

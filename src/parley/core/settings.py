@@ -207,6 +207,8 @@ class LimitSettings(_Base):
     otp_max_failures_per_day: int = Field(50, ge=1)
     login_rate_per_minute: int = Field(20, ge=1)
     verify_rate_per_minute: int = Field(30, ge=1)
+    # Sockets one user may hold at once (every instance together); a new one past it ends the oldest.
+    max_sockets_per_user: int = Field(20, ge=1)
     # Per user, on the chat service: messages sent, and chats (1:1 and groups) started.
     message_rate_per_minute: int = Field(300, ge=1)
     chat_rate_per_hour: int = Field(60, ge=1)

@@ -10,7 +10,7 @@ Integration in the chat app's lifespan is a few lines::
 
     realtime = Realtime(tokens=tokens, cache=cache, directory=directory, client_manager_url=...)
     app.mount("/socket.io", realtime.asgi_app)          # or route /socket.io/ to it
-    app.state.events, app.state.ordering, app.state.viewers = realtime.sink, realtime.ordered, realtime.viewers
+    app.state.events, app.state.viewers = realtime.sink, realtime.viewers
     await realtime.start()
     ...
     await realtime.stop()
@@ -29,8 +29,7 @@ Cache keys (all under ``key_prefix``):
 
 Presence announcements always carry the *full* list, recomputed from the cache when sent. So an
 online/offline transition only decides *when* contacts hear about a change, never *what* they
-hear: a duplicate or spurious announcement is harmless, which keeps the bookkeeping free of locks.
-"""
+hear: a duplicate or spurious announcement is harmless, which keeps the bookkeeping free of locks."""
 
 from __future__ import annotations
 
@@ -39,105 +38,45 @@ import contextlib
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
-from urllib.parse import urlparse
+from typing import Any
 
-import fakeredis
 import socketio
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.exceptions import LockError, RedisError
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from parley.chat.events import NEW_CHAT, NEW_MESSAGE, EventSink
+from parley.chat.events import NEW_CHAT, NEW_MESSAGE, Event, EventSink
+from parley.chat.realtime.fanout import client_managers, close_manager
+from parley.chat.realtime.protocol import (
+    BATCH_EVENT,
+    GET_ONLINE_USER,
+    JOIN_CHAT,
+    LEAVE_CHAT,
+    MAX_JOINED_CHATS,
+    MAX_PENDING_PACKETS,
+    NAMESPACE,
+    SEND_MESSAGE,
+    STOP_TYPING,
+    TYPING,
+    USER_STOPPED_TYPING,
+    USER_TYPING,
+    ChatRef,
+    Directory,
+    TokenBucket,
+    error_ack,
+    user_room,
+)
 from parley.core.auth import Identity, Tokens, session_cookie
-from parley.core.errors import Unauthorized
+from parley.core.errors import AppError, RateLimited, ServiceUnavailable, Unauthorized
 from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
 from parley.core.revocations import CHANNEL as REVOCATIONS_CHANNEL
 from parley.core.revocations import Revocation
 
 log = structlog.get_logger(__name__)
-
-
-# Server → client events.
-GET_ONLINE_USER = "getOnlineUser"
-USER_TYPING = "userTyping"
-USER_STOPPED_TYPING = "userStoppedTyping"
-# Client → server events.
-TYPING = "typing"
-STOP_TYPING = "stopTyping"
-JOIN_CHAT = "joinChat"
-LEAVE_CHAT = "leaveChat"
-
-NAMESPACE = "/"
-# A socket may have this many chats joined at once; joining one more forgets the oldest.
-MAX_JOINED_CHATS = 16
-# Packets waiting for a client before it counts as stalled and is dropped (it may reconnect).
-MAX_PENDING_PACKETS = 2000
-
-
-def user_room(user_id: str) -> str:
-    """The room every socket of a user is in."""
-    return f"user:{user_id}"
-
-
-class Directory(Protocol):
-    """What the real-time layer asks the chat service (which answers from its store)."""
-
-    async def is_member(self, chat_id: str, user_id: str) -> bool: ...
-
-    async def contacts(self, user_id: str) -> list[str]:
-        """Ids of everyone who shares a chat with the user."""
-        ...
-
-    async def chat_members(self, chat_id: str) -> list[str]: ...
-
-    async def mark_seen_on_join(self, chat_id: str, user_id: str) -> None:
-        """The user opened the chat: mark it read (the chat service emits ``messagesSeen``)."""
-        ...
-
-
-class ChatRef(BaseModel):
-    """The payload of ``typing``, ``stopTyping``, ``joinChat`` and ``leaveChat``."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    chat_id: str = Field(alias="chatId", pattern=r"^[0-9a-f]{24}$")
-
-
-class TokenBucket:
-    """``rate`` events a second with bursts of ``burst``; says when a client floods for ``grace`` s.
-
-    A flood ends once the client has slowed down enough for the bucket to be half full again.
-    """
-
-    def __init__(self, rate: float, burst: int, grace: float) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.grace = grace
-        self.tokens = float(burst)
-        self.updated = time.monotonic()
-        self.flooding_since: float | None = None
-
-    def take(self) -> Literal["ok", "drop", "abuse"]:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            if self.tokens >= self.burst / 2:
-                self.flooding_since = None
-            return "ok"
-        if self.flooding_since is None:
-            self.flooding_since = now
-        elif now - self.flooding_since >= self.grace:
-            return "abuse"
-        return "drop"
 
 
 @dataclass
@@ -164,86 +103,6 @@ class _Connection:
         return self.identity.id
 
 
-@dataclass
-class _LocalLock:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-
-
-def _redis_db(url: str) -> str:
-    path = urlparse(url).path.strip("/")
-    return path or "0"
-
-
-class _HandOnAtOnce:
-    """A listening client manager that hands each event on without waiting for its delivery.
-
-    Every instance hears every instance's events through one pub/sub listener, one at a time.
-    python-socketio's listener waits until each event's packets have been queued to its sockets,
-    which takes a turn of the event loop; under load those turns are slow, and delivery fell
-    behind storing. Here each event is handed to a task at once. The tasks run in the order the
-    events arrived and queue their packets without pausing, so every socket still gets a chat's
-    events in the published order.
-    """
-
-    _handing_on: set[asyncio.Task[None]]
-
-    async def _handle_emit(self, message: Any) -> None:
-        handing_on = self.__dict__.setdefault("_handing_on", set())
-        task = asyncio.create_task(super()._handle_emit(message))  # type: ignore[misc]
-        handing_on.add(task)
-        task.add_done_callback(handing_on.discard)
-
-
-class _RedisManager(_HandOnAtOnce, socketio.AsyncRedisManager):  # type: ignore[misc]
-    pass
-
-
-class _AioPikaManager(_HandOnAtOnce, socketio.AsyncAioPikaManager):  # type: ignore[misc]
-    pass
-
-
-def _client_managers(url: str | None, channel: str | None) -> tuple[Any, Any]:
-    """The Socket.IO client manager for ``url`` and a write-only twin that publishes on its channel.
-
-    Redis pub/sub channels are not scoped by database number, so the default channel names the
-    database: deployments on different databases of one Redis server do not hear each other.
-    """
-    if not url or url.startswith("memory://"):
-        return None, None
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        name = channel or f"parley:socketio:{_redis_db(url)}"
-        return (
-            _RedisManager(url, channel=name),
-            socketio.AsyncRedisManager(url, channel=name, write_only=True),
-        )
-    if url.startswith(("amqp://", "amqps://")):
-        name = channel or "parley.socketio"
-        return (
-            _AioPikaManager(url, channel=name),
-            socketio.AsyncAioPikaManager(url, channel=name, write_only=True),
-        )
-    raise ValueError("the Socket.IO client manager URL must be redis://…, amqp://… or memory://")
-
-
-async def _close_manager(manager: Any) -> None:
-    """Stop a client manager's listener and close its connections (the library has no close())."""
-    task = getattr(manager, "thread", None)
-    if isinstance(task, asyncio.Task) and not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    for name in ("pubsub", "redis"):
-        client = getattr(manager, name, None)
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.aclose()
-    connection = getattr(manager, "publisher_connection", None)
-    if connection is not None:
-        with contextlib.suppress(Exception):
-            await connection.close()
-
-
 class RealtimeSink:
     """The chat service's :class:`~parley.chat.events.EventSink`: events to every socket of each user."""
 
@@ -252,6 +111,9 @@ class RealtimeSink:
 
     async def emit(self, event: str, payload: dict[str, Any], *, to_users: list[str]) -> None:
         await self._realtime.deliver(event, payload, to_users)
+
+    async def emit_batch(self, events: list[Event]) -> None:
+        await self._realtime.deliver_batch(events)
 
 
 class Realtime:
@@ -274,7 +136,7 @@ class Realtime:
         event_rate: float = 20,
         event_burst: int = 40,
         flood_grace: float = 5,
-        lock_timeout: float = 5,
+        max_sockets_per_user: int = 20,
         key_prefix: str = "parley:rt:",
         channel: str | None = None,
     ) -> None:
@@ -292,13 +154,11 @@ class Realtime:
         self.event_rate = event_rate
         self.event_burst = event_burst
         self.flood_grace = flood_grace
-        self.lock_timeout = lock_timeout
+        self.max_sockets_per_user = max_sockets_per_user
         self.prefix = key_prefix
         self.instance = secrets.token_hex(6)
 
-        manager, self._publisher = _client_managers(client_manager_url, channel)
-        # Per-chat ordering needs a lock every instance sees: only a real Redis is shared.
-        self._shared_locks = manager is not None and not isinstance(cache, fakeredis.FakeAsyncRedis)
+        manager, self._publisher = client_managers(client_manager_url, channel)
         self.sio: Any = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=manager,
@@ -316,7 +176,6 @@ class Realtime:
         self._members: dict[str, tuple[float, list[str]]] = {}
         self._membership: dict[tuple[str, str], tuple[float, bool]] = {}
         self._contacts: dict[str, tuple[float, list[str]]] = {}
-        self._locks: dict[str, _LocalLock] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._requests: set[asyncio.Task[Any]] = set()
@@ -330,6 +189,7 @@ class Realtime:
         }
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on(SEND_MESSAGE, self._on_send_message)
         for event in self._handlers:
             self.sio.on(event, self._handler_for(event))
         self.sio.on("*", self._on_unknown)
@@ -400,9 +260,9 @@ class Realtime:
         for task in list(self._background):
             task.cancel()
         await self.sio.shutdown()
-        await _close_manager(self.sio.manager)
+        await close_manager(self.sio.manager)
         if self._publisher is not None:
-            await _close_manager(self._publisher)
+            await close_manager(self._publisher)
         log.info("realtime.stopped", instance=self.instance)
 
     async def serve(self, scope: Any, receive: Any, send: Any) -> None:
@@ -521,6 +381,7 @@ class Realtime:
             await self.sio.save_session(sid, {"identity": identity})
             await self.sio.enter_room(sid, user_room(identity.id))
             first = await self._presence_add(connection)
+            await self._limit_sockets(connection)
             # Queued before the connection's acknowledgement; clients hand it over once connected.
             await self._send_online_list(identity.id, sid=sid)
         except Exception as exc:
@@ -561,6 +422,7 @@ class Realtime:
             async with self.cache.pipeline(transaction=False) as pipe:
                 for chat_id in connection.joined:
                     pipe.zrem(self._viewers_key(chat_id), self._viewer_member(connection))
+                pipe.zrem(self._sockets_key(connection.user_id), self._socket_member(connection.sid))
                 await pipe.execute()
             last = await self._presence_remove(connection)
         except Exception as exc:
@@ -607,6 +469,26 @@ class Realtime:
             pipe.zadd(self._index_key, {connection.user_id: expires}, gt=True)
             results = await pipe.execute()
         return int(results[2]) == 1
+
+    def _sockets_key(self, user_id: str) -> str:
+        return f"{self.prefix}sockets:{user_id}"
+
+    async def _limit_sockets(self, connection: _Connection) -> None:
+        """Record the socket; past ``max_sockets_per_user`` the user's oldest ones (on any instance) go."""
+        key = self._sockets_key(connection.user_id)
+        async with self.cache.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {self._socket_member(connection.sid): time.time()})
+            pipe.expire(key, 7 * 24 * 3600)
+            pipe.zrange(key, 0, -(self.max_sockets_per_user + 1))
+            *_, oldest = await pipe.execute()
+        if not oldest:
+            return
+        await self.cache.zrem(key, *oldest)
+        for member in oldest:
+            sid = str(member).split(":", 1)[1]
+            log.info("realtime.too_many_sockets", user_id=connection.user_id, sid=sid)
+            # Through the client manager: the socket may be on another instance.
+            self._spawn(self.sio.disconnect(sid), "too-many-sockets")
 
     async def _presence_remove(self, connection: _Connection) -> bool:
         """Stop counting the socket; whether it was the user's last socket anywhere."""
@@ -828,6 +710,34 @@ class Realtime:
                     error=f"{type(exc).__name__}: {exc}",
                 )
 
+    async def _on_send_message(self, sid: str, *args: Any) -> dict[str, Any]:
+        """``sendMessage``: stored and acknowledged with ``{message}``, or ``{error: {message, code}}``."""
+        connection = self._connections.get(sid)
+        if connection is None:
+            return error_ack(Unauthorized())
+        verdict = connection.bucket.take()
+        if verdict == "abuse":
+            log.warning("realtime.flood.disconnect", user_id=connection.user_id, sid=sid)
+            self._disconnect_later(sid)
+        if verdict != "ok":
+            return error_ack(RateLimited("Too many events from this connection, slow down", retry_after=1))
+        if len(args) != 1 or not isinstance(args[0], dict):
+            return error_ack(AppError("sendMessage takes one object", status=422, code="invalid"))
+        # One event at a time per socket: a socket's messages are stored in the order it sent them.
+        async with connection.lock:
+            if sid not in self._connections or connection.identity.exp <= time.time():
+                return error_ack(Unauthorized())
+            try:
+                message = await self.directory.send_message(connection.identity, args[0])
+            except AppError as exc:
+                return error_ack(exc)
+            except Exception as exc:
+                log.error(
+                    "realtime.send.failed", user_id=connection.user_id, error=f"{type(exc).__name__}: {exc}"
+                )
+                return error_ack(ServiceUnavailable())
+        return {"message": message}
+
     async def _is_member(self, chat_id: str, user_id: str, *, fresh: bool = False) -> bool:
         now = time.monotonic()
         cached = self._membership.get((chat_id, user_id))
@@ -930,15 +840,55 @@ class Realtime:
             return
         rooms = [user_room(u) for u in recipients]
         if self._publisher is not None:
-            # Published only, never delivered locally first: every instance, this one included,
-            # delivers from the one channel, in the order the events were published (see ordered()).
-            await self._publisher.emit(event, payload, namespace=NAMESPACE, room=rooms)
+            await self._fan_out({**self._message(event, [payload]), "room": rooms})
         else:
             await self.sio.emit(event, payload, room=rooms)
         if event == NEW_MESSAGE:
             MESSAGES_DELIVERED.inc(len(recipients))
         elif event == NEW_CHAT:
             self._chat_changed(payload.get("chatId"), recipients)
+
+    async def deliver_batch(self, events: list[Event]) -> None:
+        """Emit several events, in order, with one publish to every instance."""
+        if self._closed:
+            log.warning("realtime.stopped.dropped", event_name=BATCH_EVENT)
+            return
+        items = [[e.name, e.payload, [user_room(u) for u in dict.fromkeys(e.to_users)]] for e in events]
+        items = [item for item in items if item[2]]
+        if not items:
+            return
+        if self._publisher is not None:
+            await self._fan_out(self._message(BATCH_EVENT, [items]))
+        else:
+            for name, payload, rooms in items:
+                await self.sio.emit(name, payload, room=rooms)
+        for event in events:
+            if event.name == NEW_MESSAGE:
+                MESSAGES_DELIVERED.inc(len(event.to_users))
+
+    def _message(self, event: str, data: list[Any]) -> dict[str, Any]:
+        """A client manager's ``emit`` message, as python-socketio publishes it (JSON data only)."""
+        return {
+            "method": "emit",
+            "event": event,
+            "data": data,
+            "binary": False,
+            "namespace": NAMESPACE,
+            "room": None,
+            "skip_sid": None,
+            "callback": None,
+            # The listener of this instance skips its own host's messages: it was handed them below.
+            "host_id": self.sio.manager.host_id,
+        }
+
+    async def _fan_out(self, message: dict[str, Any]) -> None:
+        """Publish to the other instances, and hand on to this one's sockets without the round trip.
+
+        Each instance hands a chat's messages on in ``seq`` order (:class:`InOrder`), and this
+        instance's own events in the order emitted, so no lock across instances is needed.
+        """
+        await self._publisher._publish(message)
+        await self.sio.manager._handle_emit(message)
 
     def _chat_changed(self, chat_id: Any, members: list[str]) -> None:
         """A chat was created: forget what is cached about it, and refresh its members' online lists."""
@@ -953,60 +903,3 @@ class Realtime:
             await self._refresh_lists(await self.online(members))
 
         self._spawn(refresh(), "refresh-online")
-
-    def ordered(self, chat_id: str) -> AbstractAsyncContextManager[None]:
-        """A per-chat critical section for "store a message, commit, emit ``newMessage``".
-
-        Held around those steps, it makes every member receive a chat's messages in stored order,
-        also when instances store them concurrently: the events are published, inside the section,
-        on the client manager's single channel (one Redis pub/sub channel or one fanout exchange
-        with publisher confirms), which hands them to every instance in publish order, and each
-        instance queues them to its sockets in that order. Across instances the section is a Redis
-        lock (with a timeout, so a crashed holder blocks a chat for at most ``lock_timeout``);
-        within one it is an ``asyncio.Lock`` (which also spares local waiters from polling Redis).
-        """
-        return self._ordered(chat_id)
-
-    @asynccontextmanager
-    async def _ordered(self, chat_id: str) -> AsyncIterator[None]:
-        local = self._locks.get(chat_id)
-        if local is None:
-            local = self._locks[chat_id] = _LocalLock()
-        local.users += 1
-        try:
-            async with local.lock:
-                if not self._shared_locks:
-                    yield
-                    return
-                async with self._shared_lock(chat_id):
-                    yield
-        finally:
-            local.users -= 1
-            if local.users == 0:
-                self._locks.pop(chat_id, None)
-
-    @asynccontextmanager
-    async def _shared_lock(self, chat_id: str) -> AsyncIterator[None]:
-        lock = self.cache.lock(
-            f"{self.prefix}order:{chat_id}",
-            timeout=self.lock_timeout,
-            sleep=0.005,
-            blocking_timeout=self.lock_timeout * 2,
-            thread_local=False,
-        )
-        acquired = False
-        try:
-            acquired = bool(await lock.acquire())
-        except RedisError as exc:
-            log.warning("realtime.order.lock_failed", chat_id=chat_id, error=str(exc))
-        if not acquired:
-            # Delivering out of order beats refusing the message.
-            log.warning("realtime.order.unlocked", chat_id=chat_id)
-        try:
-            yield
-        finally:
-            if acquired:
-                try:
-                    await lock.release()
-                except (LockError, RedisError) as exc:
-                    log.warning("realtime.order.release_failed", chat_id=chat_id, error=str(exc))

@@ -1,0 +1,22 @@
+"""The real-time layer (Socket.IO v4 at ``/socket.io/``), in parts.
+
+- :mod:`.protocol`: event names, payloads, limits, acknowledgements, the :class:`Directory` it asks;
+- :mod:`.ordering`: each chat's messages handed on in ``seq`` order (:class:`InOrder`);
+- :mod:`.fanout`: the client managers that carry events to every instance, one publish per batch;
+- :mod:`.server`: :class:`Realtime`, sockets, presence, typing, open chats and revocations.
+"""
+
+from parley.chat.realtime.ordering import InOrder
+from parley.chat.realtime.protocol import MAX_JOINED_CHATS, ChatRef, Directory, TokenBucket, user_room
+from parley.chat.realtime.server import Realtime, RealtimeSink
+
+__all__ = [
+    "MAX_JOINED_CHATS",
+    "ChatRef",
+    "Directory",
+    "InOrder",
+    "Realtime",
+    "RealtimeSink",
+    "TokenBucket",
+    "user_room",
+]

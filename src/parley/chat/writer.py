@@ -1,0 +1,407 @@
+"""Group commit: one writer per process stores every message sent to it, many per transaction.
+
+Senders hand a :class:`Draft` to :meth:`MessageWriter.submit` and wait. The writer takes what has
+gathered (up to ``max_batch``; under load a batch grows by itself, because everything that
+arrived while the previous one committed goes into the next) and stores it in one transaction:
+
+1. lock the batch's chats (in id order, so two instances' writers cannot deadlock) and read their
+   members and last sequence numbers, in one statement;
+2. one multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` for the messages, each numbered
+   ``chat_seq`` = the chat's next number;
+3. one ``UPDATE`` per chat (sent as one executemany) for its latest message and sequence number.
+
+Because each chat's row stays locked until the commit, a chat's numbers are handed out in commit
+order and without gaps, on any number of instances; that is what lets every instance deliver a
+chat's messages in order without a shared lock (see ``parley.chat.realtime``). After the commit,
+the batch's events go to the event sink in one call (``newMessage`` in ``chat_seq`` order), members
+who have the chat open read the new messages (on the same path as ``joinChat``), and only then is
+each sender answered: an acknowledged message is stored.
+
+Admission control: when ``max_pending`` sends are already waiting, or the oldest one has waited
+longer than ``max_wait`` seconds, :meth:`submit` refuses at once with :class:`Overloaded` (503
+with ``Retry-After``) rather than queueing the sender for seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.chat import store
+from parley.chat.documents import MediaLinks, message_document, preview_of
+from parley.chat.errors import ChatNotFound, ClientIdReused, NotAMember
+from parley.chat.events import NEW_MESSAGE, Event, EventSink, emit_all
+from parley.chat.schemas import MessageOut
+from parley.chat.store import Message
+from parley.core.database import Database
+from parley.core.errors import ServiceUnavailable
+from parley.core.metrics import MESSAGES_STORED
+
+log = structlog.get_logger(__name__)
+
+# PostgreSQL's "deadlock detected" and "could not serialize": the batch is simply run again.
+_RETRYABLE = {"40P01", "40001"}
+
+
+class Overloaded(ServiceUnavailable):
+    """More sends are waiting than the writer can store in time: come back shortly."""
+
+    code, message = "overloaded", "Too many messages are being sent right now, try again in a moment"
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__(headers={"Retry-After": str(retry_after)})
+
+
+@dataclass
+class Draft:
+    """A message to store, as the service checked it, and the future its sender awaits."""
+
+    id: str
+    chat_id: str
+    sender_id: str
+    text: str
+    client_id: str | None
+    created_at: datetime
+    message_type: str = store.TYPE_TEXT
+    image_key: str | None = None
+    image_width: int | None = None
+    image_height: int | None = None
+    image_content_type: str | None = None
+    enqueued: float = field(default_factory=time.monotonic)
+    future: asyncio.Future[Sent] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    def row(self, chat_seq: int) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "chat_id": self.chat_id,
+            "sender_id": self.sender_id,
+            "message_type": self.message_type,
+            "text": self.text,
+            "image_key": self.image_key,
+            "image_width": self.image_width,
+            "image_height": self.image_height,
+            "image_content_type": self.image_content_type,
+            "client_id": self.client_id,
+            "created_at": self.created_at,
+            "updated_at": self.created_at,
+            "chat_seq": chat_seq,
+        }
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a sender gets back: the message document, and False when its ``clientId`` was a repeat."""
+
+    message: MessageOut
+    created: bool
+
+
+# Who has each of these chats open right now (user ids), for read-on-arrival.
+ViewersOf = Callable[[list[str]], Awaitable[dict[str, set[str]]]]
+# Marks ``chat`` read up to ``seq`` for each (chat, reader, seq); returns {message id: seen at}.
+MarkRead = Callable[[list[tuple[str, str, int]]], Awaitable[dict[str, datetime]]]
+
+
+class _Repeats(Exception):
+    """The insert skipped messages whose ``(sender, clientId)`` was stored meanwhile."""
+
+
+@dataclass
+class _Stored:
+    draft: Draft
+    message: Message
+    members: list[str]
+
+
+@dataclass
+class _Batch:
+    stored: list[_Stored] = field(default_factory=list)
+    # Drafts answered with an earlier message (their clientId was a repeat), or refused.
+    repeats: list[tuple[Draft, Message]] = field(default_factory=list)
+    failed: list[tuple[Draft, BaseException]] = field(default_factory=list)
+
+
+class MessageWriter:
+    """The process's one message writer; see the module's documentation."""
+
+    def __init__(
+        self,
+        db: Database,
+        links: MediaLinks,
+        sink: Callable[[], EventSink],
+        viewers_of: ViewersOf,
+        mark_read: MarkRead,
+        *,
+        max_batch: int = 256,
+        max_pending: int = 2000,
+        max_wait: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.links = links
+        self.sink = sink
+        self.viewers_of = viewers_of
+        self.mark_read = mark_read
+        self.max_batch = max_batch
+        self.max_pending = max_pending
+        self.max_wait = max_wait
+        self.batches = 0  # committed transactions, for tests and metrics
+        self._waiting: deque[Draft] = deque()
+        self._pending = 0
+        self._wakeup = asyncio.Event()
+        self._deliveries: asyncio.Queue[_Batch | None] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def pending(self) -> int:
+        """Sends submitted and not answered yet."""
+        return self._pending
+
+    @property
+    def waiting(self) -> int:
+        """Sends submitted and not yet taken into a batch."""
+        return len(self._waiting)
+
+    async def start(self) -> None:
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._write_loop(), name="message-writer"),
+                asyncio.create_task(self._deliver_loop(), name="message-delivery"),
+            ]
+
+    async def stop(self, timeout: float = 5) -> None:
+        """Store and answer what was submitted, then stop."""
+        if not self._tasks:
+            return
+        writer, delivery = self._tasks
+        deadline = time.monotonic() + timeout
+        while (self._waiting or self._pending) and time.monotonic() < deadline:
+            if writer.done() or delivery.done():
+                break
+            await asyncio.sleep(0.01)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        for draft in self._waiting:
+            if not draft.future.done():
+                draft.future.set_exception(ServiceUnavailable("The chat service is stopping"))
+        self._waiting.clear()
+
+    async def submit(self, draft: Draft) -> Sent:
+        """Store ``draft``; returns once it is committed (and announced), or raises why not."""
+        if not self._tasks:
+            await self.start()
+        if self._pending >= self.max_pending or (
+            self._waiting and time.monotonic() - self._waiting[0].enqueued > self.max_wait
+        ):
+            raise Overloaded()
+        self._pending += 1
+        try:
+            self._waiting.append(draft)
+            self._wakeup.set()
+            return await asyncio.shield(draft.future)
+        finally:
+            self._pending -= 1
+
+    # ---------------------------------------------------------------- writing
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._waiting:
+                drafts = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
+                try:
+                    batch = await self._commit(drafts)
+                except asyncio.CancelledError:
+                    for draft in drafts:
+                        if not draft.future.done():
+                            draft.future.set_exception(ServiceUnavailable("The chat service is stopping"))
+                    raise
+                except Exception as exc:
+                    log.error("chat.writer.failed", count=len(drafts), error=f"{type(exc).__name__}: {exc}")
+                    batch = _Batch(failed=[(d, exc) for d in drafts])
+                await self._deliveries.put(batch)
+
+    async def _commit(self, drafts: list[Draft]) -> _Batch:
+        done = _Batch()
+        attempts = 0
+        while drafts:
+            attempts += 1
+            try:
+                async with self.db.session() as session:
+                    batch = await self._store(session, drafts)
+                self.batches += 1
+                done.stored.extend(batch.stored)
+                done.repeats.extend(batch.repeats)
+                done.failed.extend(batch.failed)
+                return done
+            except _Repeats:
+                # Someone stored one of these clientIds meanwhile: answer those with it, store the rest.
+                if attempts >= 5:
+                    raise
+                drafts = await self._answer_repeats(drafts, done)
+            except DBAPIError as exc:
+                code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+                if code not in _RETRYABLE or attempts >= 5:
+                    raise
+                log.info("chat.writer.retry", code=code)
+        return done
+
+    async def _answer_repeats(self, drafts: list[Draft], done: _Batch) -> list[Draft]:
+        keyed = [d for d in drafts if d.client_id is not None]
+        async with self.db.session() as session:
+            earlier = await store.messages_by_client_ids(
+                session, [(d.sender_id, d.client_id or "") for d in keyed]
+            )
+        rest = []
+        for draft in drafts:
+            found = earlier.get((draft.sender_id, draft.client_id or "")) if draft.client_id else None
+            if found is None:
+                rest.append(draft)
+            else:
+                done.repeats.append((draft, found))
+        return rest
+
+    async def _store(self, session: AsyncSession, drafts: list[Draft]) -> _Batch:
+        batch = _Batch()
+        chats = await store.lock_chats_for_messages(session, sorted({d.chat_id for d in drafts}))
+        next_seq = {chat_id: chat.last_seq for chat_id, chat in chats.items()}
+        firsts: dict[tuple[str, str], Draft] = {}
+        rows: list[dict[str, Any]] = []
+        accepted: list[Draft] = []
+        followers: list[tuple[Draft, Draft]] = []
+        for draft in drafts:
+            chat = chats.get(draft.chat_id)
+            if chat is None:
+                batch.failed.append((draft, ChatNotFound()))
+                continue
+            if draft.sender_id not in chat.members:
+                batch.failed.append((draft, NotAMember()))
+                continue
+            if draft.client_id is not None:
+                key = (draft.sender_id, draft.client_id)
+                if key in firsts:  # the same clientId twice in one batch: one message
+                    followers.append((draft, firsts[key]))
+                    continue
+                firsts[key] = draft
+            next_seq[draft.chat_id] += 1
+            rows.append(draft.row(next_seq[draft.chat_id]))
+            accepted.append(draft)
+        if not rows:
+            return batch
+        seqs = await store.insert_messages(session, rows)
+        if len(seqs) < len(rows):
+            raise _Repeats()
+        latest: dict[str, dict[str, Any]] = {}
+        by_id: dict[str, _Stored] = {}
+        for draft, row in zip(accepted, rows, strict=True):
+            message = Message(seq=seqs[draft.id], seen_at=None, **row)
+            stored = _Stored(draft, message, chats[draft.chat_id].members)
+            by_id[draft.id] = stored
+            batch.stored.append(stored)
+            latest[draft.chat_id] = {
+                "b_chat_id": draft.chat_id,
+                "b_last_seq": row["chat_seq"],
+                "b_latest_seq": message.seq,
+                "b_text": preview_of(draft.text, draft.image_key is not None),
+                "b_sender": draft.sender_id,
+                "b_now": draft.created_at,
+            }
+        await store.set_latest_messages(session, list(latest.values()))
+        for draft, first in followers:
+            batch.repeats.append((draft, by_id[first.id].message))
+        return batch
+
+    # ---------------------------------------------------------------- after the commit
+
+    async def _deliver_loop(self) -> None:
+        while True:
+            batch = await self._deliveries.get()
+            if batch is None:
+                return
+            try:
+                await self._deliver(batch)
+            except Exception as exc:  # the messages are stored; answer the senders regardless
+                log.error("chat.delivery.failed", error=f"{type(exc).__name__}: {exc}")
+            finally:
+                self._answer(batch)
+
+    async def _deliver(self, batch: _Batch) -> None:
+        if not batch.stored:
+            return
+        for _ in batch.stored:
+            MESSAGES_STORED.inc()
+        documents = {s.message.id: message_document(s.message, self.links) for s in batch.stored}
+        events = [
+            Event(NEW_MESSAGE, documents[s.message.id].model_dump(mode="json", by_alias=True), s.members)
+            for s in sorted(batch.stored, key=lambda s: (s.message.chat_id, s.message.chat_seq or 0))
+        ]
+        await emit_all(self.sink(), events)
+        log.info(
+            "chat.messages.stored",
+            count=len(batch.stored),
+            chats=len({s.message.chat_id for s in batch.stored}),
+        )
+        seen = await self._read_by_viewers(batch)
+        for stored in batch.stored:
+            moment = seen.get(stored.message.id)
+            document = documents[stored.message.id]
+            if moment is not None:
+                document = message_document(stored.message, self.links, moment)
+            stored.draft.future.set_result(Sent(document, True))
+
+    async def _read_by_viewers(self, batch: _Batch) -> dict[str, datetime]:
+        """Members who have a chat open read its new messages at once (``messagesSeen`` follows)."""
+        latest: dict[str, _Stored] = {}
+        for stored in batch.stored:
+            latest[stored.message.chat_id] = stored
+        try:
+            watching = await self.viewers_of(list(latest))
+        except Exception as exc:  # who is watching is a nicety; the messages are stored either way
+            log.warning("chat.viewers.failed", error=type(exc).__name__)
+            return {}
+        readers: list[tuple[str, str, int]] = []
+        senders: dict[str, set[str]] = defaultdict(set)
+        for stored in batch.stored:
+            senders[stored.message.chat_id].add(stored.message.sender_id)
+        for chat_id, stored in latest.items():
+            members = set(stored.members)
+            for reader in sorted(watching.get(chat_id, set()) & members):
+                if senders[chat_id] == {reader}:
+                    continue  # reading only one's own messages changes nothing
+                readers.append((chat_id, reader, stored.message.seq))
+        if not readers:
+            return {}
+        try:
+            return await self.mark_read(readers)
+        except Exception as exc:
+            log.warning("chat.read_on_arrival.failed", error=f"{type(exc).__name__}: {exc}")
+            return {}
+
+    def _answer(self, batch: _Batch) -> None:
+        for stored in batch.stored:
+            if not stored.draft.future.done():
+                stored.draft.future.set_result(Sent(message_document(stored.message, self.links), True))
+        for draft, earlier in batch.repeats:
+            if draft.future.done():
+                continue
+            if earlier.chat_id != draft.chat_id:
+                draft.future.set_exception(ClientIdReused())
+            else:
+                draft.future.set_result(Sent(message_document(earlier, self.links), False))
+        for draft, error in batch.failed:
+            if not draft.future.done():
+                draft.future.set_exception(error)
