@@ -28,13 +28,21 @@ const SOCKET_ACK_TIMEOUT_MS = 5000;
 /** How many older pages a jump to a quoted message loads at most. */
 const MAX_JUMP_PAGES = 20;
 
-/** The HTTP status a socket error's code stands for, so it is worded the same way. */
+/** The HTTP status each error code of the API stands for, so a socket error is worded the same way. */
+const STATUS_OF_CODE: Record<string, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unsupported_type: 415,
+  rate_limited: 429,
+  unavailable: 503,
+};
+
 function statusOfCode(code: string | null): number {
-  if (!code) return 400;
-  if (/forbidden|not_member|blocked/.test(code)) return 403;
-  if (/not_found/.test(code)) return 404;
-  if (/rate|too_many/.test(code)) return 429;
-  return 400;
+  return (code && STATUS_OF_CODE[code]) || 400;
 }
 
 export interface OutgoingImage {
