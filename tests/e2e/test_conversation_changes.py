@@ -1,0 +1,182 @@
+"""Conversations that change, in real browsers: reply, react, edit, delete, copy, group changes.
+
+Three people in a group; every change one of them makes shows up live on another's screen, at a
+desktop and at a phone size (where actions open with a long press instead of the hover toolbar).
+A member removed from the group sees the chat close: a notice in place of the composer, and the
+chat gone from the list; the others see the change as a note in the history.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, Locator, expect
+
+from tests.e2e.flow import (
+    LIVE,
+    ConsoleErrors,
+    Person,
+    chat_item,
+    create_group,
+    log_in,
+    open_chat,
+    people,
+    received,
+    send_text,
+    show_list,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(params=["embedded", pytest.param("microservices", marks=pytest.mark.real)])
+def site(request: pytest.FixtureRequest) -> str:
+    if request.param == "embedded":
+        return str(request.getfixturevalue("embedded_site"))
+    return str(request.getfixturevalue("topology").url)
+
+
+def message(person: Person, text: str) -> Locator:
+    return person.page.get_by_test_id("message").filter(has_text=text).last
+
+
+def open_actions(person: Person, bubble: Locator, phone: bool) -> Locator:
+    """The message's actions menu: a long press on a phone, the toolbar's button on a desktop."""
+    if phone:
+        bubble.get_by_test_id("message-bubble").dispatch_event(
+            "pointerdown", {"pointerType": "touch", "isPrimary": True, "bubbles": True}
+        )
+    else:
+        bubble.hover()
+        bubble.get_by_test_id("message-actions-button").click()
+    menu = person.page.get_by_test_id("message-menu")
+    expect(menu).to_be_visible()
+    return menu
+
+
+def chip(bubble: Locator, emoji: str) -> Locator:
+    return bubble.locator(f'[data-testid="reaction-chip"][data-emoji="{emoji}"]')
+
+
+def run_changes(browser: Browser, base_url: str, *, phone: bool, domain: str) -> None:
+    errors = ConsoleErrors()
+    with people(browser, domain, phone=phone, errors=errors) as (alice, bob, carol):
+        if not phone:
+            alice.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+        for person in (alice, bob, carol):
+            log_in(person, base_url)
+
+        chat_id = create_group(alice, "Trip", [bob, carol], phone)
+        created = alice.page.get_by_test_id("system-message")
+        expect(created.first).to_have_text("You created the group “Trip”", timeout=LIVE)
+        expect(chat_item(bob, chat_id)).to_be_visible(timeout=LIVE)
+        open_chat(bob, chat_id, "Trip", phone)
+        expect(bob.page.get_by_test_id("system-message").first).to_have_text(
+            re.compile(r"alice created the group")
+        )
+        expect(chat_item(carol, chat_id)).to_be_visible(timeout=LIVE)
+        open_chat(carol, chat_id, "Trip", phone)
+
+        # Reply: the quote shows in bob's composer, then above the reply on alice's screen.
+        send_text(alice, "hello team")
+        original = received(bob, "hello team")
+        open_actions(bob, original, phone).get_by_test_id("action-reply").click()
+        expect(bob.page.get_by_test_id("reply-preview")).to_contain_text("hello team")
+        send_text(bob, "count me in")
+        expect(bob.page.get_by_test_id("reply-preview")).to_have_count(0)
+        reply = received(alice, "count me in")
+        expect(reply.get_by_test_id("reply-quote")).to_contain_text("hello team")
+
+        # React: bob's chip is his own (pressed); alice sees it live and adds hers from the chip.
+        open_actions(bob, original, phone).locator('[data-emoji="👍"]').click()
+        expect(chip(original, "👍")).to_have_attribute("aria-pressed", "true", timeout=LIVE)
+        mine_on_alice = chip(message(alice, "hello team"), "👍")
+        expect(mine_on_alice).to_contain_text("1", timeout=LIVE)
+        expect(mine_on_alice).to_have_attribute("aria-pressed", "false")
+        mine_on_alice.click()
+        expect(chip(original, "👍")).to_contain_text("2", timeout=LIVE)
+        expect(chip(original, "👍")).to_have_attribute("aria-label", re.compile(r"alice"))
+        # The full picker.
+        menu = open_actions(carol, message(carol, "hello team"), phone)
+        menu.get_by_test_id("more-emoji").click()
+        expect(menu.get_by_test_id("emoji-grid")).to_be_visible()
+        menu.locator('[data-emoji="🎉"]').click()
+        expect(chip(message(alice, "hello team"), "🎉")).to_contain_text("1", timeout=LIVE)
+
+        # Copy (desktop: the page may read the clipboard there).
+        if not phone:
+            open_actions(alice, message(alice, "hello team"), phone).get_by_test_id("action-copy").click()
+            expect(alice.page.get_by_test_id("conversation-notice")).to_have_text("Copied")
+            assert alice.page.evaluate("navigator.clipboard.readText()") == "hello team"
+
+        # Edit with the up arrow in the empty composer; "edited" shows for bob, his quote follows.
+        composer = alice.page.get_by_test_id("composer")
+        composer.click()
+        composer.press("ArrowUp")
+        expect(alice.page.get_by_test_id("edit-banner")).to_be_visible()
+        expect(composer).to_have_value("hello team")
+        composer.fill("hello everyone")
+        composer.press("Enter")
+        expect(alice.page.get_by_test_id("edit-banner")).to_have_count(0)
+        edited = message(bob, "hello everyone")
+        expect(edited.get_by_test_id("edited-marker")).to_be_visible(timeout=LIVE)
+        expect(message(bob, "count me in").get_by_test_id("reply-quote")).to_contain_text(
+            "hello everyone", timeout=LIVE
+        )
+        # Bob may not edit or delete alice's message (not an admin); he may reply and copy.
+        menu = open_actions(bob, edited, phone)
+        expect(menu.get_by_test_id("action-edit")).to_have_count(0)
+        expect(menu.get_by_test_id("action-delete")).to_have_count(0)
+        bob.page.keyboard.press("Escape")
+        expect(menu).to_be_hidden()
+
+        # Delete, after a confirmation: a tombstone in place for bob, and his quote says so.
+        target = message(alice, "hello everyone")
+        open_actions(alice, target, phone).get_by_test_id("action-delete").click()
+        dialog = alice.page.get_by_test_id("delete-dialog")
+        expect(dialog).to_be_visible()
+        dialog.get_by_test_id("confirm-delete").click()
+        expect(dialog).to_be_hidden()
+        tombstone = bob.page.locator('[data-testid="message"][data-deleted="true"]')
+        expect(tombstone).to_have_count(1, timeout=LIVE)
+        expect(tombstone).to_contain_text("This message was deleted")
+        expect(bob.page.get_by_test_id("message").filter(has_text="hello everyone")).to_have_count(0)
+        quote = message(bob, "count me in").get_by_test_id("reply-quote")
+        expect(quote).to_have_attribute("data-deleted", "true", timeout=LIVE)
+        # The quote leads to the original (here, its tombstone).
+        quote.click()
+        expect(tombstone).to_be_in_viewport()
+
+        # Alice (the group's admin) removes carol: carol's app closes the chat, the others see a note.
+        alice.page.get_by_test_id("chat-details-button").click()
+        alice.page.get_by_role("button", name="Remove carol from the group").click()
+        expect(alice.page.get_by_test_id("system-message").last).to_have_text(
+            "You removed carol", timeout=LIVE
+        )
+        expect(bob.page.get_by_test_id("system-message").last).to_have_text(
+            "alice removed carol", timeout=LIVE
+        )
+        expect(carol.page.get_by_test_id("removed-notice")).to_be_visible(timeout=LIVE)
+        expect(carol.page.get_by_test_id("composer")).to_have_count(0)
+        show_list(carol, phone)
+        expect(chat_item(carol, chat_id)).to_have_count(0, timeout=LIVE)
+
+        # A rename reaches the others live: the title and a note.
+        bob_title = bob.page.get_by_test_id("conversation-title")
+        alice.page.get_by_test_id("rename-button").click()
+        alice.page.get_by_test_id("rename-input").fill("Road trip")
+        alice.page.get_by_test_id("rename-save").click()
+        expect(bob_title).to_have_text("Road trip", timeout=LIVE)
+        expect(bob.page.get_by_test_id("system-message").last).to_have_text(
+            "alice renamed the group to “Road trip”", timeout=LIVE
+        )
+    errors.assert_none()
+
+
+def test_changes_are_live_on_a_desktop(browser: Browser, site: str) -> None:
+    run_changes(browser, site, phone=False, domain="changes-desktop.example.com")
+
+
+def test_changes_are_live_on_a_phone(browser: Browser, site: str) -> None:
+    run_changes(browser, site, phone=True, domain="changes-phone.example.com")
