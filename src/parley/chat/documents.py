@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from parley.chat.media.images import sign_media_path, verify_media_signature
-from parley.chat.schemas import ChatDetail, ChatOut, ImageOut, LatestMessage, MessageOut
-from parley.chat.store import ROLE_ADMIN, TYPE_IMAGE, TYPE_TEXT, Chat, Member, Message
+from parley.chat.schemas import (
+    ChatDetail,
+    ChatOut,
+    ImageOut,
+    LatestMessage,
+    MessageOut,
+    ReactionOut,
+    ReplyOut,
+    SystemOut,
+)
+from parley.chat.store import ROLE_ADMIN, TYPE_IMAGE, TYPE_SYSTEM, TYPE_TEXT, Chat, Member, Message
 from parley.core.settings import Settings
 
 IMAGE_PREVIEW = "📷 Image"
+REPLY_QUOTE_LENGTH = 200
 
 
 def iso(moment: datetime) -> str:
@@ -49,11 +60,45 @@ class MediaLinks:
         verify_media_signature(key, exp, sig, self.secret)
 
 
-def message_document(message: Message, links: MediaLinks, seen_at: datetime | None = None) -> MessageOut:
-    """The message document; ``seen_at`` overrides the row's when it was just marked seen."""
+def message_type(message: Message) -> str:
+    if message.message_type in (TYPE_IMAGE, TYPE_SYSTEM):
+        return message.message_type
+    return TYPE_TEXT
+
+
+def reply_document(original: Message) -> ReplyOut:
+    """The quote of ``original`` a reply carries: as it is now (a deleted one shows as deleted)."""
+    return ReplyOut(
+        id=original.id,
+        sender=original.sender_id,
+        text="" if original.deleted else original.text[:REPLY_QUOTE_LENGTH],
+        messageType=message_type(original),
+        deleted=bool(original.deleted),
+    )
+
+
+def system_document(raw: str | None) -> SystemOut | None:
+    if not raw:
+        return None
+    return SystemOut.model_validate(json.loads(raw))
+
+
+def message_document(
+    message: Message,
+    links: MediaLinks,
+    seen_at: datetime | None = None,
+    *,
+    reply: Message | None = None,
+    reactions: Sequence[tuple[str, list[str]]] = (),
+) -> MessageOut:
+    """The message document; ``seen_at`` overrides the row's when it was just marked seen.
+
+    ``reply`` is the message it answers (loaded by the caller), ``reactions`` its reactions.
+    """
     seen = seen_at or message.seen_at
+    deleted = bool(message.deleted)
     image = None
-    if message.image_key:
+    if message.image_key and not deleted:
         image = ImageOut(
             url=links.url(message.image_key),
             publicId=message.image_key,
@@ -64,22 +109,31 @@ def message_document(message: Message, links: MediaLinks, seen_at: datetime | No
         id=message.id,
         chatId=message.chat_id,
         sender=message.sender_id,
-        text=message.text,
+        text="" if deleted else message.text,
         image=image,
-        messageType=TYPE_IMAGE if message.message_type == TYPE_IMAGE else TYPE_TEXT,
+        messageType=message_type(message),
+        system=system_document(message.system),
         seen=seen is not None,
         seenAt=iso(seen) if seen else None,
         createdAt=iso(message.created_at),
         updatedAt=iso(message.updated_at),
         clientId=message.client_id,
         seq=message.chat_seq,
+        editedAt=iso(message.edited_at) if message.edited_at else None,
+        deleted=deleted,
+        replyTo=reply_document(reply) if reply is not None and not deleted and message.reply_to else None,
+        reactions=[] if deleted else [ReactionOut(emoji=e, users=list(u)) for e, u in reactions],
     )
 
 
 def _latest(chat: Chat) -> LatestMessage | None:
     if chat.latest_message_seq is None or chat.latest_message_sender is None:
         return None
-    return LatestMessage(text=chat.latest_message_text or "", sender=chat.latest_message_sender)
+    # A deleted latest message keeps its place, without a preview.
+    deleted = chat.latest_message_text is None
+    return LatestMessage(
+        text=chat.latest_message_text or "", sender=chat.latest_message_sender, deleted=deleted
+    )
 
 
 def chat_document(chat: Chat, members: Sequence[Member], unseen: int) -> ChatOut:

@@ -78,3 +78,31 @@ class TooManyMessages(RateLimited):
 
 class TooManyChats(RateLimited):
     code, message = "too_many_chats", "You have started too many chats recently; try again later"
+
+
+class MessageNotFound(NotFound):
+    code, message = "message_not_found", "Message not found"
+
+
+class NotTheSender(Forbidden):
+    code, message = "not_the_sender", "Only the sender can do that"
+
+
+class EditWindowPassed(Forbidden):
+    code, message = "edit_window_passed", "This message can no longer be edited"
+
+
+class MessageDeleted(Forbidden):
+    code, message = "message_deleted", "This message was deleted"
+
+
+class SystemMessage(Forbidden):
+    code, message = "system_message", "System messages cannot be changed"
+
+
+class InvalidEmoji(BadRequest):
+    code, message = "invalid_emoji", "A reaction is one emoji"
+
+
+class TooManyReactions(BadRequest):
+    code, message = "too_many_reactions", "A message can have at most 20 different reactions"

@@ -20,6 +20,9 @@ log = structlog.get_logger(__name__)
 NEW_MESSAGE = "newMessage"
 MESSAGES_SEEN = "messagesSeen"
 NEW_CHAT = "newChat"
+MESSAGE_UPDATED = "messageUpdated"
+CHAT_UPDATED = "chatUpdated"
+REMOVED_FROM_CHAT = "removedFromChat"
 
 
 class EventSink(Protocol):

@@ -19,8 +19,10 @@ from parley.chat.schemas import (
     ChatUpdated,
     ChatView,
     Done,
+    EditMessageIn,
     ErrorOut,
     History,
+    MessageChanged,
     MessageSent,
     NewChatIn,
     NewGroupIn,
@@ -185,7 +187,7 @@ _MESSAGE_FORM = {
         "clientId": {"type": "string", "description": "Your own id for this message (idempotency)."},
         "replyTo": {
             "type": "string",
-            "description": "Not supported yet: a non-empty value is refused (400).",
+            "description": "The id of the message of the same chat this one answers (else 400).",
         },
     },
 }
@@ -197,7 +199,7 @@ _MESSAGE_FORM = {
     status_code=201,
     summary="Send a message: text (JSON or a form), an image (JPEG, PNG, GIF or WebP up to 5 MB), or both",
     description=(
-        "The sender is always the caller. A text message may come as JSON `{chatId, text, clientId?}` or "
+        "The sender is always the caller. A text message may come as JSON `{chatId, text, clientId?, replyTo?}` or "
         "as a multipart form; an image needs the form. Sending the same `clientId` again returns the "
         "message stored the first time (with status 200) instead of storing it twice. When the service "
         "has more messages waiting than it can store in time it answers 503 with `Retry-After`."
@@ -278,6 +280,66 @@ async def get_messages(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
 ) -> History:
     return await chats.history(me, chatId, before, limit)
+
+
+MessageId = Annotated[str, Path(description="The message's id.")]
+
+
+@router.patch(
+    "/message/{messageId}",
+    tags=["message"],
+    summary="Edit your message's text (or an image's caption) within the edit window",
+    description=(
+        "Only the sender, only within `EDIT_WINDOW_SECONDS` of sending (else 403); sets `editedAt`. "
+        "A deleted or system message cannot be edited. Every member gets `messageUpdated`."
+    ),
+    responses=_errors(400, 403, 404),
+)
+async def edit_message(
+    me: CurrentUser, chats: Chats, messageId: MessageId, body: EditMessageIn
+) -> MessageChanged:
+    return MessageChanged(message=await chats.edit_message(me, messageId, body.text))
+
+
+@router.delete(
+    "/message/{messageId}",
+    tags=["message"],
+    summary="Delete a message for everyone, leaving a tombstone",
+    description=(
+        "The sender at any time, a group admin any message of the group, anyone else 403. The answer "
+        "is the tombstone (`deleted: true`, text empty, no image, reply or reactions); the image "
+        "file leaves the storage, so its links stop working. Every member gets `messageUpdated`."
+    ),
+    responses=_errors(403, 404),
+)
+async def delete_message(me: CurrentUser, chats: Chats, messageId: MessageId) -> MessageChanged:
+    return MessageChanged(message=await chats.delete_message(me, messageId))
+
+
+Emoji = Annotated[str, Path(description="One emoji, URL-encoded.")]
+
+
+@router.put(
+    "/message/{messageId}/reactions/{emoji}",
+    tags=["message"],
+    summary="React to a message with one emoji",
+    description="Idempotent. At most 20 different emoji per message (else 400); anything but one emoji: 400.",
+    responses=_errors(400, 403, 404),
+)
+async def add_reaction(me: CurrentUser, chats: Chats, messageId: MessageId, emoji: Emoji) -> MessageChanged:
+    return MessageChanged(message=await chats.react(me, messageId, emoji, add=True))
+
+
+@router.delete(
+    "/message/{messageId}/reactions/{emoji}",
+    tags=["message"],
+    summary="Take your reaction back",
+    responses=_errors(400, 403, 404),
+)
+async def remove_reaction(
+    me: CurrentUser, chats: Chats, messageId: MessageId, emoji: Emoji
+) -> MessageChanged:
+    return MessageChanged(message=await chats.react(me, messageId, emoji, add=False))
 
 
 @media_router.get(

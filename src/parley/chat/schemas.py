@@ -25,13 +25,38 @@ class ImageOut(BaseModel):
     height: int
 
 
+class ReplyOut(Document):
+    """The message a reply quotes, as it is now."""
+
+    id: str = Field(alias="_id")
+    sender: str
+    text: str = Field(description="At most 200 characters of the quoted message; empty once it is deleted.")
+    messageType: Literal["text", "image", "system"]
+    deleted: bool
+
+
+class ReactionOut(BaseModel):
+    emoji: str
+    users: list[str] = Field(description="Who reacted with it, in the order they did.")
+
+
+class SystemOut(BaseModel):
+    """What a system message records: a change to the group."""
+
+    action: Literal["created", "added", "removed", "left", "renamed"]
+    actor: str = Field(description="Who made the change.")
+    users: list[str] = Field(description="Who was added or removed, or who left.")
+    name: str | None = Field(description="The group's name after the change.")
+
+
 class MessageOut(Document):
     id: str = Field(alias="_id")
     chatId: str
-    sender: str = Field(description="The sender's user id.")
+    sender: str = Field(description="The sender's user id (for a system message: who made the change).")
     text: str
     image: ImageOut | None = Field(None, exclude_if=_absent_if_none)
-    messageType: Literal["text", "image"]
+    messageType: Literal["text", "image", "system"]
+    system: SystemOut | None = Field(None, exclude_if=_absent_if_none, description="System messages only.")
     seen: bool = Field(description="Every other member has read it (in a 1:1 chat: the other person).")
     seenAt: str | None
     createdAt: str
@@ -42,11 +67,18 @@ class MessageOut(Document):
         exclude_if=_absent_if_none,
         description="The message's number in its chat: 1, 2, 3 … in the order the messages were stored.",
     )
+    editedAt: str | None = Field(None, description="When the text was last edited; null until then.")
+    deleted: bool = Field(False, description="A tombstone: text empty, no image, reply or reactions.")
+    replyTo: ReplyOut | None = Field(None, description="The message this one answers.")
+    reactions: list[ReactionOut] = Field(
+        default_factory=list, description="In the order each emoji was first used."
+    )
 
 
 class LatestMessage(BaseModel):
     text: str
     sender: str
+    deleted: bool = Field(False, description="The latest message was deleted (its text is empty).")
 
 
 class ChatOut(Document):
@@ -144,15 +176,32 @@ class SendMessageIn(BaseModel):
     chatId: str = Field(description="The chat's id.")
     text: str = Field("", description="At most 4000 characters; trimmed.")
     clientId: str | None = Field(None, description="Your own id for this message (idempotency).")
-    replyTo: str | None = Field(
-        None, description="Not supported yet: a value other than null is refused (400)."
-    )
+    replyTo: str | None = Field(None, description="The id of the message of the same chat this one answers.")
+
+
+class EditMessageIn(BaseModel):
+    text: str = Field(description="The new text: at most 4000 characters; trimmed.")
+
+
+class MessageChanged(BaseModel):
+    message: MessageOut
 
 
 # --- events ---------------------------------------------------------------------------------------------
 
 
 class NewChatEvent(BaseModel):
+    chatId: str
+
+
+class ChatUpdatedEvent(BaseModel):
+    chatId: str
+    name: str | None
+    users: list[str]
+    admins: list[str]
+
+
+class RemovedFromChatEvent(BaseModel):
     chatId: str
 
 

@@ -14,8 +14,9 @@ import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import emoji as emoji_data
 import structlog
 from limits.errors import StorageError
 from pydantic import ValidationError
@@ -23,37 +24,53 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.chat import store
-from parley.chat.documents import MediaLinks, chat_detail, chat_document, message_document
+from parley.chat.documents import MediaLinks, chat_detail, chat_document, message_document, preview_of
 from parley.chat.errors import (
     ChatNotFound,
     ChatWithYourself,
     ClientIdReused,
+    EditWindowPassed,
     GroupTooLarge,
     GroupTooSmall,
     InvalidCursor,
+    InvalidEmoji,
     InvalidId,
     InvalidMessage,
     InvalidName,
     MemberNotFound,
+    MessageDeleted,
+    MessageNotFound,
     NotAGroup,
     NotAMember,
     NotAnAdmin,
+    NotTheSender,
+    SystemMessage,
     TooManyChats,
     TooManyMessages,
+    TooManyReactions,
 )
-from parley.chat.events import MESSAGES_SEEN, NEW_CHAT
+from parley.chat.events import (
+    CHAT_UPDATED,
+    MESSAGE_UPDATED,
+    MESSAGES_SEEN,
+    NEW_CHAT,
+    NEW_MESSAGE,
+    REMOVED_FROM_CHAT,
+)
 from parley.chat.media.images import new_media_key, process_upload
 from parley.chat.media.storage import MediaStorage, StoredObject
 from parley.chat.schemas import (
     ChatList,
     ChatListItem,
     ChatUpdated,
+    ChatUpdatedEvent,
     ChatView,
     Done,
     History,
     MessageOut,
     MessagesSeenEvent,
     NewChatEvent,
+    RemovedFromChatEvent,
     UserOut,
 )
 from parley.chat.store import Chat, Member, Message
@@ -74,6 +91,8 @@ MAX_CLIENT_ID_LENGTH = 100
 MAX_GROUP_MEMBERS = 256
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
+MAX_REACTIONS = 20
+MAX_EMOJI_LENGTH = 64
 
 # --- checking input ---------------------------------------------------------------------------------------
 
@@ -102,6 +121,13 @@ def clean_client_id(client_id: str | None) -> str | None:
     if len(cleaned) > MAX_CLIENT_ID_LENGTH or not cleaned.isprintable():
         raise InvalidMessage(f"clientId must be 1–{MAX_CLIENT_ID_LENGTH} printable characters")
     return cleaned
+
+
+def clean_emoji(raw: str) -> str:
+    """A reaction: exactly one emoji (an RGI emoji or emoji sequence); :class:`InvalidEmoji` otherwise."""
+    if not raw or len(raw) > MAX_EMOJI_LENGTH or not emoji_data.is_emoji(raw):
+        raise InvalidEmoji()
+    return raw
 
 
 def user_ids(values: list[str], field: str) -> list[str]:
@@ -194,6 +220,7 @@ class ChatService:
     storage: MediaStorage
     writer: MessageWriter
     limits: UsageLimits = NO_LIMITS
+    edit_window: int = 3600
 
     @property
     def session(self) -> AsyncSession:
@@ -248,10 +275,12 @@ class ChatService:
         await self.users.require(others, me.token)
         await self.limits.count_new_chat(me.id)
         chat_id = new_id()
+        now = store.utcnow()
         await store.insert_group(
-            self.session, chat_id=chat_id, name=name, creator=me.id, others=others, now=store.utcnow()
+            self.session, chat_id=chat_id, name=name, creator=me.id, others=others, now=now
         )
         self.uow.emit(NEW_CHAT, NewChatEvent(chatId=chat_id), to_users=[me.id, *others])
+        await self._system(chat_id, me.id, "created", others, name, [me.id, *others], now)
         log.info("chat.created", chat_id=chat_id, group=True, members=len(others) + 1)
         return chat_id
 
@@ -310,9 +339,13 @@ class ChatService:
         chat, _ = await self._group(me, chat_id)
         if name == chat.name:  # nothing changes: no write, no event
             return ChatUpdated(message="Group renamed", chat=(await self._view(me, chat)).chat)
-        await store.rename_chat(self.session, chat, name, store.utcnow())
+        now = store.utcnow()
+        await store.rename_chat(self.session, chat, name, now)
+        view = (await self._view(me, chat)).chat
+        await self._system(chat.id, me.id, "renamed", [], name, view.users, now)
+        self._chat_updated(view.id, view.name, view.users, view.admins)
         log.info("chat.renamed", chat_id=chat.id, by=me.id)
-        return ChatUpdated(message="Group renamed", chat=(await self._view(me, chat)).chat)
+        return ChatUpdated(message="Group renamed", chat=view)
 
     async def add_members(self, me: Identity, chat_id: str, member_ids: list[str]) -> ChatUpdated:
         """Admins add people; those already in the group are left as they are.
@@ -339,8 +372,13 @@ class ChatService:
                 now=store.utcnow(),
                 read_seq=chat.latest_message_seq or 0,
             )
-            await store.touch_chat(self.session, chat, store.utcnow())
+            now = store.utcnow()
+            await store.touch_chat(self.session, chat, now)
             self.uow.emit(NEW_CHAT, NewChatEvent(chatId=chat.id), to_users=added)
+            if added:
+                view = (await self._view(me, chat)).chat
+                await self._system(chat.id, me.id, "added", added, chat.name, view.users, now)
+                self._chat_updated(view.id, view.name, view.users, view.admins)
             log.info("chat.members.added", chat_id=chat.id, by=me.id, count=len(added))
         return ChatUpdated(message="Members added", chat=(await self._view(me, chat)).chat)
 
@@ -357,8 +395,12 @@ class ChatService:
         await store.remove_member(self.session, chat.id, user_id)
         await store.refresh_seen(self.session, chat.id, now)
         await store.touch_chat(self.session, chat, now)
+        view = (await self._view(me, chat)).chat
+        await self._system(chat.id, me.id, "removed", [user_id], chat.name, view.users, now)
+        self._chat_updated(view.id, view.name, view.users, view.admins)
+        self.uow.emit(REMOVED_FROM_CHAT, RemovedFromChatEvent(chatId=chat.id), to_users=[user_id])
         log.info("chat.members.removed", chat_id=chat.id, by=me.id, removed=user_id)
-        return ChatUpdated(message="Member removed", chat=(await self._view(me, chat)).chat)
+        return ChatUpdated(message="Member removed", chat=view)
 
     async def leave_group(self, me: Identity, chat_id: str) -> Done:
         """Leave a group; when the last admin leaves, the longest-standing member becomes admin."""
@@ -368,8 +410,41 @@ class ChatService:
         promoted = await store.ensure_an_admin(self.session, chat.id)
         await store.refresh_seen(self.session, chat.id, now)
         await store.touch_chat(self.session, chat, now)
+        members = (await store.members_by_chat(self.session, chat_id=chat.id)).get(chat.id, [])
+        users = [m.user_id for m in members]
+        await self._system(chat.id, me.id, "left", [me.id], chat.name, users, now)
+        admins = [m.user_id for m in members if m.role == store.ROLE_ADMIN]
+        self._chat_updated(chat.id, chat.name, users, admins)
+        self.uow.emit(REMOVED_FROM_CHAT, RemovedFromChatEvent(chatId=chat.id), to_users=[me.id])
         log.info("chat.members.left", chat_id=chat.id, user=me.id, promoted=promoted)
         return Done(message="You left the group")
+
+    async def _system(
+        self,
+        chat_id: str,
+        actor: str,
+        action: str,
+        users: list[str],
+        name: str | None,
+        recipients: list[str],
+        now: datetime,
+    ) -> None:
+        """A system message recording a group change, announced as ``newMessage`` after the commit.
+
+        The caller holds the chat's row lock, so it is numbered in the chat's order like any message.
+        """
+        system = json.dumps({"action": action, "actor": actor, "users": users, "name": name})
+        message = await store.insert_system_message(
+            self.session, message_id=new_id(), chat_id=chat_id, actor=actor, system=system, now=now
+        )
+        self.uow.emit(NEW_MESSAGE, message_document(message, self.links), to_users=recipients)
+
+    def _chat_updated(self, chat_id: str, name: str | None, users: list[str], admins: list[str]) -> None:
+        self.uow.emit(
+            CHAT_UPDATED,
+            ChatUpdatedEvent(chatId=chat_id, name=name, users=users, admins=admins),
+            to_users=users,
+        )
 
     # --- messages ---------------------------------------------------------------------------------------
 
@@ -390,12 +465,16 @@ class ChatService:
         """
         text = clean_text(text)
         client_id = clean_client_id(client_id)
-        if reply_to is not None and reply_to != "":
-            raise InvalidMessage("Replies are not supported yet")
         if not text and not image:
             raise InvalidMessage("A message needs text or an image")
         if not is_id(chat_id):
             raise InvalidId("chatId is not a valid chat id")
+        reply = None
+        if reply_to:
+            # The one lookup a reply costs: the original, which must be a message of this chat.
+            reply = await store.message_by_id(self.session, reply_to) if is_id(reply_to) else None
+            if reply is None or reply.chat_id != chat_id or reply.message_type == store.TYPE_SYSTEM:
+                raise InvalidMessage("replyTo is not a message of this chat")
         await self.limits.count_message(me.id)
         draft = Draft(
             id=new_id(),
@@ -404,6 +483,8 @@ class ChatService:
             text=text,
             client_id=client_id,
             created_at=store.utcnow(),
+            reply_to=reply.id if reply is not None else None,
+            reply=reply,
         )
         if image:
             chat, _ = await self.access(chat_id, me.id)
@@ -465,9 +546,119 @@ class ChatService:
         user = None
         if other is not None:
             user = user_document((await self.users.profiles([other], me.token))[other])
-        return History(
-            messages=[message_document(m, self.links, seen_now.get(m.id)) for m in page], user=user
-        )
+        return History(messages=await self._documents(page, seen_now), user=user)
+
+    async def _documents(
+        self, messages: list[Message], seen_now: dict[str, datetime] | None = None
+    ) -> list[MessageOut]:
+        """Documents of ``messages`` with their quotes and reactions, in two queries at most."""
+        quoted = [m.reply_to for m in messages if m.reply_to and not m.deleted]
+        originals = await store.messages_by_ids(self.session, quoted) if quoted else {}
+        reactions = await store.reactions_of(self.session, [m.id for m in messages if not m.deleted])
+        seen_now = seen_now or {}
+        return [
+            message_document(
+                m,
+                self.links,
+                seen_now.get(m.id),
+                reply=originals.get(m.reply_to) if m.reply_to else None,
+                reactions=reactions.get(m.id, []),
+            )
+            for m in messages
+        ]
+
+    # --- changing messages ------------------------------------------------------------------------------
+
+    async def _changeable(
+        self, me: Identity, message_id: str, *, lock: bool = False
+    ) -> tuple[Message, Chat, Member]:
+        """The message, its chat and the caller's membership; only members may change a chat's messages."""
+        message = None
+        if is_id(message_id):
+            if lock:
+                message = await store.lock_message(self.session, message_id)
+            else:
+                message = await store.message_by_id(self.session, message_id)
+        if message is None:
+            raise MessageNotFound()
+        chat, member = await self.access(message.chat_id, me.id)
+        if message.message_type == store.TYPE_SYSTEM:
+            raise SystemMessage()
+        return message, chat, member
+
+    async def _announce_change(self, message: Message) -> MessageOut:
+        """The message as it is now, sent to every member as ``messageUpdated`` after the commit."""
+        await self.session.refresh(message)
+        document = (await self._documents([message]))[0]
+        members = await store.member_ids(self.session, message.chat_id)
+        self.uow.emit(MESSAGE_UPDATED, document, to_users=members)
+        return document
+
+    async def edit_message(self, me: Identity, message_id: str, text: str) -> MessageOut:
+        """The sender changes the text (or an image's caption) within the edit window."""
+        text = clean_text(text)
+        message, chat, _ = await self._changeable(me, message_id)
+        if message.deleted:
+            raise MessageDeleted()
+        if message.sender_id != me.id:
+            raise NotTheSender()
+        now = store.utcnow()
+        since = now - timedelta(seconds=self.edit_window)
+        if message.created_at < since:
+            raise EditWindowPassed()
+        if not text and not message.image_key:
+            raise InvalidMessage("A message needs text or an image")
+        if not await store.edit_message(self.session, message.id, me.id, text, since=since, now=now):
+            raise MessageDeleted()  # deleted meanwhile: the tombstone stays
+        if chat.latest_message_seq == message.seq:
+            preview = preview_of(text, message.image_key is not None)
+            await store.set_latest_preview(self.session, chat.id, message.seq, preview)
+        log.info("chat.message.edited", chat_id=chat.id, message_id=message.id)
+        return await self._announce_change(message)
+
+    async def delete_message(self, me: Identity, message_id: str) -> MessageOut:
+        """Delete for everyone: the sender at any time, a group's admin any message of the group.
+
+        The message becomes a tombstone and its image leaves the storage, so its links stop working.
+        Deleting a tombstone again changes nothing.
+        """
+        message, chat, mine = await self._changeable(me, message_id)
+        if message.sender_id != me.id and not (chat.is_group and mine.role == store.ROLE_ADMIN):
+            raise NotTheSender("Only the sender or a group admin can delete this message")
+        if message.deleted:
+            return (await self._documents([message]))[0]
+        image_key = message.image_key
+        if not await store.tombstone_message(self.session, message.id, store.utcnow()):
+            await self.session.refresh(message)  # someone deleted it a moment ago
+            return (await self._documents([message]))[0]
+        if chat.latest_message_seq == message.seq:
+            await store.set_latest_preview(self.session, chat.id, message.seq, None)
+        if image_key is not None:
+            try:
+                await self.storage.delete(image_key)
+            except Exception as exc:
+                log.warning("chat.media.delete_failed", error=type(exc).__name__)
+        log.info("chat.message.deleted", chat_id=chat.id, message_id=message.id, by=me.id)
+        return await self._announce_change(message)
+
+    async def react(self, me: Identity, message_id: str, emoji: str, *, add: bool) -> MessageOut:
+        """Add (or take back) the caller's reaction; at most 20 different emoji per message."""
+        emoji = clean_emoji(emoji)
+        # The message's row lock makes the 20-emoji check and the insert one step.
+        message, chat, _ = await self._changeable(me, message_id, lock=True)
+        if message.deleted:
+            raise MessageDeleted()
+        if add:
+            used = await store.reaction_emoji(self.session, message.id)
+            if emoji not in used and len(used) >= MAX_REACTIONS:
+                raise TooManyReactions()
+            changed = await store.add_reaction(self.session, message.id, emoji, me.id, store.utcnow())
+        else:
+            changed = await store.remove_reaction(self.session, message.id, emoji, me.id)
+        if not changed:  # already so: nothing to tell anyone
+            return (await self._documents([message]))[0]
+        log.info("chat.message.reacted", chat_id=chat.id, message_id=message.id, added=add)
+        return await self._announce_change(message)
 
     async def mark_all_read(self, user_id: str, chat_id: str) -> None:
         """Mark everything in the chat read by ``user_id`` (who has it open); nothing if not a member."""

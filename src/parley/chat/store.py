@@ -34,6 +34,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    false,
     func,
     or_,
     select,
@@ -54,6 +55,7 @@ ROLE_ADMIN = "admin"
 ROLE_MEMBER = "member"
 TYPE_TEXT = "text"
 TYPE_IMAGE = "image"
+TYPE_SYSTEM = "system"
 
 # BIGINT on PostgreSQL; SQLite only autoincrements an INTEGER PRIMARY KEY (which is 64-bit there).
 Seq = BigInteger().with_variant(Integer(), "sqlite")
@@ -133,6 +135,26 @@ class Message(Base):  # type: ignore[misc,valid-type]
     seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The message's number within its chat, without gaps and in commit order (see the writer).
     chat_seq: Mapped[int | None] = mapped_column(Seq)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A tombstone: text "", no image, no reply, no reactions.
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    # The id of the message this one answers (of the same chat).
+    reply_to: Mapped[str | None] = mapped_column(String(24))
+    # A system message's JSON ``{action, actor, users, name}`` (``message_type`` "system").
+    system: Mapped[str | None] = mapped_column(Text)
+
+
+class Reaction(Base):  # type: ignore[misc,valid-type]
+    """One user's reaction with one emoji to one message."""
+
+    __tablename__ = "message_reactions"
+
+    message_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    emoji: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 def direct_key(a: str, b: str) -> str:
@@ -252,7 +274,12 @@ async def unseen_counts(
     stmt = (
         select(Message.chat_id, func.count())
         .join(Member, and_(Member.chat_id == Message.chat_id, Member.user_id == user_id))
-        .where(Message.seq > Member.last_read_seq, Message.sender_id != user_id)
+        .where(
+            Message.seq > Member.last_read_seq,
+            Message.sender_id != user_id,
+            Message.message_type != TYPE_SYSTEM,
+            Message.deleted.is_(False),
+        )
         .group_by(Message.chat_id)
     )
     if chat_id is not None:
@@ -535,6 +562,7 @@ async def advance_read_position(
         Message.seq > from_seq,
         Message.seq <= to_seq,
         Message.sender_id != user_id,
+        Message.message_type != TYPE_SYSTEM,
     )
     read = await session.execute(select(Message.id, Message.sender_id).where(in_range).order_by(Message.seq))
     newly_read = [(str(mid), str(sender)) for mid, sender in read.all()]
@@ -564,3 +592,157 @@ async def _mark_seen(session: AsyncSession, where: ColumnElement[bool], now: dat
         .execution_options(synchronize_session=False)
     )
     return {str(mid): now for mid in result.scalars().all()}
+
+
+# --- messages that change ---------------------------------------------------------------------------------
+
+
+async def messages_by_ids(session: AsyncSession, message_ids: Iterable[str]) -> dict[str, Message]:
+    """The messages of these ids (those that exist)."""
+    ids = list(dict.fromkeys(message_ids))
+    if not ids:
+        return {}
+    found = (await session.scalars(select(Message).where(Message.id.in_(ids)))).all()
+    return {m.id: m for m in found}
+
+
+async def lock_message(session: AsyncSession, message_id: str) -> Message | None:
+    """The message, its row locked until the transaction ends (PostgreSQL), re-read under the lock."""
+    stmt = (
+        select(Message)
+        .where(Message.id == message_id)
+        .with_for_update(of=Message)
+        .execution_options(populate_existing=True)
+    )
+    return await session.scalar(stmt)
+
+
+async def edit_message(
+    session: AsyncSession, message_id: str, sender_id: str, text: str, *, since: datetime, now: datetime
+) -> bool:
+    """Set the text of the sender's message if it is not deleted and was sent at ``since`` or later.
+
+    One conditional row update, so an edit racing with a deletion or another edit cannot resurrect
+    a tombstone; False when the conditions no longer held.
+    """
+    result = await session.execute(
+        update(Message)
+        .where(
+            Message.id == message_id,
+            Message.sender_id == sender_id,
+            Message.deleted.is_(False),
+            Message.message_type != TYPE_SYSTEM,
+            Message.created_at >= since,
+        )
+        .values(text=text, edited_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def tombstone_message(session: AsyncSession, message_id: str, now: datetime) -> bool:
+    """Turn the message into a tombstone (text "", no image, reply or reactions); False if it already was."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.deleted.is_(False), Message.message_type != TYPE_SYSTEM)
+        .values(
+            deleted=True,
+            text="",
+            image_key=None,
+            image_width=None,
+            image_height=None,
+            image_content_type=None,
+            reply_to=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    await session.execute(delete(Reaction).where(Reaction.message_id == message_id))
+    return True
+
+
+async def set_latest_preview(session: AsyncSession, chat_id: str, seq: int, preview: str | None) -> None:
+    """The chat list's preview of its latest message, if ``seq`` is still its latest (None: deleted)."""
+    await session.execute(
+        update(Chat)
+        .where(Chat.id == chat_id, Chat.latest_message_seq == seq)
+        .values(latest_message_text=preview)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def reactions_of(
+    session: AsyncSession, message_ids: Sequence[str]
+) -> dict[str, list[tuple[str, list[str]]]]:
+    """Each message's reactions: ``[(emoji, [user, …]), …]`` in the order each emoji was first used."""
+    if not message_ids:
+        return {}
+    stmt = (
+        select(Reaction.message_id, Reaction.emoji, Reaction.user_id, Reaction.created_at)
+        .where(Reaction.message_id.in_(list(message_ids)))
+        .order_by(Reaction.message_id, Reaction.created_at, Reaction.emoji, Reaction.user_id)
+    )
+    grouped: dict[str, dict[str, list[str]]] = defaultdict(dict)
+    for message_id, emoji, user_id, _ in (await session.execute(stmt)).all():
+        grouped[str(message_id)].setdefault(str(emoji), []).append(str(user_id))
+    return {mid: list(by_emoji.items()) for mid, by_emoji in grouped.items()}
+
+
+async def add_reaction(
+    session: AsyncSession, message_id: str, emoji: str, user_id: str, now: datetime
+) -> bool:
+    """Record the reaction; False when the user had already reacted with that emoji."""
+    values = {"message_id": message_id, "emoji": emoji, "user_id": user_id, "created_at": now}
+    stmt = _insert_ignoring_conflicts(
+        session, Reaction, values, ["message_id", "emoji", "user_id"]
+    ).returning(Reaction.user_id)
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def remove_reaction(session: AsyncSession, message_id: str, emoji: str, user_id: str) -> bool:
+    result = await session.execute(
+        delete(Reaction).where(
+            Reaction.message_id == message_id, Reaction.emoji == emoji, Reaction.user_id == user_id
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def reaction_emoji(session: AsyncSession, message_id: str) -> set[str]:
+    """The different emoji used on the message."""
+    stmt = select(Reaction.emoji).where(Reaction.message_id == message_id).distinct()
+    return {str(e) for e in (await session.scalars(stmt)).all()}
+
+
+async def insert_system_message(
+    session: AsyncSession, *, message_id: str, chat_id: str, actor: str, system: str, now: datetime
+) -> Message:
+    """A system message in the chat, numbered next; the caller holds the chat's row lock."""
+    chats = Chat.__table__
+    seq_row = await session.execute(
+        update(chats)
+        .where(chats.c.id == chat_id)
+        .values(last_seq=chats.c.last_seq + 1)
+        .returning(chats.c.last_seq)
+    )
+    chat_seq = int(seq_row.scalar_one())
+    values: dict[str, Any] = {
+        "id": message_id,
+        "chat_id": chat_id,
+        "sender_id": actor,
+        "message_type": TYPE_SYSTEM,
+        "text": "",
+        "created_at": now,
+        "updated_at": now,
+        "chat_seq": chat_seq,
+        "system": system,
+        "deleted": False,
+    }
+    result = await session.execute(
+        Message.__table__.insert().values(values).returning(Message.__table__.c.seq)
+    )
+    return Message(
+        seq=int(result.scalar_one()), seen_at=None, edited_at=None, reply_to=None, client_id=None, **values
+    )

@@ -77,6 +77,9 @@ class Draft:
     image_width: int | None = None
     image_height: int | None = None
     image_content_type: str | None = None
+    reply_to: str | None = None
+    # The message ``reply_to`` names, as the service found it (for the document's quote).
+    reply: Message | None = None
     enqueued: float = field(default_factory=time.monotonic)
     future: asyncio.Future[Sent] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -95,6 +98,7 @@ class Draft:
             "created_at": self.created_at,
             "updated_at": self.created_at,
             "chat_seq": chat_seq,
+            "reply_to": self.reply_to,
         }
 
 
@@ -308,7 +312,9 @@ class MessageWriter:
         latest: dict[str, dict[str, Any]] = {}
         by_id: dict[str, _Stored] = {}
         for draft, row in zip(accepted, rows, strict=True):
-            message = Message(seq=seqs[draft.id], seen_at=None, **row)
+            message = Message(
+                seq=seqs[draft.id], seen_at=None, deleted=False, edited_at=None, system=None, **row
+            )
             stored = _Stored(draft, message, chats[draft.chat_id].members)
             by_id[draft.id] = stored
             batch.stored.append(stored)
@@ -344,7 +350,9 @@ class MessageWriter:
             return
         for _ in batch.stored:
             MESSAGES_STORED.inc()
-        documents = {s.message.id: message_document(s.message, self.links) for s in batch.stored}
+        documents = {
+            s.message.id: message_document(s.message, self.links, reply=s.draft.reply) for s in batch.stored
+        }
         events = [
             Event(NEW_MESSAGE, documents[s.message.id].model_dump(mode="json", by_alias=True), s.members)
             for s in sorted(batch.stored, key=lambda s: (s.message.chat_id, s.message.chat_seq or 0))
@@ -360,7 +368,7 @@ class MessageWriter:
             moment = seen.get(stored.message.id)
             document = documents[stored.message.id]
             if moment is not None:
-                document = message_document(stored.message, self.links, moment)
+                document = message_document(stored.message, self.links, moment, reply=stored.draft.reply)
             stored.draft.future.set_result(Sent(document, True))
 
     async def _read_by_viewers(self, batch: _Batch) -> dict[str, datetime]:
@@ -394,14 +402,18 @@ class MessageWriter:
     def _answer(self, batch: _Batch) -> None:
         for stored in batch.stored:
             if not stored.draft.future.done():
-                stored.draft.future.set_result(Sent(message_document(stored.message, self.links), True))
+                document = message_document(stored.message, self.links, reply=stored.draft.reply)
+                stored.draft.future.set_result(Sent(document, True))
         for draft, earlier in batch.repeats:
             if draft.future.done():
                 continue
             if earlier.chat_id != draft.chat_id:
                 draft.future.set_exception(ClientIdReused())
             else:
-                draft.future.set_result(Sent(message_document(earlier, self.links), False))
+                reply = (
+                    draft.reply if draft.reply is not None and earlier.reply_to == draft.reply.id else None
+                )
+                draft.future.set_result(Sent(message_document(earlier, self.links, reply=reply), False))
         for draft, error in batch.failed:
             if not draft.future.done():
                 draft.future.set_exception(error)

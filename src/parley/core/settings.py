@@ -212,6 +212,8 @@ class LimitSettings(_Base):
     # Per user, on the chat service: messages sent, and chats (1:1 and groups) started.
     message_rate_per_minute: int = Field(300, ge=1)
     chat_rate_per_hour: int = Field(60, ge=1)
+    # How long after sending a sender may still edit a message.
+    edit_window_seconds: int = Field(3600, ge=0)
     # Trust X-Forwarded-For from a proxy in front (the web gateway, an ingress).
     trust_forwarded_for: bool = False
 
