@@ -23,42 +23,14 @@ export type ChatEntry = Schemas["ChatListItem"];
 export type MessageImage = Schemas["ImageOut"];
 
 /** The quoted message a reply carries (`text` at most 200 characters). */
-export interface ReplyQuote {
-  _id: string;
-  sender: string;
-  text: string;
-  messageType: string;
-  deleted: boolean;
-}
+export type ReplyQuote = Schemas["ReplyOut"];
 
-export interface Reaction {
-  emoji: string;
-  users: string[];
-}
-
-export type SystemAction = "created" | "added" | "removed" | "left" | "renamed";
+export type Reaction = Schemas["ReactionOut"];
 
 /** What a system message records: who did it, to whom, and the group's name then. */
-export interface SystemInfo {
-  action: SystemAction;
-  actor: string;
-  users?: string[] | null;
-  name?: string | null;
-}
+export type SystemInfo = Schemas["SystemOut"];
 
-/**
- * A message document. The fields for edits, deletions, replies, reactions and
- * system messages are optional here so an older server's answers still fit.
- */
-export type Message = Omit<Schemas["MessageOut"], "messageType"> & {
-  messageType: "text" | "image" | "system";
-  editedAt?: string | null;
-  deleted?: boolean;
-  replyTo?: ReplyQuote | null;
-  reactions?: Reaction[] | null;
-  system?: SystemInfo | null;
-  seq?: number | null;
-};
+export type Message = Schemas["MessageOut"];
 
 /** `chatUpdated`: a group was renamed or its members changed. */
 export interface ChatUpdatedEvent {

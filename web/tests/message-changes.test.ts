@@ -10,7 +10,7 @@ import {
   systemText,
   upsertMessage,
 } from "@/lib/messages";
-import { applyIncomingMessage } from "@/lib/chats";
+import { applyIncomingMessage, previewText } from "@/lib/chats";
 import type { ChatEntry, Message } from "@/lib/types";
 
 const ME = "u-me";
@@ -39,6 +39,13 @@ function msg(id: string, minute: number, extra: Partial<Message> = {}): Message 
     ...extra,
   };
 }
+
+type System = NonNullable<Message["system"]>;
+const system = (info: Partial<System> & Pick<System, "action" | "actor">): System => ({
+  users: [],
+  name: null,
+  ...info,
+});
 
 const names = (id: string) => ({ [ME]: "You", [BOB]: "Bob", "u-carol": "Carol" })[id] ?? "Someone";
 
@@ -147,7 +154,8 @@ describe("replies and reactions", () => {
 });
 
 describe("system messages", () => {
-  const sys = (system: Message["system"]) => msg("s", 1, { messageType: "system", system });
+  const sys = (info: Parameters<typeof system>[0]) =>
+    msg("s", 1, { messageType: "system", system: system(info) });
   it("reads as a sentence", () => {
     expect(systemText(sys({ action: "added", actor: BOB, users: ["u-carol"] }), names)).toBe(
       "Bob added Carol",
@@ -182,5 +190,12 @@ describe("system messages", () => {
     const system = sys({ action: "added", actor: BOB, users: [ME] });
     expect(applyIncomingMessage([entry], system, options)?.[0].chat.unseenCount).toBe(0);
     expect(applyIncomingMessage([entry], msg("m", 2), options)?.[0].chat.unseenCount).toBe(1);
+  });
+});
+
+describe("the chat list's preview", () => {
+  it("says when the latest message was deleted", () => {
+    expect(previewText({ text: "", deleted: true })).toBe("This message was deleted");
+    expect(previewText({ text: "", deleted: false })).toBe("Photo");
   });
 });
