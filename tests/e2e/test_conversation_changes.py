@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, expect
 
@@ -24,7 +25,9 @@ from tests.e2e.flow import (
     people,
     received,
     send_text,
+    session_cookie,
     show_list,
+    start_chat,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -189,3 +192,36 @@ def test_changes_are_live_on_a_desktop(browser: Browser, site: str) -> None:
 
 def test_changes_are_live_on_a_phone(browser: Browser, site: str) -> None:
     run_changes(browser, site, phone=True, domain="changes-phone.example.com")
+
+
+def test_a_quote_leads_to_an_original_beyond_the_loaded_history(browser: Browser, embedded_site: str) -> None:
+    """The original is older than the page the conversation opens with: clicking the quote loads it."""
+    errors = ConsoleErrors()
+    with people(browser, "quote-jump.example.com", phone=False, errors=errors) as (alice, bob, _):
+        for person in (alice, bob):
+            log_in(person, embedded_site)
+        start_chat(alice, bob, phone=False)
+        first = send_text(alice, "the very first")
+        first_id = first.get_attribute("data-message-id")
+        chat_id = alice.page.url.split("c=")[-1]
+        cookie = session_cookie(alice.context)
+        assert cookie and first_id
+        with httpx.Client(
+            base_url=f"{embedded_site}/api/v1",
+            headers={"Authorization": f"Bearer {cookie['value']}"},
+            timeout=10,
+        ) as api:
+            for n in range(60):
+                assert (
+                    api.post("/message", json={"chatId": chat_id, "text": f"filler {n}"}).status_code == 201
+                )
+            reply = api.post("/message", json={"chatId": chat_id, "text": "about that", "replyTo": first_id})
+            assert reply.status_code == 201, reply.text
+        expect(chat_item(bob, chat_id)).to_be_visible(timeout=LIVE)
+        open_chat(bob, chat_id, "alice", phone=False)
+        original = by_id(bob, first_id)
+        expect(original).to_have_count(0)
+        received(bob, "about that").get_by_test_id("reply-quote").click()
+        expect(original).to_be_in_viewport(timeout=LIVE)
+        expect(original).to_contain_text("the very first")
+    errors.assert_none()

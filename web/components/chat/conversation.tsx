@@ -163,26 +163,28 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
     },
     [say],
   );
+  /** The message a quote was clicked for; scrolled to once it is on the page. */
+  const [jumpTarget, setJumpTarget] = useState<string | null>(null);
   const onJumpTo = useCallback(
     (messageId: string) => {
       void ensureLoaded(messageId).then((found) => {
-        if (!found) {
-          say("The original message is no longer available.");
-          return;
-        }
-        requestAnimationFrame(() => {
-          const el = document.querySelector<HTMLElement>(
-            `[data-message-id="${CSS.escape(messageId)}"]`,
-          );
-          el?.scrollIntoView({ block: "center" });
-          setHighlightId(messageId);
-          if (highlightTimer.current) clearTimeout(highlightTimer.current);
-          highlightTimer.current = setTimeout(() => setHighlightId(null), 2000);
-        });
+        if (found) setJumpTarget(messageId);
+        else say("The original message is no longer available.");
       });
     },
     [ensureLoaded, say],
   );
+  // After the render that put the original on the page (older history may just have been added).
+  useEffect(() => {
+    if (!jumpTarget) return;
+    const el = document.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(jumpTarget)}"]`);
+    if (!el) return;
+    el.scrollIntoView({ block: "center" });
+    setJumpTarget(null);
+    setHighlightId(jumpTarget);
+    if (highlightTimer.current) clearTimeout(highlightTimer.current);
+    highlightTimer.current = setTimeout(() => setHighlightId(null), 2000);
+  }, [jumpTarget, convo.messages]);
   const sendWithReply = useCallback(
     (text: string, image: Parameters<typeof send>[1]) => {
       send(text, image, replyTo);
