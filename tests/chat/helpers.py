@@ -44,6 +44,11 @@ async def history(person: Person, chat_id: str, **params: str | int) -> dict[str
     return body
 
 
+def user_messages(page: dict[str, Any]) -> list[dict[str, Any]]:
+    """The people's messages of a history page, without the system messages of group changes."""
+    return [m for m in page["messages"] if m["messageType"] != "system"]
+
+
 async def chat_list(person: Person) -> list[dict[str, Any]]:
     response = await person.client.get("/api/v1/chat/all")
     assert response.status_code == 200, response.text

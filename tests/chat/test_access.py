@@ -14,7 +14,8 @@ from tests.fixtures.stack import Person, Stack
 
 @dataclass
 class Scene:
-    """A group of alice (admin), bob, carol and a member who logged out; dave is outside."""
+    """A group of alice (admin), bob, carol and a member who logged out; dave is outside, and a
+    member alice removed. ``message`` is alice's."""
 
     stack: Stack
     chat_id: str
@@ -23,16 +24,21 @@ class Scene:
     carol: Person
     dave: Person
     revoked: Person
+    removed: Person
+    message: str
 
 
 @pytest.fixture
 async def scene(stack: Stack, alice: Person, bob: Person, carol: Person, dave: Person) -> Scene:
-    revoked = await stack.login()
-    chat_id = await group_chat(alice, bob, carol, revoked)
+    revoked, removed = await stack.login(), await stack.login()
+    chat_id = await group_chat(alice, bob, carol, revoked, removed)
     await send(bob, chat_id, "hello")
+    message = await send(alice, chat_id, "from alice")
     logout = await revoked.client.post("/api/v1/logout")
     assert logout.status_code == 200, logout.text
-    return Scene(stack, chat_id, alice, bob, carol, dave, revoked)
+    gone = await alice.client.delete(f"/api/v1/chat/{chat_id}/members/{removed.id}")
+    assert gone.status_code == 200, gone.text
+    return Scene(stack, chat_id, alice, bob, carol, dave, revoked, removed, message["_id"])
 
 
 def fill(value: Any, names: dict[str, str]) -> Any:
@@ -50,7 +56,7 @@ class Endpoint:
     form: dict[str, str] | None = None
 
     async def call(self, client: httpx.AsyncClient, s: Scene) -> httpx.Response:
-        names = {"chat": s.chat_id, "carol": s.carol.id, "dave": s.dave.id}
+        names = {"chat": s.chat_id, "carol": s.carol.id, "dave": s.dave.id, "message": s.message}
         url = self.path.format(**names)
         json = {k: fill(v, names) for k, v in (self.json or {}).items()}
         form = {k: v.format(**names) for k, v in (self.form or {}).items()}
@@ -69,6 +75,13 @@ CHAT_ENDPOINTS = {
     "leave": Endpoint("POST", "/api/v1/chat/{chat}/leave", 200),
     "send": Endpoint("POST", "/api/v1/message", 201, form={"chatId": "{chat}", "text": "hi"}),
     "history": Endpoint("GET", "/api/v1/message/{chat}", 200),
+    "send reply": Endpoint(
+        "POST", "/api/v1/message", 201, json={"chatId": "{chat}", "text": "re", "replyTo": "{message}"}
+    ),
+    "edit": Endpoint("PATCH", "/api/v1/message/{message}", 200, json={"text": "changed"}),
+    "delete message": Endpoint("DELETE", "/api/v1/message/{message}", 200),
+    "react": Endpoint("PUT", "/api/v1/message/{message}/reactions/%F0%9F%91%8D", 200),
+    "take reaction back": Endpoint("DELETE", "/api/v1/message/{message}/reactions/%F0%9F%91%8D", 200),
 }
 OTHER_ENDPOINTS = {
     "new": Endpoint("POST", "/api/v1/chat/new", 201, json={"otherUserId": "{dave}"}),
@@ -93,21 +106,27 @@ def client_for(who: str, s: Scene) -> httpx.AsyncClient:
         return s.alice.client
     if who == "non-member":
         return s.dave.client
+    if who == "removed member":
+        return s.removed.client
     if who == "no token":
         return s.stack.client()
     return s.revoked.client  # a member whose token was revoked
 
 
-@pytest.mark.parametrize("who", ["member", "non-member", "no token", "revoked token"])
+@pytest.mark.parametrize("who", ["member", "non-member", "removed member", "no token", "revoked token"])
 @pytest.mark.parametrize("name", sorted(CHAT_ENDPOINTS))
 async def test_chat_endpoints_check_token_and_membership(scene: Scene, name: str, who: str) -> None:
     endpoint = CHAT_ENDPOINTS[name]
     before = await snapshot(scene)
     response = await endpoint.call(client_for(who, scene), scene)
 
-    expected = {"member": endpoint.member_status, "non-member": 403, "no token": 401, "revoked token": 401}[
-        who
-    ]
+    expected = {
+        "member": endpoint.member_status,
+        "non-member": 403,
+        "removed member": 403,
+        "no token": 401,
+        "revoked token": 401,
+    }[who]
     assert response.status_code == expected, response.text
     if who != "member":
         assert response.json()["message"]

@@ -6,7 +6,7 @@ import asyncio
 
 from prometheus_client import REGISTRY
 
-from tests.chat.helpers import CapturingSink, direct_chat, group_chat, history, listed, send
+from tests.chat.helpers import CapturingSink, direct_chat, group_chat, history, listed, send, user_messages
 from tests.fixtures.stack import Person
 
 
@@ -72,7 +72,7 @@ async def test_concurrent_senders_keep_the_latest_message_right(
         )
     )
     assert all(r.status_code == 201 for r in responses), [r.text for r in responses]
-    messages = (await history(alice, chat_id))["messages"]
+    messages = user_messages(await history(alice, chat_id))
     assert sorted(m["text"] for m in messages) == sorted(f"m{i}" for i in range(12))
     latest = messages[-1]
     entry = await listed(carol, chat_id)
@@ -107,6 +107,6 @@ async def test_sending_and_reading_at_once_in_a_group(alice: Person, bob: Person
     assert all(r.status_code in (200, 201) for r in responses), [r.text for r in responses]
     for person in people:
         await history(person, chat_id)
-    assert all(m["seen"] for m in (await history(alice, chat_id))["messages"])
+    assert all(m["seen"] for m in user_messages(await history(alice, chat_id)))
     for person in people:
         assert (await listed(person, chat_id))["chat"]["unseenCount"] == 0

@@ -80,7 +80,7 @@ async def test_new_chat_goes_to_the_members_added(
 
     events.events.clear()
     await alice.client.post(f"/api/v1/chat/{group}/members", json={"userIds": [dave.id, bob.id]})
-    assert events.events == [("newChat", {"chatId": group}, [dave.id])]
+    assert events.named("newChat") == [({"chatId": group}, [dave.id])]
 
 
 async def test_failed_requests_emit_nothing(

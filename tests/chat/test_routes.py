@@ -10,7 +10,7 @@ import pytest
 
 from parley.chat.users import CACHE_PREFIX
 from parley.core.ids import new_id
-from tests.chat.helpers import chat_list, direct_chat, group_chat, history, listed, send
+from tests.chat.helpers import chat_list, direct_chat, group_chat, history, listed, send, user_messages
 from tests.fixtures.stack import Person, Stack
 
 ISO_UTC = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
@@ -223,7 +223,7 @@ async def test_admins_add_people_who_then_see_the_history(
     entry = await listed(dave, chat_id)
     # The history is there for newcomers, but it does not count as unread for them.
     assert entry["chat"]["unseenCount"] == 0
-    assert [m["text"] for m in (await history(dave, chat_id))["messages"]] == ["before dave"]
+    assert [m["text"] for m in user_messages(await history(dave, chat_id))] == ["before dave"]
 
 
 async def test_members_who_are_not_admins_cannot_add_people(
@@ -654,11 +654,11 @@ async def test_read_state_in_a_group(alice: Person, bob: Person, carol: Person) 
     await history(bob, chat_id)
     assert (await listed(bob, chat_id))["chat"]["unseenCount"] == 0
     assert (await listed(carol, chat_id))["chat"]["unseenCount"] == 1
-    [message] = (await history(alice, chat_id))["messages"]
+    [message] = user_messages(await history(alice, chat_id))
     assert message["seen"] is False  # carol has not read it yet
 
     await history(carol, chat_id)
-    [message] = (await history(alice, chat_id))["messages"]
+    [message] = user_messages(await history(alice, chat_id))
     assert message["seen"] is True
     assert message["seenAt"]
 
@@ -670,7 +670,7 @@ async def test_a_message_becomes_seen_when_the_last_reader_leaves(
     await send(alice, chat_id, "hello all")
     await history(bob, chat_id)
     await carol.client.post(f"/api/v1/chat/{chat_id}/leave")
-    [message] = (await history(alice, chat_id))["messages"]
+    [message] = user_messages(await history(alice, chat_id))
     assert message["seen"] is True
 
 

@@ -130,7 +130,7 @@ def _latest(chat: Chat) -> LatestMessage | None:
     if chat.latest_message_seq is None or chat.latest_message_sender is None:
         return None
     # A deleted latest message keeps its place, without a preview.
-    deleted = chat.latest_message_text is None
+    deleted = True if chat.latest_message_text is None else None
     return LatestMessage(
         text=chat.latest_message_text or "", sender=chat.latest_message_sender, deleted=deleted
     )

@@ -78,7 +78,9 @@ class MessageOut(Document):
 class LatestMessage(BaseModel):
     text: str
     sender: str
-    deleted: bool = Field(False, description="The latest message was deleted (its text is empty).")
+    deleted: bool | None = Field(
+        None, exclude_if=_absent_if_none, description="Present (true) when the latest message was deleted."
+    )
 
 
 class ChatOut(Document):

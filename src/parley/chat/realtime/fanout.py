@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -35,6 +36,9 @@ class _HandOnAtOnce:
 
     _handing_on: set[asyncio.Task[None]]
     _in_order: InOrder
+    # Told of every event this instance hands on (its own and other instances'), before it goes out:
+    # the real-time layer forgets cached memberships when a chat's members change.
+    on_event: Callable[[str, Any, Any], None] | None = None
 
     def _start_hand_on(self, message: Any) -> None:
         handing_on = self.__dict__.setdefault("_handing_on", set())
@@ -59,6 +63,13 @@ class _HandOnAtOnce:
         self._order(in_order, message)
 
     def _order(self, in_order: InOrder, message: Any) -> None:
+        if self.on_event is not None:
+            data = message.get("data")
+            payload = data[0] if isinstance(data, list) and data else None
+            try:
+                self.on_event(str(message.get("event")), payload, message.get("room"))
+            except Exception as exc:
+                log.error("realtime.on_event.failed", error=f"{type(exc).__name__}: {exc}")
         key = ordering_key(message)
         if key is None:
             self._start_hand_on(message)

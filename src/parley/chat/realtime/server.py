@@ -49,7 +49,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from parley.chat.events import NEW_CHAT, NEW_MESSAGE, Event, EventSink
+from parley.chat.events import CHAT_UPDATED, NEW_CHAT, NEW_MESSAGE, REMOVED_FROM_CHAT, Event, EventSink
 from parley.chat.realtime.fanout import client_managers, close_manager
 from parley.chat.realtime.protocol import (
     BATCH_EVENT,
@@ -159,6 +159,8 @@ class Realtime:
         self.instance = secrets.token_hex(6)
 
         manager, self._publisher = client_managers(client_manager_url, channel)
+        if manager is not None:
+            manager.on_event = self._heard
         self.sio: Any = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=manager,
@@ -840,8 +842,10 @@ class Realtime:
             return
         rooms = [user_room(u) for u in recipients]
         if self._publisher is not None:
+            # Every instance's manager (this one's too) calls _heard before handing it on.
             await self._fan_out({**self._message(event, [payload]), "room": rooms})
         else:
+            self._heard(event, payload, rooms)
             await self.sio.emit(event, payload, room=rooms)
         if event == NEW_MESSAGE:
             MESSAGES_DELIVERED.inc(len(recipients))
@@ -889,6 +893,41 @@ class Realtime:
         """
         await self._publisher._publish(message)
         await self.sio.manager._handle_emit(message)
+
+    def _heard(self, event: str, payload: Any, rooms: Any) -> None:
+        """An event is about to reach this instance's sockets: act on membership changes first.
+
+        After ``chatUpdated`` the chat's cached members are forgotten (typing, joinChat ask again);
+        the recipients of ``removedFromChat`` stop having the chat open here and stop typing in it,
+        so no event of that chat reaches them from now on.
+        """
+        if event not in (CHAT_UPDATED, REMOVED_FROM_CHAT) or not isinstance(payload, dict):
+            return
+        chat_id = payload.get("chatId")
+        if not isinstance(chat_id, str):
+            return
+        self._members.pop(chat_id, None)
+        for key in [k for k in self._membership if k[0] == chat_id]:
+            del self._membership[key]
+        names = rooms if isinstance(rooms, list) else [rooms]
+        users = {r.split(":", 1)[1] for r in names if isinstance(r, str) and r.startswith("user:")}
+        for user in users:
+            self._contacts.pop(user, None)
+        if event != REMOVED_FROM_CHAT:
+            return
+        for connection in list(self._connections.values()):
+            if connection.user_id not in users:
+                continue
+            if chat_id in connection.joined:
+                del connection.joined[chat_id]
+                self._spawn(self._unview(chat_id, connection), "unview")
+            typing = connection.typing.pop(chat_id, None)
+            if typing is not None:
+                typing.timer.cancel()
+                self._spawn(self._to_others(chat_id, connection.user_id, USER_STOPPED_TYPING), "typing-stop")
+
+    async def _unview(self, chat_id: str, connection: _Connection) -> None:
+        await self.cache.zrem(self._viewers_key(chat_id), self._viewer_member(connection))
 
     def _chat_changed(self, chat_id: Any, members: list[str]) -> None:
         """A chat was created: forget what is cached about it, and refresh its members' online lists."""
