@@ -281,6 +281,14 @@ def log_out(person: Person, base_url: str, phone: bool) -> None:
     show_list(person, phone)
     token = assert_session_in_cookie(person)
     person.page.get_by_test_id("logout-button").click()
+    if phone:
+        # On a phone logging out asks first; Cancel keeps the session.
+        dialog = person.page.get_by_test_id("logout-dialog")
+        dialog.get_by_role("button", name="Cancel").click()
+        expect(dialog).to_be_hidden()
+        expect(person.page).to_have_url(re.compile(r"/chats"))
+        person.page.get_by_test_id("logout-button").click()
+        person.page.get_by_test_id("confirm-logout-button").click()
     expect(person.page).to_have_url(re.compile(r"/login"))
     # Logging out revokes the token on the server, not only in this browser.
     me = httpx.get(f"{base_url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)

@@ -30,15 +30,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def parley_up(data_dir: Path, settings: dict[str, str] | None = None) -> Iterator[str]:
-    """``parley up`` on a free port with its data in ``data_dir`` and the given extra settings
-    (environment variables); yields the site's base URL."""
+def parley_up(
+    data_dir: Path, settings: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[str]:
+    """``parley up`` on ``port`` (default a free one) with its data in ``data_dir`` and the given
+    extra settings (environment variables); yields the site's base URL. Started again with the
+    same directory and port, it is the same site after a restart."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR")}
     env = {**keep, "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "json", **(settings or {})}
-    port = free_port()
+    port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "parley-up.log"
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         proc = subprocess.Popen(  # noqa: S603
             [*PARLEY, "up", "--port", str(port), "--data-dir", str(data_dir / "data")],
             env=env,

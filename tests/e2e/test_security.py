@@ -169,7 +169,7 @@ def test_a_day_of_wrong_codes_is_explained_with_when_to_try_again(
         # Three wrong codes is this site's daily limit (OTP_MAX_FAILURES_PER_DAY).
         for _ in range(3):
             enter_code(gina, wrong(code))
-            expect(alert).to_have_text(re.compile(r"That code is wrong or has expired"))
+            expect(alert).to_have_text(re.compile(r"That code is wrong\. Check it"))
             expect(page.get_by_test_id("otp-0")).to_have_value("")
         # From now on even the right code is refused for this address, and the page says why and until when.
         enter_code(gina, code)
@@ -274,6 +274,7 @@ def test_tabs_of_one_browser_follow_its_login_and_logout(browser: Browser, embed
         expect(other_tab).to_have_url(f"{embedded_site}/chats")
         expect(other_tab.get_by_test_id("profile-link")).to_contain_text("jo")
         jo.page.get_by_test_id("logout-button").click()
+        jo.page.get_by_test_id("confirm-logout-button").click()  # a phone asks first
         expect(jo.page).to_have_url(f"{embedded_site}/login")
         expect(other_tab).to_have_url(f"{embedded_site}/login")
         expect(other_tab.get_by_test_id("email-input")).to_be_visible()

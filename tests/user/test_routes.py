@@ -233,6 +233,17 @@ async def test_five_wrong_codes_void_the_code(stack: Stack) -> None:
     assert "request a new one" in response.json()["message"]
 
 
+async def test_a_new_code_may_be_asked_for_at_once_when_the_last_one_is_void(stack: Stack) -> None:
+    email = unique_email()
+    code = await ask_code(stack, email)
+    client = stack.client()
+    for _ in range(5):
+        await client.post("/api/v1/verify", json={"email": email, "otp": wrong(code)})
+    # Within the resend cooldown, yet the void code does not hold the next one back.
+    response = await client.post("/api/v1/login", json={"email": email})
+    assert response.status_code == 200, response.text
+
+
 async def test_asking_again_within_the_cooldown_is_refused(stack: Stack) -> None:
     email = unique_email()
     await ask_code(stack, email)

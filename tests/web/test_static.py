@@ -121,3 +121,19 @@ def test_the_not_built_page_allows_its_own_style() -> None:
     assert policy["style-src"] == ["'self'", sha256(style.group(1))]
     assert policy["script-src"] == ["'self'"]
     assert response.headers["x-frame-options"] == "DENY"
+
+
+async def test_the_site_is_sent_compressed_and_hashed_assets_are_cached_for_good(
+    web_dir: Path, client: httpx.AsyncClient
+) -> None:
+    script = "console.log('Parley');\n" * 200
+    (web_dir / "_next" / "static" / "chunks" / "big.js").write_text(script)
+    response = await client.get("/_next/static/chunks/big.js", headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.text == script  # httpx decodes it
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    page = await client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert page.headers["cache-control"] == "no-cache"
+    plain = await client.get("/_next/static/chunks/big.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers

@@ -37,7 +37,9 @@ export function OfflineBanner() {
         className="pointer-events-auto flex items-center gap-2 rounded-full bg-warning-bg px-4 py-2 text-sm font-medium text-warning-fg shadow-lg"
       >
         {offline ? <WifiOffIcon size={16} /> : <Spinner size={16} />}
-        {offline ? "You're offline. Parley will reconnect when you're back." : "Reconnecting…"}
+        {offline
+          ? "You're offline. You can read what is loaded; messages you write go out when you're back."
+          : "Reconnecting… Messages you write go out once connected."}
       </div>
     </div>
   );

@@ -109,7 +109,12 @@ export function SessionsList() {
       </p>
 
       {load.kind === "loading" ? (
-        <div className="mt-4 flex justify-center" aria-busy="true" aria-label="Loading sessions">
+        <div
+          role="status"
+          className="mt-4 flex justify-center"
+          aria-busy="true"
+          aria-label="Loading sessions"
+        >
           <Spinner size={20} />
         </div>
       ) : null}

@@ -16,6 +16,7 @@ import {
   replaceMessage,
   upsertMessage,
 } from "@/lib/messages";
+import { dequeue, enqueue, flushOutbox, onOutboxResult, outboxEntries } from "@/lib/outbox";
 import type { Message, UiMessage } from "@/lib/types";
 import { uuid } from "@/lib/utils";
 import { useChats } from "@/components/providers/chats-provider";
@@ -23,33 +24,34 @@ import { useRealtime, useSocketEvent } from "@/components/providers/realtime-pro
 import { useSession } from "@/components/providers/session-provider";
 import { usePageVisible } from "./use-page-visible";
 
-/** How long a socket send waits for its acknowledgement before going over HTTP. */
-const SOCKET_ACK_TIMEOUT_MS = 5000;
 /** How many older pages a jump to a quoted message loads at most. */
 const MAX_JUMP_PAGES = 20;
-
-/** The HTTP status each error code of the API stands for, so a socket error is worded the same way. */
-const STATUS_OF_CODE: Record<string, number> = {
-  bad_request: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  too_large: 413,
-  unsupported_type: 415,
-  rate_limited: 429,
-  unavailable: 503,
-};
-
-function statusOfCode(code: string | null): number {
-  return (code && STATUS_OF_CODE[code]) || 400;
-}
 
 export interface OutgoingImage {
   file: File;
   previewUrl: string;
   width?: number;
   height?: number;
+}
+
+/** What each conversation showed last, so switching back (also offline) shows it at once. */
+const shown = new Map<string, { messages: UiMessage[]; hasMore: boolean }>();
+
+/** The outbox's messages for `chatId` that `list` does not show yet, as pending bubbles. */
+function withOutbox(list: UiMessage[], chatId: string): UiMessage[] {
+  const known = new Set(list.map((m) => m.clientId).filter(Boolean));
+  const waiting = outboxEntries(chatId)
+    .filter((entry) => !known.has(entry.clientId))
+    .map((entry) =>
+      pendingMessage({
+        clientId: entry.clientId,
+        chatId: entry.chatId,
+        sender: entry.sender,
+        text: entry.text,
+        now: new Date(entry.createdAt),
+      }),
+    );
+  return waiting.length ? [...list, ...waiting] : list;
 }
 
 /**
@@ -62,15 +64,23 @@ export function useConversation(chatId: string) {
   const { markRead, setActiveChat } = useChats();
   const visible = usePageVisible();
 
-  const [messages, setMessages] = useState<UiMessage[]>([]);
-  const [status, setStatus] = useState<"loading" | "ready" | "error">("loading");
+  const cached = shown.get(chatId);
+  const [messages, setMessages] = useState<UiMessage[]>(() =>
+    withOutbox(cached?.messages ?? [], chatId),
+  );
+  const [status, setStatus] = useState<"loading" | "ready" | "error">(cached ? "ready" : "loading");
   const [error, setError] = useState<string | null>(null);
   const [errorStatus, setErrorStatus] = useState<number | null>(null);
-  const [hasMore, setHasMore] = useState(false);
+  const [hasMore, setHasMore] = useState(cached?.hasMore ?? false);
   const [loadingOlder, setLoadingOlder] = useState(false);
   const messagesRef = useRef(messages);
   messagesRef.current = messages;
-  const loaded = useRef(false);
+  const loaded = useRef(Boolean(cached));
+
+  useEffect(() => {
+    // Pending images are left out: their previews end with this view.
+    if (loaded.current) shown.set(chatId, { messages: messages.filter((m) => !m.file), hasMore });
+  }, [chatId, messages, hasMore]);
   const objectUrls = useRef<string[]>([]);
   /** True once we were removed from the chat or left it: history stays readable, nothing else. */
   const [removed, setRemoved] = useState(false);
@@ -83,7 +93,12 @@ export function useConversation(chatId: string) {
       const page = await api.getMessages(chatId, { limit: MESSAGE_PAGE_SIZE });
       const list = Array.isArray(page?.messages) ? page.messages : [];
       if (!loaded.current) {
-        setMessages(list.map((m) => fromServer(m)));
+        setMessages(
+          withOutbox(
+            list.map((m) => fromServer(m)),
+            chatId,
+          ),
+        );
         setHasMore(list.length >= MESSAGE_PAGE_SIZE);
         loaded.current = true;
       } else {
@@ -96,6 +111,12 @@ export function useConversation(chatId: string) {
       markRead(chatId);
     } catch (err) {
       if (loaded.current) return; // keep what is on screen; the banner says we are offline
+      if (!(err instanceof ApiError && err.status > 0) && outboxEntries(chatId).length) {
+        // Offline after a reload: what waits to be sent is shown; history comes when we are back.
+        setMessages((current) => withOutbox(current, chatId));
+        setStatus("ready");
+        return;
+      }
       setError(describeError(err, "load"));
       setErrorStatus(err instanceof ApiError ? err.status : null);
       setStatus("error");
@@ -188,53 +209,59 @@ export function useConversation(chatId: string) {
     [],
   );
 
-  /**
-   * Sends over HTTP: multipart with upload progress for an image, JSON for text.
-   * The same clientId makes a repeated send store one message.
-   */
-  const transmitHttp = useCallback(
+  /** Sends an image over HTTP (multipart, with upload progress); text goes through the outbox. */
+  const transmit = useCallback(
     (clientId: string, text: string, file: File | null, replyTo: string | null) => {
       const input = { chatId, text, clientId, image: file, replyTo };
-      const promise = file
-        ? api.sendMessage(input, (progress) =>
-            setMessages((current) => patchByClientId(current, clientId, { progress })),
-          ).promise
-        : api.sendText(input);
-      promise.then(({ message }) => stored(clientId, message)).catch((err) => fail(clientId, err));
+      api
+        .sendMessage(input, (progress) =>
+          setMessages((current) => patchByClientId(current, clientId, { progress })),
+        )
+        .promise.then(({ message }) => stored(clientId, message))
+        .catch((err: unknown) => fail(clientId, err));
     },
     [chatId, fail, stored],
   );
 
-  /** Text goes over the open socket (`sendMessage` with an acknowledgement), else over HTTP. */
-  const transmit = useCallback(
-    (clientId: string, text: string, file: File | null, replyTo: string | null) => {
-      if (file || !socket || !socket.connected) {
-        transmitHttp(clientId, text, file, replyTo);
-        return;
-      }
-      const payload = { chatId, text, clientId, ...(replyTo ? { replyTo } : {}) };
-      socket.timeout(SOCKET_ACK_TIMEOUT_MS).emit("sendMessage", payload, (timedOut, answer) => {
-        if (timedOut || !answer) {
-          // No acknowledgement (a lost connection, or a server without the event): HTTP, same clientId.
-          transmitHttp(clientId, text, null, replyTo);
-        } else if ("message" in answer && answer.message) {
-          stored(clientId, answer.message);
-        } else if ("error" in answer) {
-          const code = answer.error?.code ?? null;
-          fail(
-            clientId,
-            new ApiError(statusOfCode(code), answer.error?.message ?? null, null, code),
+  // Messages from the outbox: stored by the server now, or refused by it.
+  useEffect(
+    () =>
+      onOutboxResult((result) => {
+        if (result.entry.chatId !== chatId) return;
+        const { clientId } = result.entry;
+        if (result.kind === "sent")
+          setMessages((current) => upsertMessage(current, result.message, clientId));
+        else
+          setMessages((current) =>
+            patchByClientId(current, clientId, {
+              status: "failed",
+              error: describeError(result.error, "send"),
+              failedStatus: result.error instanceof ApiError ? result.error.status : 0,
+            }),
           );
-        }
-      });
-    },
-    [chatId, socket, transmitHttp, stored, fail],
+      }),
+    [chatId],
   );
 
   const send = useCallback(
     (text: string, image: OutgoingImage | null, replyTo: UiMessage | null = null) => {
       if (removedRef.current) return;
       const clientId = uuid();
+      if (!image) {
+        // Text goes through the outbox: kept across reloads, sent in order once we are online.
+        const bubble = pendingMessage({ clientId, chatId, sender: user._id, text, replyTo });
+        enqueue({
+          clientId,
+          chatId,
+          sender: user._id,
+          text,
+          createdAt: bubble.createdAt,
+          replyTo: replyTo?._id ?? null,
+        });
+        setMessages((current) => [...current, bubble]);
+        void flushOutbox();
+        return;
+      }
       if (image) objectUrls.current.push(image.previewUrl);
       const bubble = pendingMessage({
         clientId,
@@ -266,12 +293,25 @@ export function useConversation(chatId: string) {
           progress: 0,
         }),
       );
+      if (!message.file) {
+        enqueue({
+          clientId,
+          chatId,
+          sender: message.sender,
+          text: message.text,
+          createdAt: message.createdAt,
+          replyTo: message.replyTo?._id ?? null,
+        });
+        void flushOutbox();
+        return;
+      }
       transmit(clientId, message.text, message.file ?? null, message.replyTo?._id ?? null);
     },
-    [transmit],
+    [chatId, transmit],
   );
 
   const discard = useCallback((clientId: string) => {
+    dequeue(clientId);
     setMessages((current) => removeByClientId(current, clientId));
   }, []);
 

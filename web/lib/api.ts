@@ -170,6 +170,16 @@ export async function searchUsers(
   };
 }
 
+/** Profiles of several users by id (unknown ids are left out). */
+export async function usersByIds(ids: string[], signal?: AbortSignal): Promise<User[]> {
+  if (ids.length === 0) return [];
+  const data = await call<Schemas["UsersResponse"]>("POST", "/user/batch", {
+    body: { ids },
+    signal,
+  });
+  return data?.users ?? [];
+}
+
 // ---- chats --------------------------------------------------------------
 
 export function createChat(

@@ -27,6 +27,15 @@ export const OTP_RESEND_SECONDS = 60;
 
 export const NAME_MAX_LENGTH = 50;
 
+/** Group names: 1 to 100 visible characters (the server's `NewGroupIn.name`). */
+export const GROUP_NAME_MAX_LENGTH = 100;
+
+/** Message text: at most 4000 characters (code points) after trimming, as the server counts. */
+export const MESSAGE_MAX_LENGTH = 4000;
+
+/** The composer shows how many characters are left from this many on. */
+export const MESSAGE_COUNTER_FROM = 3500;
+
 /** How long after sending a message its sender may still edit it (the server's default window). */
 export const EDIT_WINDOW_SECONDS = 3600;
 

@@ -91,7 +91,40 @@ export function retryWhen(retryAfter: number, now: number = Date.now(), locale?:
   return `after ${at.toLocaleDateString(locale, { day: "numeric", month: "long" })}, ${time}`;
 }
 
-/** Maps an HTTP status (and context) to a sentence a person can act on. */
+/** Codes whose meaning does not depend on the status or context; null for the others. */
+function codeMessage(code: string, serverMessage: string | null): string | null {
+  switch (code) {
+    case "otp_void":
+      return "Too many wrong tries: this code no longer works. Send yourself a new code.";
+    case "otp_expired":
+      return "That code has expired. Send yourself a new code.";
+    case "invalid_otp":
+      if (lastTry(code, serverMessage))
+        return "That code is wrong, and that was the last try. Send yourself a new code.";
+      return "That code is wrong. Check it and try again, or send a new one.";
+    case "csrf_failed":
+      return "This page lost part of your session. Reload the page and try again.";
+    default:
+      return null;
+  }
+}
+
+/** The wrong code that used up the last try (the server says so in its message). */
+function lastTry(code: string | null, serverMessage: string | null): boolean {
+  return code === "invalid_otp" && /last try/i.test(serverMessage ?? "");
+}
+
+/** After this error the code on screen can never work: a new one is offered at once. */
+export function deadCode(error: unknown): boolean {
+  if (!(error instanceof ApiError)) return false;
+  return (
+    error.code === "otp_void" ||
+    error.code === "otp_expired" ||
+    lastTry(error.code, error.serverMessage)
+  );
+}
+
+/** Maps an error (its stable `code` first, then its HTTP status and context) to a sentence a person can act on. */
 export function statusMessage({
   status,
   retryAfter,
@@ -100,6 +133,9 @@ export function statusMessage({
   context,
   now,
 }: ErrorInfo): string {
+  // The server's stable codes first: one status can mean different things.
+  const byCode = code ? codeMessage(code, serverMessage ?? null) : null;
+  if (byCode) return byCode;
   switch (status) {
     case 0:
       return "Can't reach Parley. Check your connection and try again.";

@@ -48,6 +48,34 @@ export function forgetSession(): void {
   if (typeof document === "undefined") return;
   const secure = window.location.protocol === "https:" ? "; Secure" : "";
   document.cookie = `${CSRF_COOKIE}=; Max-Age=0; Path=/; SameSite=Strict${secure}`;
+  // What this person left unsent stays with them, not with the next one on this browser.
+  for (const key of ["parley.drafts", "parley.outbox", "parley.chats", LAST_USER_KEY]) {
+    try {
+      window.localStorage.removeItem(key);
+    } catch {
+      // Storage can be unavailable (private mode); then nothing was stored either.
+    }
+  }
+}
+
+/** The signed-in user as last confirmed by the server: lets the app open offline. */
+const LAST_USER_KEY = "parley.user";
+
+export function rememberUser(user: unknown): void {
+  try {
+    window.localStorage.setItem(LAST_USER_KEY, JSON.stringify(user));
+  } catch {
+    /* ignore */
+  }
+}
+
+export function lastUser<T>(): T | null {
+  try {
+    const raw = window.localStorage.getItem(LAST_USER_KEY);
+    return raw ? (JSON.parse(raw) as T) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Deletes a token an older version of the app left in localStorage. */

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { ApiError, describeError, parseRetryAfter, retryWhen, statusMessage } from "@/lib/errors";
+import {
+  ApiError,
+  deadCode,
+  describeError,
+  parseRetryAfter,
+  retryWhen,
+  statusMessage,
+} from "@/lib/errors";
 
 describe("statusMessage", () => {
   it("words a wrong or expired code for the verify step", () => {
@@ -99,5 +106,34 @@ describe("parseRetryAfter", () => {
     expect(parseRetryAfter("Wed, 15 May 2024 12:00:30 GMT", now)).toBe(30);
     expect(parseRetryAfter(null)).toBeNull();
     expect(parseRetryAfter("soon")).toBeNull();
+  });
+});
+
+describe("errors mapped by their stable code", () => {
+  it("tells a void code from a wrong one, whatever the status", () => {
+    const void400 = statusMessage({ status: 400, code: "otp_void", context: "verify" });
+    expect(void400).toMatch(/no longer works/);
+    expect(void400).not.toMatch(/wrong or/);
+    expect(statusMessage({ status: 400, code: "otp_expired", context: "verify" })).toMatch(
+      /expired/,
+    );
+    expect(statusMessage({ status: 400, code: "invalid_otp", context: "verify" })).toMatch(
+      /wrong\. Check it/,
+    );
+  });
+
+  it("offers a new code at once only when the code on screen can never work", () => {
+    expect(deadCode(new ApiError(400, "Too many wrong codes", null, "otp_void"))).toBe(true);
+    expect(deadCode(new ApiError(400, "The code has expired", null, "otp_expired"))).toBe(true);
+    const last = new ApiError(
+      400,
+      "Invalid code. That was the last try: please request a new code",
+      null,
+      "invalid_otp",
+    );
+    expect(deadCode(last)).toBe(true);
+    expect(describeError(last, "verify")).toMatch(/last try/);
+    expect(deadCode(new ApiError(400, "Invalid code", null, "invalid_otp"))).toBe(false);
+    expect(deadCode(new TypeError("offline"))).toBe(false);
   });
 });

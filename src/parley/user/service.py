@@ -231,6 +231,9 @@ class Login:
             outcome = await self.otps.check(email, code)
             if outcome.check is not Check.INVALID:
                 await self.otps.give_back_guess(email)
+            if outcome.check is Check.VOID or (outcome.check is Check.INVALID and outcome.attempts_left == 0):
+                # This code can never work now: a new one may be asked for at once.
+                await self.otps.clear_cooldown(email)
         if outcome.check is not Check.OK:
             OTPS_REFUSED.labels(outcome.check.value).inc()
             log.info("user.otp.refused", email=email_ref(email), reason=outcome.check.value)

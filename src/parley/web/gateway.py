@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -125,6 +126,9 @@ def create_app(settings: Settings, *, embedded: Sequence[str] = ()) -> Gateway:
         checks=checks,
     )
     web.state.settings = settings
+    # The web app's own files (scripts, styles, pages) go out compressed; the services' answers
+    # do not pass through here.
+    web.add_middleware(GZipMiddleware, minimum_size=1024)
     site = StaticSite(find_web_dir(settings.app.web_dir), public_url=settings.app.public_url)
     web.state.site = site
 

@@ -5,7 +5,7 @@ import { useRouter, useSearchParams } from "next/navigation";
 import { useEffect, useId, useRef, useState } from "react";
 import * as api from "@/lib/api";
 import { DEV_MAIL_URL, OTP_LENGTH, OTP_RESEND_SECONDS } from "@/lib/config";
-import { describeError, isApiError } from "@/lib/errors";
+import { deadCode, describeError, isApiError } from "@/lib/errors";
 import { safeNext } from "@/lib/redirect";
 import { announceSession, rememberCodeSent, resendAvailableAt } from "@/lib/session";
 import { useCountdown } from "@/hooks/use-countdown";
@@ -30,6 +30,13 @@ export function VerifyForm() {
   const errorId = useId();
   const submitted = useRef<string | null>(null);
   const left = useCountdown(availableAt);
+  const [offerResend, setOfferResend] = useState(false);
+
+  useEffect(() => {
+    if (!offerResend || left > 0) return;
+    setOfferResend(false);
+    document.querySelector<HTMLButtonElement>('[data-testid="resend-button"]')?.focus();
+  }, [offerResend, left]);
 
   useEffect(() => {
     setAvailableAt(resendAvailableAt(email));
@@ -58,8 +65,17 @@ export function VerifyForm() {
     } catch (err) {
       setError(describeError(err, "verify"));
       if (isApiError(err, 400) || isApiError(err, 429)) setCode("");
+      // This code can never work now: a new one may be sent at once (the server allows it).
+      if (deadCode(err)) {
+        rememberCodeSent(email, 0);
+        setAvailableAt(0);
+      }
       setVerifying(false);
       submitted.current = null;
+      if (deadCode(err)) {
+        setOfferResend(true); // focused below, once the button is enabled
+        return;
+      }
       // Put the caret back where the person can type again.
       requestAnimationFrame(() =>
         document.querySelector<HTMLInputElement>('[data-testid="otp-0"]')?.focus(),
@@ -114,8 +130,9 @@ export function VerifyForm() {
     >
       <h1 className="text-xl font-semibold">Check your email</h1>
       <p className="mt-1 text-sm text-muted">
-        We sent a six-digit code to <span className="font-medium break-all text-fg">{email}</span>.
-        It expires in a few minutes.
+        We sent a six-digit code to{" "}
+        <span className="font-medium wrap-anywhere text-fg">{email}</span>. It expires in a few
+        minutes.
       </p>
 
       <div className="mt-6">

@@ -1,8 +1,8 @@
 "use client";
 
-import { useId, useState } from "react";
+import { useEffect, useId, useRef, useState } from "react";
 import * as api from "@/lib/api";
-import { NAME_MAX_LENGTH } from "@/lib/config";
+import { GROUP_NAME_MAX_LENGTH } from "@/lib/config";
 import { describeError } from "@/lib/errors";
 import type { User } from "@/lib/types";
 import { pluralize, visibleLength } from "@/lib/utils";
@@ -59,11 +59,26 @@ export function ChatDetailsPanel({
   const iAmAdmin = admins.has(me._id);
   const title = isGroup ? chat?.name || fallbackTitle : fallbackTitle;
 
+  // Escape closes the panel wherever focus is (not only inside it), unless a dialog of its own is open.
+  const closeRef = useRef(onClose);
+  closeRef.current = onClose;
+  const busyDialog = adding || confirmLeave || renaming;
+  useEffect(() => {
+    if (busyDialog) return;
+    function onKey(event: KeyboardEvent) {
+      if (event.key !== "Escape" || event.defaultPrevented) return;
+      if (document.querySelector("dialog[open]")) return;
+      closeRef.current();
+    }
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [busyDialog]);
+
   async function rename(event: React.FormEvent) {
     event.preventDefault();
     const trimmed = name.trim();
-    if (!trimmed || visibleLength(trimmed) > NAME_MAX_LENGTH) {
-      setError(`Group names are 1 to ${NAME_MAX_LENGTH} characters.`);
+    if (!trimmed || visibleLength(trimmed) > GROUP_NAME_MAX_LENGTH) {
+      setError(`Group names are 1 to ${GROUP_NAME_MAX_LENGTH} characters.`);
       return;
     }
     setBusy("rename");
@@ -135,9 +150,6 @@ export function ChatDetailsPanel({
     <aside
       aria-label={isGroup ? "Group details" : "Chat details"}
       data-testid="chat-details"
-      onKeyDown={(e) => {
-        if (e.key === "Escape" && !adding && !confirmLeave) onClose();
-      }}
       className="absolute inset-0 z-20 flex flex-col bg-surface md:static md:w-80 md:shrink-0 md:border-l md:border-border"
     >
       <header className="flex h-16 shrink-0 items-center justify-between gap-2 border-b border-border px-4">
@@ -227,15 +239,17 @@ export function ChatDetailsPanel({
                   <h3 id={`${nameId}-members`} className="text-sm font-semibold text-muted">
                     Members
                   </h3>
-                  <Button
-                    variant="ghost"
-                    size="sm"
-                    onClick={() => setAdding(true)}
-                    data-testid="add-members-button"
-                  >
-                    <UserPlusIcon size={16} />
-                    Add
-                  </Button>
+                  {iAmAdmin ? (
+                    <Button
+                      variant="ghost"
+                      size="sm"
+                      onClick={() => setAdding(true)}
+                      data-testid="add-members-button"
+                    >
+                      <UserPlusIcon size={16} />
+                      Add people
+                    </Button>
+                  ) : null}
                 </div>
                 <ul className="space-y-0.5" data-testid="member-list">
                   {members.map((member) => {

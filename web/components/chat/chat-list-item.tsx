@@ -16,6 +16,8 @@ export interface ChatListItemProps {
   typingText: string | null;
   /** Names by user id, for "Alice: …" previews in groups. */
   senderName: (userId: string) => string | null;
+  /** Unsent text of this chat, shown instead of the last message. */
+  draft?: string | null;
   onSelect: (chatId: string) => void;
 }
 
@@ -26,6 +28,7 @@ export const ChatListItem = memo(function ChatListItem({
   myId,
   typingText,
   senderName,
+  draft,
   onSelect,
 }: ChatListItemProps) {
   const { chat } = entry;
@@ -58,7 +61,6 @@ export const ChatListItem = memo(function ChatListItem({
         data-chat-id={chat._id}
         data-unread={unread}
         aria-current={active ? "page" : undefined}
-        aria-label={`${title}${chat.isGroup ? " (group)" : ""}${unread ? `, ${unread} unread` : ""}${online ? ", online" : ""}`}
         className={cn(
           "flex items-center gap-3 rounded-xl px-2.5 py-2.5 text-left transition-colors",
           active ? "bg-accent-soft" : "hover:bg-surface-2",
@@ -74,6 +76,11 @@ export const ChatListItem = memo(function ChatListItem({
           <span className="flex items-baseline justify-between gap-2">
             <span className={cn("truncate text-[15px]", unread ? "font-semibold" : "font-medium")}>
               {title}
+              <span className="sr-only">
+                {chat.isGroup ? " (group)" : ""}
+                {online ? ", online" : ""}
+                {unread ? `, ${unread} unread` : ""},
+              </span>
             </span>
             <span
               className={cn(
@@ -91,9 +98,17 @@ export const ChatListItem = memo(function ChatListItem({
                 typingText ? "text-accent italic" : unread ? "text-fg" : "text-muted",
               )}
             >
-              {typingText ?? preview}
+              {typingText ??
+                (draft ? (
+                  <>
+                    <span className="font-medium text-danger">Draft: </span>
+                    {draft.trim()}
+                  </>
+                ) : (
+                  preview
+                ))}
             </span>
-            <CountBadge count={unread} data-testid="unread-badge" />
+            <CountBadge count={unread} data-testid="unread-badge" aria-hidden="true" />
           </span>
         </span>
       </a>

@@ -1,7 +1,13 @@
 "use client";
 
 import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState } from "react";
-import { IMAGE_TYPES, MAX_IMAGE_BYTES } from "@/lib/config";
+import {
+  IMAGE_TYPES,
+  MAX_IMAGE_BYTES,
+  MESSAGE_COUNTER_FROM,
+  MESSAGE_MAX_LENGTH,
+} from "@/lib/config";
+import { readDraft, writeDraft } from "@/lib/drafts";
 import type { UiMessage } from "@/lib/types";
 import { statusMessage } from "@/lib/errors";
 import { TypingEmitter } from "@/lib/socket";
@@ -18,8 +24,10 @@ import {
   XIcon,
 } from "@/components/ui/icons";
 
-/** Unsent text per chat, so switching chats keeps what you were writing. */
-const drafts = new Map<string, string>();
+/** Characters as the server counts them (code points), after trimming. */
+export function messageLength(text: string): number {
+  return [...text.trim()].length;
+}
 
 function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -76,7 +84,7 @@ export function Composer({
   onEditLast,
 }: ComposerProps) {
   const { socket } = useRealtime();
-  const [text, setText] = useState(() => drafts.get(chatId) ?? "");
+  const [text, setText] = useState(() => readDraft(chatId));
   const [image, setImage] = useState<OutgoingImage | null>(null);
   const [error, setError] = useState<string | null>(null);
   const textarea = useRef<HTMLTextAreaElement>(null);
@@ -103,7 +111,7 @@ export function Composer({
   useEffect(() => {
     if (!editing) return;
     // Put the draft aside while editing and bring it back afterwards.
-    beforeEdit.current = beforeEdit.current ?? drafts.get(chatId) ?? "";
+    beforeEdit.current = beforeEdit.current ?? readDraft(chatId);
     setText(editing.text ?? "");
     setError(null);
     textarea.current?.focus();
@@ -119,8 +127,10 @@ export function Composer({
     if (replyTo) textarea.current?.focus();
   }, [replyTo]);
 
+  // Unsent text is kept per chat, across chat switches and reloads, and shown in the list;
+  // not while editing, when the box holds the edited message.
   useEffect(() => {
-    if (!editingId) drafts.set(chatId, text);
+    if (!editingId) writeDraft(chatId, text);
   }, [chatId, text, editingId]);
 
   // Grow with the text up to about six lines.
@@ -186,7 +196,7 @@ export function Composer({
       return;
     }
     const body = text.trim();
-    if (disabled || (!body && !image)) return;
+    if (disabled || (!body && !image) || tooLong) return;
     onSend(body, image);
     setText("");
     setError(null);
@@ -195,9 +205,12 @@ export function Composer({
     textarea.current?.focus();
   }
 
+  const length = messageLength(text);
+  const tooLong = length > MESSAGE_MAX_LENGTH;
+  const counterId = useId();
   const canSend = editing
-    ? !disabled && !saving && text.trim().length > 0
-    : !disabled && (text.trim().length > 0 || image !== null);
+    ? !disabled && !saving && !tooLong && text.trim().length > 0
+    : !disabled && !tooLong && (text.trim().length > 0 || image !== null);
   const quote = replyTo?.message;
   const quoteText = quote
     ? quote.deleted
@@ -267,6 +280,21 @@ export function Composer({
           </IconButton>
         </div>
       ) : null}
+      {length >= MESSAGE_COUNTER_FROM ? (
+        <p
+          id={counterId}
+          data-testid="length-counter"
+          aria-live="polite"
+          className={cn(
+            "mx-auto mb-1 max-w-3xl text-right text-xs tabular-nums",
+            tooLong ? "font-medium text-danger" : "text-muted",
+          )}
+        >
+          {tooLong
+            ? `${(length - MESSAGE_MAX_LENGTH).toLocaleString("en")} characters too long (the limit is ${MESSAGE_MAX_LENGTH.toLocaleString("en")})`
+            : `${(MESSAGE_MAX_LENGTH - length).toLocaleString("en")} characters left`}
+        </p>
+      ) : null}
       {error ? (
         <p id={errorId} role="alert" className="mx-auto mb-2 max-w-3xl text-sm text-danger">
           {error}
@@ -310,7 +338,12 @@ export function Composer({
           placeholder={
             editing ? "Edit your message…" : image ? "Add a caption…" : "Write a message…"
           }
-          aria-describedby={error ? errorId : undefined}
+          aria-invalid={tooLong || undefined}
+          aria-describedby={
+            [error ? errorId : "", length >= MESSAGE_COUNTER_FROM ? counterId : ""]
+              .filter(Boolean)
+              .join(" ") || undefined
+          }
           onChange={(e) => {
             setText(e.target.value);
             if (e.target.value.trim()) typing.current?.keystroke();

@@ -48,6 +48,8 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
   const highlightTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
   const entry = chats.find((e) => e.chat._id === chatId) ?? null;
+  // Counted before opening the chat marks its messages seen: where the unread divider goes.
+  const [unreadAtOpen] = useState(() => entry?.chat.unseenCount ?? 0);
 
   const loadDetails = useCallback(async () => {
     try {
@@ -231,7 +233,6 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
               type="button"
               onClick={() => setShowDetails((v) => !v)}
               className="flex min-w-0 flex-1 items-center gap-3 rounded-lg p-1 text-left hover:bg-surface-2"
-              aria-label={`${title}: show ${isGroup ? "group" : "chat"} details`}
             >
               <Avatar name={title} seed={seed} size="md" online={!isGroup && otherOnline} />
               <span className="min-w-0">
@@ -247,6 +248,7 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
                 >
                   {typingLine || subtitle || "\u00a0"}
                 </span>
+                <span className="sr-only">, show {isGroup ? "group" : "chat"} details</span>
               </span>
             </button>
           ) : (
@@ -319,6 +321,7 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
                 onCopy={onCopy}
                 onJumpTo={onJumpTo}
                 footer={<TypingIndicator text={typingLine} />}
+                unreadAtOpen={unreadAtOpen}
               />
             )}
             <p

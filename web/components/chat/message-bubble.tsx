@@ -246,13 +246,16 @@ export const MessageBubble = memo(function MessageBubble({
         />
       ) : null}
       <div
-        className={cn("flex max-w-[min(80%,36rem)] flex-col", own ? "items-end" : "items-start")}
+        className={cn(
+          "flex max-w-[min(80%,36rem)] min-w-0 flex-col",
+          own ? "items-end" : "items-start",
+        )}
       >
         <div
           {...press}
           data-testid="message-bubble"
           className={cn(
-            "relative overflow-hidden rounded-2xl shadow-sm select-text",
+            "relative max-w-full overflow-hidden rounded-2xl shadow-sm select-text",
             own ? "bg-bubble-own text-bubble-own-fg" : "bg-bubble-other text-bubble-other-fg",
             firstOfRun && (own ? "rounded-tr-md" : "rounded-tl-md"),
             failed && "opacity-80 ring-2 ring-danger",
@@ -328,7 +331,7 @@ export const MessageBubble = memo(function MessageBubble({
           ) : null}
           <div className={cn(image && text && "px-2 pt-1 pb-1")}>
             {text ? (
-              <p className="text-[15px] leading-snug break-words whitespace-pre-wrap">
+              <p className="text-[15px] leading-snug whitespace-pre-wrap wrap-anywhere">
                 {linkify(text).map((part, i) =>
                   part.kind === "link" ? (
                     <a
@@ -360,7 +363,7 @@ export const MessageBubble = memo(function MessageBubble({
             className={cn(
               "absolute flex items-center gap-1 text-[11px] leading-4 tabular-nums",
               text || deleted
-                ? cn("right-2.5 bottom-1", own ? "text-bubble-own-fg/75" : "text-muted")
+                ? cn("right-2.5 bottom-1", own ? "text-bubble-own-fg/90" : "text-muted")
                 : "right-2.5 bottom-2.5 rounded-full bg-black/55 px-1.5 py-0.5 text-white",
             )}
           >

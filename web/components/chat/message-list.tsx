@@ -1,6 +1,14 @@
 "use client";
 
-import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import {
+  Fragment,
+  useCallback,
+  useEffect,
+  useLayoutEffect,
+  useMemo,
+  useRef,
+  useState,
+} from "react";
 import { EDIT_WINDOW_SECONDS } from "@/lib/config";
 import { groupByDay, startsRun } from "@/lib/dates";
 import { canDelete, canEdit } from "@/lib/messages";
@@ -31,6 +39,8 @@ export interface MessageListProps {
   onJumpTo: (messageId: string) => void;
   /** Shown over the bottom edge (the typing indicator). */
   footer?: React.ReactNode;
+  /** How many messages were unread when the chat opened: a divider marks the first of them. */
+  unreadAtOpen?: number;
 }
 
 /** Within this many pixels of the bottom, new messages keep the view pinned to the bottom. */
@@ -58,6 +68,7 @@ export function MessageList({
   onCopy,
   onJumpTo,
   footer,
+  unreadAtOpen = 0,
 }: MessageListProps) {
   const scroller = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
@@ -69,6 +80,20 @@ export function MessageList({
   const initialised = useRef(false);
 
   const groups = useMemo(() => groupByDay(messages), [messages]);
+  const knownKeys = useRef<Set<string>>(new Set());
+
+  // The first unread message when the chat opened: the earliest of the last `unreadAtOpen`
+  // messages from others, fixed once found so the divider stays while reading.
+  const [firstUnread, setFirstUnread] = useState<string | null>(null);
+  const unreadFixed = useRef(false);
+  if (!unreadFixed.current && messages.length > 0) {
+    unreadFixed.current = true;
+    if (unreadAtOpen > 0) {
+      const fromOthers = messages.filter((m) => m.sender !== myId && m.status !== "pending");
+      const first = fromOthers[Math.max(0, fromOthers.length - unreadAtOpen)];
+      if (first) setFirstUnread(first.key);
+    }
+  }
 
   const scrollToBottom = useCallback((smooth = false) => {
     const el = scroller.current;
@@ -86,22 +111,38 @@ export function MessageList({
     const first = messages[0]?.key ?? null;
     const last = messages[messages.length - 1] ?? null;
 
+    const known = knownKeys.current;
+    // Messages that arrived below what was shown: live ones, and those merged in by a catch-up.
+    const arrived =
+      initialised.current && !(anchor.current && first !== firstKey.current)
+        ? messages.filter((m) => !known.has(m.key))
+        : [];
+    knownKeys.current = new Set(messages.map((m) => m.key));
+
     if (!initialised.current) {
       if (messages.length > 0) {
-        el.scrollTop = el.scrollHeight;
+        const divider = el.querySelector<HTMLElement>('[data-testid="unread-divider"]');
+        if (divider) {
+          // Open at the first unread message, with the divider at the top.
+          el.scrollTop = Math.max(0, divider.offsetTop - 8);
+          const gap = el.scrollHeight - el.scrollTop - el.clientHeight;
+          atBottom.current = gap < STICKY_PX;
+        } else el.scrollTop = el.scrollHeight;
         initialised.current = true;
       }
     } else if (anchor.current && first !== firstKey.current) {
       el.scrollTop = el.scrollHeight - anchor.current.height + anchor.current.top;
       anchor.current = null;
-    } else if (last && last.key !== lastKey.current) {
-      if (last.sender === myId && last.status === "pending") scrollToBottom();
+    } else if (arrived.length > 0) {
+      const mine = arrived.some((m) => m.sender === myId && m.status === "pending");
+      const others = arrived.filter((m) => m.sender !== myId).length;
+      if (mine) scrollToBottom();
       else if (atBottom.current) el.scrollTop = el.scrollHeight;
-      else if (last.sender !== myId) setUnseenBelow((n) => n + 1);
+      else if (others) setUnseenBelow((n) => n + others);
     }
     firstKey.current = first;
     lastKey.current = last?.key ?? null;
-  }, [messages, myId, scrollToBottom]);
+  }, [messages, myId, scrollToBottom, firstUnread]);
 
   // A failed load leaves nothing to anchor; the next attempt measures again.
   useLayoutEffect(() => {
@@ -188,30 +229,44 @@ export function MessageList({
                 const first = startsRun(previous, message);
                 const lastOfRun = !next || startsRun(message, next);
                 return (
-                  <MessageBubble
-                    key={message.key}
-                    message={message}
-                    own={own}
-                    senderName={nameOf(message.sender)}
-                    showSender={isGroup && !own && first}
-                    showAvatar={isGroup && !own && lastOfRun}
-                    isGroup={isGroup}
-                    firstOfRun={first}
-                    onRetry={onRetry}
-                    onDiscard={onDiscard}
-                    onOpenImage={onOpenImage}
-                    nameOf={nameOf}
-                    myId={myId}
-                    canEdit={canEdit(message, myId, EDIT_WINDOW_SECONDS, now)}
-                    canDelete={canDelete(message, myId, isGroup && isAdmin)}
-                    highlighted={highlightId === message._id}
-                    onReply={onReply}
-                    onEdit={onEdit}
-                    onDelete={onDelete}
-                    onReact={onReact}
-                    onCopy={onCopy}
-                    onJumpTo={onJumpTo}
-                  />
+                  <Fragment key={message.key}>
+                    {message.key === firstUnread ? (
+                      <div
+                        role="separator"
+                        aria-label="Unread messages"
+                        data-testid="unread-divider"
+                        className="my-2 flex items-center gap-3 text-xs font-semibold text-accent"
+                      >
+                        <span className="h-px flex-1 bg-accent/40" />
+                        Unread messages
+                        <span className="h-px flex-1 bg-accent/40" />
+                      </div>
+                    ) : null}
+                    <MessageBubble
+                      key={message.key}
+                      message={message}
+                      own={own}
+                      senderName={nameOf(message.sender)}
+                      showSender={isGroup && !own && first}
+                      showAvatar={isGroup && !own && lastOfRun}
+                      isGroup={isGroup}
+                      firstOfRun={first}
+                      onRetry={onRetry}
+                      onDiscard={onDiscard}
+                      onOpenImage={onOpenImage}
+                      nameOf={nameOf}
+                      myId={myId}
+                      canEdit={canEdit(message, myId, EDIT_WINDOW_SECONDS, now)}
+                      canDelete={canDelete(message, myId, isGroup && isAdmin)}
+                      highlighted={highlightId === message._id}
+                      onReply={onReply}
+                      onEdit={onEdit}
+                      onDelete={onDelete}
+                      onReact={onReact}
+                      onCopy={onCopy}
+                      onJumpTo={onJumpTo}
+                    />
+                  </Fragment>
                 );
               })}
             </section>

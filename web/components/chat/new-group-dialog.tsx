@@ -2,7 +2,7 @@
 
 import { useId, useState } from "react";
 import * as api from "@/lib/api";
-import { NAME_MAX_LENGTH } from "@/lib/config";
+import { GROUP_NAME_MAX_LENGTH } from "@/lib/config";
 import { describeError } from "@/lib/errors";
 import type { User } from "@/lib/types";
 import { visibleLength } from "@/lib/utils";
@@ -50,8 +50,8 @@ export function NewGroupDialog({
   async function create(event: React.FormEvent) {
     event.preventDefault();
     const trimmed = name.trim();
-    if (!trimmed || visibleLength(trimmed) > NAME_MAX_LENGTH) {
-      setError(`Give the group a name of 1 to ${NAME_MAX_LENGTH} characters.`);
+    if (!trimmed || visibleLength(trimmed) > GROUP_NAME_MAX_LENGTH) {
+      setError(`Give the group a name of 1 to ${GROUP_NAME_MAX_LENGTH} characters.`);
       return;
     }
     if (members.length === 0) {
@@ -91,9 +91,10 @@ export function NewGroupDialog({
           value={name}
           onChange={(e) => setName(e.target.value)}
           placeholder="e.g. Weekend trip"
-          maxLength={NAME_MAX_LENGTH * 4}
+          maxLength={GROUP_NAME_MAX_LENGTH * 4}
           autoFocus
           autoComplete="off"
+          className="shrink-0"
         />
         {members.length > 0 ? (
           <ul className="mt-3 flex flex-wrap gap-1.5" aria-label="Selected members">

@@ -1,7 +1,16 @@
 "use client";
 
 import Link from "next/link";
-import { useCallback, useEffect, useId, useRef, useState } from "react";
+import {
+  useCallback,
+  useEffect,
+  useId,
+  useMemo,
+  useRef,
+  useState,
+  useSyncExternalStore,
+} from "react";
+import { draftsSnapshot, onDraftsChange, parseDrafts } from "@/lib/drafts";
 import { filterChats, typingText } from "@/lib/chats";
 import { cn } from "@/lib/utils";
 import { useChats } from "@/components/providers/chats-provider";
@@ -10,6 +19,7 @@ import { useSession } from "@/components/providers/session-provider";
 import { Avatar } from "@/components/ui/avatar";
 import { Button, IconButton } from "@/components/ui/button";
 import { LogOutIcon, MessagePlusIcon, SearchIcon, UsersIcon } from "@/components/ui/icons";
+import { Dialog } from "@/components/ui/dialog";
 import { Input } from "@/components/ui/input";
 import { ChatListItem } from "./chat-list-item";
 import { NewChatDialog } from "./new-chat-dialog";
@@ -28,27 +38,30 @@ export function Sidebar({
   const { chats, status, error, typing, refresh, people, hasMore, loadMore } = useChats();
   const { online } = useRealtime();
   const [filter, setFilter] = useState("");
-  const [dialog, setDialog] = useState<"chat" | "group" | null>(null);
+  const [dialog, setDialog] = useState<"chat" | "group" | "logout" | null>(null);
   const [loggingOut, setLoggingOut] = useState(false);
   const filterId = useId();
 
   const senderName = useCallback((id: string) => people.get(id)?.name ?? null, [people]);
   const shown = filterChats(chats, filter);
+  const draftsRaw = useSyncExternalStore(onDraftsChange, draftsSnapshot, () => "{}");
+  const drafts = useMemo(() => parseDrafts(draftsRaw), [draftsRaw]);
 
   return (
-    <aside
+    <section
       aria-label="Chats"
       className={cn("flex min-h-0 flex-col border-r border-border bg-surface", className)}
     >
+      <h1 className="sr-only">Parley: your chats</h1>
       <header className="flex h-16 shrink-0 items-center gap-2 border-b border-border px-3">
         <Link
           href="/profile"
           className="flex min-w-0 flex-1 items-center gap-2.5 rounded-lg p-1 hover:bg-surface-2"
-          aria-label={`Your profile: ${user.name}`}
           data-testid="profile-link"
         >
           <Avatar name={user.name} seed={user._id} size="md" />
           <span className="min-w-0">
+            <span className="sr-only">Your profile: </span>
             <span className="block truncate text-sm font-semibold">{user.name}</span>
             <span className="block truncate text-xs text-muted">{user.email}</span>
           </span>
@@ -72,6 +85,11 @@ export function Sidebar({
           data-testid="logout-button"
           loading={loggingOut}
           onClick={async () => {
+            // On a phone the button sits where a thumb lands by mistake: ask first.
+            if (window.matchMedia("(max-width: 767px)").matches) {
+              setDialog("logout");
+              return;
+            }
             setLoggingOut(true);
             await logout();
           }}
@@ -166,6 +184,7 @@ export function Sidebar({
                       : null
                   }
                   senderName={senderName}
+                  draft={entry.chat._id === activeChatId ? null : (drafts[entry.chat._id] ?? null)}
                   onSelect={onOpenChat}
                 />
               );
@@ -175,6 +194,30 @@ export function Sidebar({
         )}
       </nav>
 
+      <Dialog
+        open={dialog === "logout"}
+        onClose={() => setDialog(null)}
+        title="Log out?"
+        description="You will need a new code from your email to log in again on this device."
+        data-testid="logout-dialog"
+      >
+        <div className="flex justify-end gap-2 px-5 pb-5">
+          <Button variant="ghost" onClick={() => setDialog(null)}>
+            Cancel
+          </Button>
+          <Button
+            variant="danger"
+            loading={loggingOut}
+            data-testid="confirm-logout-button"
+            onClick={async () => {
+              setLoggingOut(true);
+              await logout();
+            }}
+          >
+            Log out
+          </Button>
+        </div>
+      </Dialog>
       <NewChatDialog
         open={dialog === "chat"}
         onClose={() => setDialog(null)}
@@ -185,7 +228,7 @@ export function Sidebar({
         onClose={() => setDialog(null)}
         onOpenChat={onOpenChat}
       />
-    </aside>
+    </section>
   );
 }
 

@@ -108,7 +108,7 @@ export function UserPicker({
           onChange={(e) => setQuery(e.target.value)}
           autoFocus={autoFocus}
           autoComplete="off"
-          aria-controls={listId}
+          aria-controls={visible.length > 0 ? listId : undefined}
           className="pl-9"
         />
       </div>
@@ -136,7 +136,6 @@ export function UserPicker({
                     data-testid="user-result"
                     data-user-id={user._id}
                     aria-pressed={multi ? isSelected : undefined}
-                    aria-label={`${multi ? (isSelected ? "Remove" : "Add") : "Chat with"} ${user.name} (${user.email})`}
                     disabled={busyId === user._id}
                     onClick={() => onPick(user)}
                     className={cn(
@@ -151,6 +150,8 @@ export function UserPicker({
                       online={online.has(user._id)}
                     />
                     <span className="min-w-0 flex-1">
+                      {/* Named by what it shows; aria-pressed says whether a member is picked. */}
+                      {multi ? null : <span className="sr-only">Chat with </span>}
                       <span className="block truncate text-sm font-medium">{user.name}</span>
                       <span className="block truncate text-xs text-muted">{user.email}</span>
                     </span>

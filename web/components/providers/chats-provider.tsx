@@ -13,7 +13,8 @@ import {
 import * as api from "@/lib/api";
 import { CHAT_PAGE_SIZE } from "@/lib/config";
 import { applyIncomingMessage, markChatRead, pageTitle, sortChats, unreadTotal } from "@/lib/chats";
-import { describeError } from "@/lib/errors";
+import { ApiError, describeError } from "@/lib/errors";
+import { flushOutbox } from "@/lib/outbox";
 import type { Chat, ChatEntry, User } from "@/lib/types";
 import { usePageVisible } from "@/hooks/use-page-visible";
 import { useRealtime, useSocketEvent } from "./realtime-provider";
@@ -49,13 +50,32 @@ export function useChats(): ChatsValue {
   return value;
 }
 
+const SAVED_CHATS_KEY = "parley.chats";
+
+function saveChats(list: ChatEntry[]): void {
+  try {
+    window.localStorage.setItem(SAVED_CHATS_KEY, JSON.stringify(list));
+  } catch {
+    // Storage full or disabled: offline reloads then show the list's error instead.
+  }
+}
+
+function savedChats(): ChatEntry[] | null {
+  try {
+    const value: unknown = JSON.parse(window.localStorage.getItem(SAVED_CHATS_KEY) ?? "null");
+    return Array.isArray(value) && value.length ? (value as ChatEntry[]) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** A typing flag is dropped after this long without news, in case `userStoppedTyping` was lost. */
 const TYPING_TTL_MS = 8000;
 
 /** Owns the chat list: loads it, keeps it live from socket events, and titles the page. */
 export function ChatsProvider({ children }: { children: React.ReactNode }) {
   const { user } = useSession();
-  const { epoch } = useRealtime();
+  const { epoch, state: connection } = useRealtime();
   const visible = usePageVisible();
   const [chats, setChats] = useState<ChatEntry[]>([]);
   const [status, setStatus] = useState<ChatsValue["status"]>("loading");
@@ -66,6 +86,7 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
   const requestId = useRef(0);
   const [nextCursor, setNextCursor] = useState<string | null>(null);
   const loadingMore = useRef(false);
+  const readingRef = useRef<string | null>(null);
   const chatsRef = useRef(chats);
   chatsRef.current = chats;
   const typingTimers = useRef(new Map<string, ReturnType<typeof setTimeout>>());
@@ -93,13 +114,32 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
       const limit = Math.min(100, Math.max(CHAT_PAGE_SIZE, chatsRef.current.length));
       const { chats: list, nextCursor: cursor } = await api.listChats({ limit });
       if (id !== requestId.current) return;
-      setChats(sortChats(list));
+      // The chat on screen is being read: a count fetched while catching up is already stale.
+      const open = readingRef.current;
+      setChats(
+        sortChats(
+          list.map((entry) =>
+            entry.chat._id === open && entry.chat.unseenCount
+              ? { ...entry, chat: { ...entry.chat, unseenCount: 0 } }
+              : entry,
+          ),
+        ),
+      );
+      saveChats(list.slice(0, CHAT_PAGE_SIZE));
       setNextCursor(cursor);
       rememberPeople(list.flatMap((entry) => (entry.user ? [entry.user] : [])));
       setStatus("ready");
       setError(null);
     } catch (err) {
       if (id !== requestId.current) return;
+      const offline = !(err instanceof ApiError && err.status > 0);
+      const saved = offline && !chatsRef.current.length ? savedChats() : null;
+      if (saved) {
+        // Offline after a reload: the list as it was last seen; live again once we are back.
+        setChats(saved);
+        setStatus("ready");
+        return;
+      }
       setError(describeError(err, "load"));
       setStatus((current) => (current === "ready" ? "ready" : "error"));
     }
@@ -136,7 +176,30 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
     seenEpoch.current = epoch;
   }, [epoch, refresh]);
 
+  // Group previews say who wrote the last message: look up senders not known yet, once each.
+  const asked = useRef(new Set<string>());
+  useEffect(() => {
+    const unknown = new Set<string>();
+    for (const { chat } of chats) {
+      const sender = chat.latestMessage?.sender;
+      if (chat.isGroup && sender && sender !== user._id && !people.has(sender))
+        if (!asked.current.has(sender)) unknown.add(sender);
+    }
+    if (unknown.size === 0) return;
+    unknown.forEach((id) => asked.current.add(id));
+    api
+      .usersByIds([...unknown])
+      .then(rememberPeople)
+      .catch(() => unknown.forEach((id) => asked.current.delete(id)));
+  }, [chats, people, user._id, rememberPeople]);
+
+  // Messages written offline (also before a reload) go out, in order, once we are connected.
+  useEffect(() => {
+    if (connection === "connected") void flushOutbox();
+  }, [connection, epoch]);
+
   const reading = visible ? activeChatId : null;
+  readingRef.current = reading;
 
   useSocketEvent("newMessage", (message) => {
     if (!message || typeof message.chatId !== "string") return;

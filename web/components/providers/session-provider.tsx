@@ -16,7 +16,9 @@ import {
   announceSession,
   dropLegacyToken,
   forgetSession,
+  lastUser,
   maybeSignedIn,
+  rememberUser,
   subscribeSession,
 } from "@/lib/session";
 import type { User } from "@/lib/types";
@@ -79,10 +81,16 @@ export function SessionProvider({ children }: { children: React.ReactNode }) {
     const controller = new AbortController();
     api
       .me(controller.signal, { quiet: true })
-      .then((user) => setState({ kind: "ready", user }))
+      .then((user) => {
+        rememberUser(user);
+        setState({ kind: "ready", user });
+      })
       .catch((error: unknown) => {
         if (controller.signal.aborted) return;
-        if (isApiError(error, 401)) ended();
+        if (isApiError(error, 401)) return ended();
+        // Offline: open the app as the person last signed in here; the server decides once back.
+        const known = isApiError(error) && error.status > 0 ? null : lastUser<User>();
+        if (known) setState({ kind: "ready", user: known });
         else setState({ kind: "error", message: describeError(error, "load") });
       });
     return () => controller.abort();

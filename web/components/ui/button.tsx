@@ -13,11 +13,12 @@ const variants: Record<Variant, string> = {
   link: "text-accent hover:underline underline-offset-2 px-0 h-auto",
 };
 
+// On touch screens every button is at least 44 px tall (icon buttons 44 px square).
 const sizes: Record<Size, string> = {
-  sm: "h-8 px-3 text-sm gap-1.5",
-  md: "h-10 px-4 text-sm gap-2",
+  sm: "h-8 px-3 text-sm gap-1.5 pointer-coarse:h-11",
+  md: "h-10 px-4 text-sm gap-2 pointer-coarse:h-11",
   lg: "h-12 px-5 text-base gap-2",
-  icon: "h-10 w-10 p-0",
+  icon: "h-10 w-10 p-0 pointer-coarse:h-11 pointer-coarse:w-11",
 };
 
 export interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
@@ -75,7 +76,7 @@ export const IconButton = forwardRef<HTMLButtonElement, ButtonProps & { label: s
         size="icon"
         className={cn(
           "rounded-full text-muted hover:text-fg",
-          size === "sm" && "h-8 w-8",
+          size === "sm" && "h-8 w-8 pointer-coarse:h-11 pointer-coarse:w-11",
           className,
         )}
         {...props}

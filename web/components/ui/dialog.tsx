@@ -55,6 +55,14 @@ export function Dialog({
         event.preventDefault();
         onCloseRef.current();
       }}
+      onKeyDown={(event) => {
+        // A search box would spend the first Escape on clearing itself: close at once instead.
+        if (event.key === "Escape" && !event.defaultPrevented) {
+          event.preventDefault();
+          event.stopPropagation();
+          onCloseRef.current();
+        }
+      }}
       onMouseDown={(event) => {
         if (event.target === ref.current) onCloseRef.current();
       }}
