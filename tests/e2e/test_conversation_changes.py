@@ -94,7 +94,13 @@ def run_changes(browser: Browser, base_url: str, *, phone: bool, domain: str) ->
         original = by_id(bob, original_id)
         open_actions(bob, original, phone).get_by_test_id("action-reply").click()
         expect(bob.page.get_by_test_id("reply-preview")).to_contain_text("hello team")
+        # With the socket up, text goes over it (`sendMessage` with an acknowledgement), not HTTP.
+        posts: list[str] = []
+        bob.page.on(
+            "request", lambda r: posts.append(r.url) if r.method == "POST" and "/message" in r.url else None
+        )
         send_text(bob, "count me in")
+        assert posts == [], posts
         expect(bob.page.get_by_test_id("reply-preview")).to_have_count(0)
         reply = received(alice, "count me in")
         expect(reply.get_by_test_id("reply-quote")).to_contain_text("hello team")
