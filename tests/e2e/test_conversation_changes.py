@@ -9,6 +9,7 @@ chat gone from the list; the others see the change as a note in the history.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +30,7 @@ from tests.e2e.flow import (
     show_list,
     start_chat,
 )
+from tests.e2e.test_web_app import axe_violations, describe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -69,6 +71,8 @@ def chip(bubble: Locator, emoji: str) -> Locator:
 
 def run_changes(browser: Browser, base_url: str, *, phone: bool, domain: str) -> None:
     errors = ConsoleErrors()
+    # axe-core's serious and critical findings, by screen.
+    found: dict[str, list[dict[str, Any]]] = {}
     with people(browser, domain, phone=phone, errors=errors) as (alice, bob, carol):
         if not phone:
             alice.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
@@ -120,6 +124,7 @@ def run_changes(browser: Browser, base_url: str, *, phone: bool, domain: str) ->
         expect(menu.get_by_test_id("emoji-grid")).to_be_visible()
         menu.locator('[data-emoji="🎉"]').click()
         expect(chip(by_id(alice, original_id), "🎉")).to_contain_text("1", timeout=LIVE)
+        found["quotes and reactions"] = axe_violations(alice.page)
 
         # Copy (desktop: the page may read the clipboard there).
         if not phone:
@@ -146,6 +151,7 @@ def run_changes(browser: Browser, base_url: str, *, phone: bool, domain: str) ->
         menu = open_actions(bob, edited, phone)
         expect(menu.get_by_test_id("action-edit")).to_have_count(0)
         expect(menu.get_by_test_id("action-delete")).to_have_count(0)
+        found["message menu"] = axe_violations(bob.page)
         bob.page.keyboard.press("Escape")
         expect(menu).to_be_hidden()
 
@@ -154,6 +160,8 @@ def run_changes(browser: Browser, base_url: str, *, phone: bool, domain: str) ->
         open_actions(alice, target, phone).get_by_test_id("action-delete").click()
         dialog = alice.page.get_by_test_id("delete-dialog")
         expect(dialog).to_be_visible()
+        alice.page.mouse.move(0, 0)  # not hovering a button (hover states may fade a colour)
+        found["delete dialog"] = axe_violations(alice.page)
         dialog.get_by_test_id("confirm-delete").click()
         expect(dialog).to_be_hidden()
         tombstone = bob.page.locator('[data-testid="message"][data-deleted="true"]')
@@ -177,6 +185,7 @@ def run_changes(browser: Browser, base_url: str, *, phone: bool, domain: str) ->
         )
         expect(carol.page.get_by_test_id("removed-notice")).to_be_visible(timeout=LIVE)
         expect(carol.page.get_by_test_id("composer")).to_have_count(0)
+        found["removed from the group"] = axe_violations(carol.page)
         show_list(carol, phone)
         expect(chat_item(carol, chat_id)).to_have_count(0, timeout=LIVE)
 
@@ -190,6 +199,8 @@ def run_changes(browser: Browser, base_url: str, *, phone: bool, domain: str) ->
             "alice renamed the group to “Road trip”", timeout=LIVE
         )
     errors.assert_none()
+    problems = {screen: describe(v) for screen, v in found.items() if v}
+    assert not problems, "\n".join(f"{screen}: {text}" for screen, text in problems.items())
 
 
 def test_changes_are_live_on_a_desktop(browser: Browser, site: str) -> None:

@@ -155,16 +155,15 @@ function Quote({
       onClick={() => onJumpTo(quote._id)}
       data-testid="reply-quote"
       data-deleted={quote.deleted ? "true" : "false"}
-      aria-label={`Reply to ${who}: ${body}. Show the original message`}
+      title="Show the original message"
       className={cn(
         "mb-1 block w-full min-w-32 rounded-lg border-l-4 px-2 py-1 text-left text-xs",
         own ? "border-white/70 bg-black/10" : "border-accent bg-surface-2",
       )}
     >
+      <span className="sr-only">Quoted message from </span>
       <span className="block font-semibold">{who}</span>
-      <span className={cn("line-clamp-2 break-words", quote.deleted && "italic opacity-80")}>
-        {body}
-      </span>
+      <span className={cn("line-clamp-2 break-words", quote.deleted && "italic")}>{body}</span>
     </button>
   );
 }
@@ -260,7 +259,6 @@ export const MessageBubble = memo(function MessageBubble({
             firstOfRun && (own ? "rounded-tr-md" : "rounded-tl-md"),
             failed && "opacity-80 ring-2 ring-danger",
             image ? "p-1" : "px-3 py-1.5",
-            deleted && "opacity-80",
           )}
         >
           {showSender ? (
