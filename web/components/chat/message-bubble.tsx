@@ -21,8 +21,11 @@ import { MessageActionsMenu } from "./message-actions";
 /** A touch held this long opens a message's actions (or who reacted). */
 const LONG_PRESS_MS = 500;
 
-/** Calls `onLongPress` when a finger rests on the element; a mouse uses right click instead. */
-function useLongPress(onLongPress: (target: HTMLElement) => void) {
+/**
+ * Calls `onLongPress` when a finger rests on the element; a mouse uses right click instead.
+ * When not `enabled`, the browser's own context menu stays.
+ */
+function useLongPress(onLongPress: (target: HTMLElement) => void, enabled = true) {
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const cancel = () => {
     if (timer.current) clearTimeout(timer.current);
@@ -30,7 +33,7 @@ function useLongPress(onLongPress: (target: HTMLElement) => void) {
   };
   return {
     onPointerDown: (event: React.PointerEvent<HTMLElement>) => {
-      if (event.pointerType !== "touch") return;
+      if (!enabled || event.pointerType !== "touch") return;
       const target = event.currentTarget;
       cancel();
       timer.current = setTimeout(() => {
@@ -49,6 +52,7 @@ function useLongPress(onLongPress: (target: HTMLElement) => void) {
         cancel();
     },
     onContextMenu: (event: React.MouseEvent<HTMLElement>) => {
+      if (!enabled) return;
       event.preventDefault();
       cancel();
       onLongPress(event.currentTarget);
@@ -197,9 +201,10 @@ export const MessageBubble = memo(function MessageBubble({
   const stored = message.status === "sent" || message.status === "seen";
   const deleted = Boolean(message.deleted);
   const actionable = stored && !deleted && message.messageType !== "system";
-  const press = useLongPress((target) => {
-    if (actionable) setMenu({ anchor: moreButton.current ?? target, picker: false });
-  });
+  const press = useLongPress(
+    (target) => setMenu({ anchor: moreButton.current ?? target, picker: false }),
+    actionable,
+  );
   const chipPress = useLongPress((target) => setWhoReacted(target.dataset.emoji ?? null));
 
   if (message.messageType === "system") return <SystemNote message={message} nameOf={nameOf} />;
@@ -254,7 +259,7 @@ export const MessageBubble = memo(function MessageBubble({
           {...press}
           data-testid="message-bubble"
           className={cn(
-            "relative max-w-full overflow-hidden rounded-2xl shadow-sm select-text",
+            "relative max-w-full overflow-hidden rounded-2xl shadow-sm pointer-coarse:select-none",
             own ? "bg-bubble-own text-bubble-own-fg" : "bg-bubble-other text-bubble-other-fg",
             firstOfRun && (own ? "rounded-tr-md" : "rounded-tl-md"),
             failed && "opacity-80 ring-2 ring-danger",
