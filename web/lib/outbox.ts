@@ -86,7 +86,10 @@ const STATUS_OF_CODE: Record<string, number> = {
   too_large: 413,
   unsupported_type: 415,
   rate_limited: 429,
+  too_many_messages: 429,
   unavailable: 503,
+  overloaded: 503,
+  user_service_unavailable: 503,
 };
 
 export function statusOfCode(code: string | null | undefined): number {
