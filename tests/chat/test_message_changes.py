@@ -427,3 +427,27 @@ async def test_concurrent_edits_leave_one_of_them(alice: Person, bob: Person) ->
     assert final["text"] in {f"version {n}" for n in range(6)}
     assert (await listed(bob, chat_id))["chat"]["latestMessage"]["text"] == final["text"]
     assert [c["chat"]["_id"] for c in await chat_list(bob)].count(chat_id) == 1
+
+
+async def test_invalid_unicode_in_changes_is_4xx_never_500(alice: Person, bob: Person) -> None:
+    chat_id = await direct_chat(alice, bob)
+    sent = await send(alice, chat_id, "hi")
+    path = f"/api/v1/message/{sent['_id']}"
+    headers = {"content-type": "application/json"}
+    attempts = [
+        await alice.client.patch(path, content=b'{"text": "\\ud800"}', headers=headers),
+        await alice.client.put(f"{path}/reactions/%ED%A0%80"),
+        await alice.client.put(f"{path}/reactions/%ff"),
+        await alice.client.delete(f"{path}/reactions/%F0%9F"),
+        await alice.client.patch("/api/v1/message/%ED%A0%80", json={"text": "x"}),
+        await alice.client.post(
+            "/api/v1/message",
+            content=b'{"chatId": "%s", "text": "x", "replyTo": "\\udfff"}' % chat_id.encode(),
+            headers=headers,
+        ),
+    ]
+    for response in attempts:
+        assert 400 <= response.status_code < 500, response.text
+        assert response.json()["message"]
+    [after] = user_messages(await history(alice, chat_id))
+    assert (after["text"], after["editedAt"], after["reactions"]) == ("hi", None, [])

@@ -455,6 +455,33 @@ async def test_in_order_hands_a_chats_messages_on_by_number() -> None:
     in_order.close()
 
 
+async def test_a_change_to_a_message_waits_for_the_message_itself() -> None:
+    released = asyncio.Event()
+    out: list[str] = []
+
+    def hand_on(item: str) -> None:
+        out.append(item)
+        released.set()
+
+    in_order = InOrder(hand_on, gap_timeout=0.05, first_wait=30)
+    in_order.offer_after("a", 9, "edit of an old message")  # a chat not heard of: at once
+    in_order.offer("a", 1, "new 1")
+    in_order.offer_after("a", 2, "edit of 2")  # 2 has not gone out yet
+    in_order.offer_after("a", 1, "edit of 1")
+    in_order.offer_after("a", 2, "reaction on 2")
+    assert out == ["edit of an old message", "new 1", "edit of 1"]
+    in_order.offer("a", 2, "new 2")
+    assert out[3:] == ["new 2", "edit of 2", "reaction on 2"]
+
+    # Its message never comes (its publisher died): the change goes out after the gap timeout.
+    released.clear()
+    in_order.offer_after("a", 3, "edit of 3")
+    assert out[-1] == "reaction on 2"
+    await asyncio.wait_for(released.wait(), 5)
+    assert out[-1] == "edit of 3"
+    in_order.close()
+
+
 async def test_in_order_gives_up_on_a_gap_and_waits_briefly_for_an_unknown_chat() -> None:
     released = asyncio.Event()
     out: list[int] = []

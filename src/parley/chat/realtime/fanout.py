@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import socketio
 import structlog
 
+from parley.chat.events import MESSAGE_UPDATED
 from parley.chat.realtime.ordering import InOrder, ordering_key
 from parley.chat.realtime.protocol import BATCH_EVENT
 
@@ -71,10 +72,14 @@ class _HandOnAtOnce:
             except Exception as exc:
                 log.error("realtime.on_event.failed", error=f"{type(exc).__name__}: {exc}")
         key = ordering_key(message)
-        if key is None:
-            self._start_hand_on(message)
-        else:
+        if key is not None:
             in_order.offer(key[0], key[1], message)
+            return
+        about = ordering_key(message, MESSAGE_UPDATED)
+        if about is not None:
+            in_order.offer_after(about[0], about[1], message)
+            return
+        self._start_hand_on(message)
 
 
 class _RedisManager(_HandOnAtOnce, socketio.AsyncRedisManager):  # type: ignore[misc]

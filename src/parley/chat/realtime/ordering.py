@@ -40,6 +40,8 @@ class InOrder:
         self.max_chats = max_chats
         self._next: OrderedDict[str, int] = OrderedDict()
         self._held: dict[str, dict[int, Any]] = {}
+        # Events about a message (``messageUpdated``) waiting for its ``newMessage`` to go out first.
+        self._after: dict[str, list[tuple[int, Any]]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
 
     def offer(self, chat_id: str, seq: int, item: Any) -> None:
@@ -56,6 +58,43 @@ class InOrder:
             self._hand_on(item)
             self._advance(chat_id, seq + 1)
             self._release(chat_id)
+            self._release_after(chat_id)
+
+    def offer_after(self, chat_id: str, seq: int, item: Any) -> None:
+        """An event about message ``seq`` of the chat: handed on once that message's ``newMessage`` was.
+
+        So a client never hears of a change to a message before the message itself. Held at most as
+        long as the message would be.
+        """
+        expected = self._next.get(chat_id)
+        held = self._held.get(chat_id) or {}
+        waits = bool(held) and seq >= min(held) if expected is None else seq >= expected
+        if not waits:
+            self._hand_on(item)
+            return
+        self._after.setdefault(chat_id, []).append((seq, item))
+        if chat_id not in self._timers:
+            self._timers[chat_id] = asyncio.get_running_loop().call_later(
+                self.gap_timeout, self._expire, chat_id
+            )
+
+    def _release_after(self, chat_id: str) -> None:
+        waiting = self._after.get(chat_id)
+        if not waiting:
+            return
+        next_seq = self._next.get(chat_id, 0)
+        ready = [item for seq, item in waiting if seq < next_seq]
+        rest = [(seq, item) for seq, item in waiting if seq >= next_seq]
+        for item in ready:
+            self._hand_on(item)
+        if rest:
+            self._after[chat_id] = rest
+            return
+        del self._after[chat_id]
+        if not self._held.get(chat_id):
+            timer = self._timers.pop(chat_id, None)
+            if timer is not None:
+                timer.cancel()
 
     def _advance(self, chat_id: str, next_seq: int) -> None:
         self._next[chat_id] = next_seq
@@ -79,30 +118,34 @@ class InOrder:
         self._advance(chat_id, next_seq)
         if not held:
             del self._held[chat_id]
-            timer = self._timers.pop(chat_id, None)
-            if timer is not None:
-                timer.cancel()
+            if not self._after.get(chat_id):
+                timer = self._timers.pop(chat_id, None)
+                if timer is not None:
+                    timer.cancel()
 
     def _expire(self, chat_id: str) -> None:
         self._timers.pop(chat_id, None)
         held = self._held.pop(chat_id, {})
-        if not held:
-            return
-        log.warning("realtime.order.gap", chat_id=chat_id, held=len(held))
-        for seq in sorted(held):
-            self._hand_on(held[seq])
-        self._advance(chat_id, max(held) + 1)
+        after = self._after.pop(chat_id, [])
+        if held:
+            log.warning("realtime.order.gap", chat_id=chat_id, held=len(held))
+            for seq in sorted(held):
+                self._hand_on(held[seq])
+            self._advance(chat_id, max(held) + 1)
+        for _, item in after:
+            self._hand_on(item)
 
     def close(self) -> None:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
         self._held.clear()
+        self._after.clear()
 
 
-def ordering_key(message: Any) -> tuple[str, int] | None:
-    """``(chat id, seq)`` of a published ``newMessage``; None for every other event."""
-    if message.get("event") != NEW_MESSAGE:
+def ordering_key(message: Any, event: str = NEW_MESSAGE) -> tuple[str, int] | None:
+    """``(chat id, seq)`` of a published ``event`` (``newMessage``, or ``messageUpdated``); else None."""
+    if message.get("event") != event:
         return None
     data = message.get("data")
     payload = data[0] if isinstance(data, list) and data else None
