@@ -7,6 +7,7 @@ own site, since it stops it.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -35,7 +36,7 @@ from tests.e2e.flow import (
     show_list,
     start_chat,
 )
-from tests.e2e.site import free_port, parley_up, wait_for_code
+from tests.e2e.site import free_port, parley_up, png_bytes, wait_for_code
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -248,9 +249,18 @@ def test_a_void_code_says_so_and_a_new_code_is_offered_at_once(
         page.get_by_test_id("otp-0").click()
         page.keyboard.type(fresh)
         expect(page).to_have_url(re.compile(r"/chats$"))
+        # A first login offers to pick a name instead of the one taken from the address.
+        offer = page.get_by_test_id("name-offer")
+        expect(offer).to_contain_text("Others see you as erin")
+        offer.get_by_role("link", name="Set your name").click()
+        expect(page).to_have_url(re.compile(r"/profile$"))
+        page.go_back()
+        expect(page.get_by_test_id("profile-link")).to_be_visible()
+        expect(offer).to_be_hidden()
     finally:
         erin.context.close()
-    errors.assert_none(allowed=(re.compile(r"status of 400 .*/api/v1/verify"),))
+    # Chromium may ask for /favicon.ico on a history navigation; the app's icon is /icon.svg.
+    errors.assert_none(allowed=(re.compile(r"status of 400 .*/api/v1/verify"), re.compile(r"/favicon\.ico")))
 
 
 def test_writing_offline_survives_a_restart_and_a_reload_and_goes_out_once_in_order(
@@ -406,3 +416,30 @@ def test_a_group_preview_names_the_sender_before_the_group_is_opened(trio: Trio)
     # Carol shares no other chat with Bob and has not opened the group: his name is looked up.
     post_messages(trio.bob, trio.base, trio.group, ["Who has read chapter 3?"])
     expect(chat_item(trio.carol, trio.group)).to_contain_text("bob: Who has read chapter 3?")
+
+
+DROP = """async ([type, b64]) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+    const zone = document.querySelector("[data-drop-zone]");
+    zone.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+}"""
+
+
+def test_an_image_dragged_onto_the_conversation_is_sent(trio: Trio) -> None:
+    alice, bob = trio.alice, trio.bob
+    open_chat(alice, trio.direct, "bob", phone=False)
+    image = base64.b64encode(png_bytes(320, 240)).decode()
+    alice.page.evaluate(DROP, ["dragover", image])
+    expect(alice.page.get_by_test_id("drop-overlay")).to_be_visible()
+    alice.page.evaluate(DROP, ["drop", image])
+    expect(alice.page.get_by_test_id("drop-overlay")).to_be_hidden()
+    expect(alice.page.get_by_test_id("image-preview")).to_contain_text("dropped.png")
+    alice.page.get_by_test_id("composer").fill("Dropped in")
+    alice.page.get_by_test_id("send-button").click()
+    own = alice.page.get_by_test_id("message").filter(has_text="Dropped in")
+    expect(own).to_have_attribute("data-status", re.compile(r"^(sent|seen)$"))
+    open_chat(bob, trio.direct, "alice", phone=False)
+    picture = received(bob, "Dropped in")
+    expect(picture.get_by_test_id("message-image")).to_be_visible()

@@ -17,6 +17,7 @@ import {
   upsertMessage,
 } from "@/lib/messages";
 import { dequeue, enqueue, flushOutbox, onOutboxResult, outboxEntries } from "@/lib/outbox";
+import { shownConversations } from "@/lib/shown";
 import type { Message, UiMessage } from "@/lib/types";
 import { uuid } from "@/lib/utils";
 import { useChats } from "@/components/providers/chats-provider";
@@ -34,8 +35,7 @@ export interface OutgoingImage {
   height?: number;
 }
 
-/** What each conversation showed last, so switching back (also offline) shows it at once. */
-const shown = new Map<string, { messages: UiMessage[]; hasMore: boolean }>();
+const shown = shownConversations;
 
 /** The outbox's messages for `chatId` that `list` does not show yet, as pending bubbles. */
 function withOutbox(list: UiMessage[], chatId: string): UiMessage[] {

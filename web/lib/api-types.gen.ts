@@ -879,10 +879,9 @@ export interface components {
         LatestMessage: {
             /**
              * Deleted
-             * @description The latest message was deleted (its text is empty).
-             * @default false
+             * @description Present (true) when the latest message was deleted.
              */
-            deleted: boolean;
+            deleted?: boolean | null;
             /** Sender */
             sender: string;
             /** Text */

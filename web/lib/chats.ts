@@ -23,7 +23,7 @@ export function sortChats(chats: ChatEntry[]): ChatEntry[] {
 
 /** What a latest message shows in the list. */
 export function previewText(
-  latest: { text: string; deleted?: boolean } | null | undefined,
+  latest: { text: string; deleted?: boolean | null } | null | undefined,
 ): string {
   if (!latest) return "";
   if (latest.deleted) return "This message was deleted";

@@ -138,3 +138,23 @@ export function resendAvailableAt(email: string): number {
     return 0;
   }
 }
+
+const NAMING_KEY = "parley.offer-naming";
+
+/** Whether the chats should offer to set a display name (after a first login), or stop offering. */
+export function offerNaming(on: boolean): void {
+  try {
+    if (on) window.sessionStorage.setItem(NAMING_KEY, "1");
+    else window.sessionStorage.removeItem(NAMING_KEY);
+  } catch {
+    /* ignore */
+  }
+}
+
+export function namingOffered(): boolean {
+  try {
+    return window.sessionStorage.getItem(NAMING_KEY) === "1";
+  } catch {
+    return false;
+  }
+}

@@ -7,7 +7,7 @@ import * as api from "@/lib/api";
 import { DEV_MAIL_URL, OTP_LENGTH, OTP_RESEND_SECONDS } from "@/lib/config";
 import { deadCode, describeError, isApiError } from "@/lib/errors";
 import { safeNext } from "@/lib/redirect";
-import { announceSession, rememberCodeSent, resendAvailableAt } from "@/lib/session";
+import { announceSession, offerNaming, rememberCodeSent, resendAvailableAt } from "@/lib/session";
 import { useCountdown } from "@/hooks/use-countdown";
 import { Button } from "@/components/ui/button";
 import { FieldError } from "@/components/ui/input";
@@ -58,7 +58,9 @@ export function VerifyForm() {
     setNotice(null);
     try {
       // The answer sets the session cookies; the token in its body is for API clients.
-      await api.verify(email, otp);
+      const { user } = await api.verify(email, otp);
+      // A new account is named after its address: the chats offer to pick a real name.
+      if (user.createdAt === user.updatedAt && user.name === email.split("@")[0]) offerNaming(true);
       announceSession("signed-in");
       // Only a path on this site is followed; anything else goes to the chats.
       router.replace(safeNext(rawNext, window.location.origin));

@@ -208,6 +208,37 @@ export function Composer({
   const length = messageLength(text);
   const tooLong = length > MESSAGE_MAX_LENGTH;
   const counterId = useId();
+  // An image dragged onto the conversation is attached, as if picked (it then uploads with progress).
+  const [dragging, setDragging] = useState(false);
+  useEffect(() => {
+    const zone = textarea.current?.closest<HTMLElement>("[data-drop-zone]");
+    if (!zone || disabled) return;
+    const hasFiles = (event: DragEvent) => event.dataTransfer?.types.includes("Files") ?? false;
+    const over = (event: DragEvent) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      if (event.dataTransfer) event.dataTransfer.dropEffect = "copy";
+      setDragging(true);
+    };
+    const leave = (event: DragEvent) => {
+      if (!zone.contains(event.relatedTarget as Node | null)) setDragging(false);
+    };
+    const drop = (event: DragEvent) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      setDragging(false);
+      void attach(event.dataTransfer?.files[0]);
+    };
+    zone.addEventListener("dragover", over);
+    zone.addEventListener("dragleave", leave);
+    zone.addEventListener("drop", drop);
+    return () => {
+      zone.removeEventListener("dragover", over);
+      zone.removeEventListener("dragleave", leave);
+      zone.removeEventListener("drop", drop);
+    };
+  }, [attach, disabled]);
+
   const canSend = editing
     ? !disabled && !saving && !tooLong && text.trim().length > 0
     : !disabled && !tooLong && (text.trim().length > 0 || image !== null);
@@ -220,6 +251,14 @@ export function Composer({
 
   return (
     <div className="shrink-0 border-t border-border bg-surface px-3 pt-2 pb-[max(0.5rem,env(safe-area-inset-bottom))] sm:px-4">
+      {dragging ? (
+        <div
+          data-testid="drop-overlay"
+          className="pointer-events-none absolute inset-0 z-30 flex items-center justify-center border-2 border-dashed border-accent bg-accent-soft/80 text-lg font-semibold text-accent"
+        >
+          Drop the image to attach it
+        </div>
+      ) : null}
       {editing ? (
         <div
           className="mx-auto mb-2 flex max-w-3xl items-center gap-3 rounded-xl border-l-4 border-accent bg-surface-2 px-3 py-1.5"

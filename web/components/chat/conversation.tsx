@@ -216,6 +216,7 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
   return (
     <div className="relative flex min-h-0 flex-1">
       <section
+        data-drop-zone
         aria-label={title ? `Conversation with ${title}` : "Conversation"}
         className="flex min-w-0 flex-1 flex-col"
       >

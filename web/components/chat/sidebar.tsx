@@ -11,6 +11,7 @@ import {
   useSyncExternalStore,
 } from "react";
 import { draftsSnapshot, onDraftsChange, parseDrafts } from "@/lib/drafts";
+import { namingOffered, offerNaming } from "@/lib/session";
 import { filterChats, typingText } from "@/lib/chats";
 import { cn } from "@/lib/utils";
 import { useChats } from "@/components/providers/chats-provider";
@@ -18,7 +19,7 @@ import { useRealtime } from "@/components/providers/realtime-provider";
 import { useSession } from "@/components/providers/session-provider";
 import { Avatar } from "@/components/ui/avatar";
 import { Button, IconButton } from "@/components/ui/button";
-import { LogOutIcon, MessagePlusIcon, SearchIcon, UsersIcon } from "@/components/ui/icons";
+import { LogOutIcon, MessagePlusIcon, SearchIcon, UsersIcon, XIcon } from "@/components/ui/icons";
 import { Dialog } from "@/components/ui/dialog";
 import { Input } from "@/components/ui/input";
 import { ChatListItem } from "./chat-list-item";
@@ -41,6 +42,8 @@ export function Sidebar({
   const [dialog, setDialog] = useState<"chat" | "group" | "logout" | null>(null);
   const [loggingOut, setLoggingOut] = useState(false);
   const filterId = useId();
+  const [naming, setNaming] = useState(false);
+  useEffect(() => setNaming(namingOffered()), []);
 
   const senderName = useCallback((id: string) => people.get(id)?.name ?? null, [people]);
   const shown = filterChats(chats, filter);
@@ -98,6 +101,34 @@ export function Sidebar({
         </IconButton>
       </header>
 
+      {naming ? (
+        <div
+          role="status"
+          data-testid="name-offer"
+          className="mx-3 mt-3 flex shrink-0 items-start gap-2 rounded-xl bg-accent-soft p-3 text-sm"
+        >
+          <p className="min-w-0 flex-1">
+            Welcome! Others see you as <span className="font-semibold">{user.name}</span>.{" "}
+            <Link
+              href="/profile"
+              className="font-medium text-accent underline"
+              onClick={() => offerNaming(false)}
+            >
+              Set your name
+            </Link>
+          </p>
+          <IconButton
+            label="Dismiss"
+            size="sm"
+            onClick={() => {
+              offerNaming(false);
+              setNaming(false);
+            }}
+          >
+            <XIcon size={16} />
+          </IconButton>
+        </div>
+      ) : null}
       <div className="shrink-0 p-3">
         <label htmlFor={filterId} className="sr-only">
           Filter chats

@@ -22,6 +22,7 @@ import {
   subscribeSession,
 } from "@/lib/session";
 import type { User } from "@/lib/types";
+import { forgetShownConversations } from "@/lib/shown";
 import { Button } from "@/components/ui/button";
 import { AppShellSkeleton } from "@/components/app-shell-skeleton";
 
@@ -68,6 +69,7 @@ export function SessionProvider({ children }: { children: React.ReactNode }) {
   /** The server refused the session: forget it here and ask for a login. */
   const ended = useCallback(() => {
     forgetSession();
+    forgetShownConversations();
     setState({ kind: "loading" });
     goToLogin();
   }, [goToLogin]);
@@ -123,6 +125,7 @@ export function SessionProvider({ children }: { children: React.ReactNode }) {
         // The session is dropped here whatever the server said.
       }
       forgetSession();
+      forgetShownConversations();
       announceSession("signed-out");
       goToLogin();
     },
