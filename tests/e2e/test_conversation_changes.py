@@ -221,6 +221,9 @@ def test_a_quote_leads_to_an_original_beyond_the_loaded_history(browser: Browser
         first = send_text(alice, "the very first")
         first_id = first.get_attribute("data-message-id")
         chat_id = alice.page.url.split("c=")[-1]
+        # Bob reads along, so the history opens later at its latest page (nothing unread to show).
+        expect(chat_item(bob, chat_id)).to_be_visible(timeout=LIVE)
+        open_chat(bob, chat_id, "alice", phone=False)
         cookie = session_cookie(alice.context)
         assert cookie and first_id
         with httpx.Client(
@@ -234,11 +237,12 @@ def test_a_quote_leads_to_an_original_beyond_the_loaded_history(browser: Browser
                 )
             reply = api.post("/message", json={"chatId": chat_id, "text": "about that", "replyTo": first_id})
             assert reply.status_code == 201, reply.text
-        expect(chat_item(bob, chat_id)).to_be_visible(timeout=LIVE)
-        open_chat(bob, chat_id, "alice", phone=False)
+        received(bob, "about that")
+        bob.page.reload()
+        answer = received(bob, "about that")
         original = by_id(bob, first_id)
         expect(original).to_have_count(0)
-        received(bob, "about that").get_by_test_id("reply-quote").click()
+        answer.get_by_test_id("reply-quote").click()
         expect(original).to_be_in_viewport(timeout=LIVE)
         expect(original).to_contain_text("the very first")
     errors.assert_none()
