@@ -13,16 +13,20 @@ import {
   pendingMessage,
   prependHistory,
   removeByClientId,
+  replaceMessage,
   upsertMessage,
 } from "@/lib/messages";
 import { dequeue, enqueue, flushOutbox, onOutboxResult, outboxEntries } from "@/lib/outbox";
 import { shownConversations } from "@/lib/shown";
-import type { UiMessage } from "@/lib/types";
+import type { Message, UiMessage } from "@/lib/types";
 import { uuid } from "@/lib/utils";
 import { useChats } from "@/components/providers/chats-provider";
 import { useRealtime, useSocketEvent } from "@/components/providers/realtime-provider";
 import { useSession } from "@/components/providers/session-provider";
 import { usePageVisible } from "./use-page-visible";
+
+/** How many older pages a jump to a quoted message loads at most. */
+const MAX_JUMP_PAGES = 20;
 
 export interface OutgoingImage {
   file: File;
@@ -38,7 +42,15 @@ function withOutbox(list: UiMessage[], chatId: string): UiMessage[] {
   const known = new Set(list.map((m) => m.clientId).filter(Boolean));
   const waiting = outboxEntries(chatId)
     .filter((entry) => !known.has(entry.clientId))
-    .map((entry) => pendingMessage({ ...entry, now: new Date(entry.createdAt) }));
+    .map((entry) =>
+      pendingMessage({
+        clientId: entry.clientId,
+        chatId: entry.chatId,
+        sender: entry.sender,
+        text: entry.text,
+        now: new Date(entry.createdAt),
+      }),
+    );
   return waiting.length ? [...list, ...waiting] : list;
 }
 
@@ -70,8 +82,13 @@ export function useConversation(chatId: string) {
     if (loaded.current) shown.set(chatId, { messages: messages.filter((m) => !m.file), hasMore });
   }, [chatId, messages, hasMore]);
   const objectUrls = useRef<string[]>([]);
+  /** True once we were removed from the chat or left it: history stays readable, nothing else. */
+  const [removed, setRemoved] = useState(false);
+  const removedRef = useRef(false);
+  removedRef.current = removed;
 
   const loadLatest = useCallback(async () => {
+    if (removedRef.current) return;
     try {
       const page = await api.getMessages(chatId, { limit: MESSAGE_PAGE_SIZE });
       const list = Array.isArray(page?.messages) ? page.messages : [];
@@ -119,12 +136,12 @@ export function useConversation(chatId: string) {
   // Join the chat's room while reading it: the server then counts new messages as seen.
   const connected = state === "connected";
   useEffect(() => {
-    if (!socket || !connected || !visible) return;
+    if (!socket || !connected || !visible || removed) return;
     socket.emit("joinChat", { chatId });
     return () => {
       socket.emit("leaveChat", { chatId });
     };
-  }, [socket, connected, visible, chatId, epoch]);
+  }, [socket, connected, visible, chatId, epoch, removed]);
 
   // Back from a hidden tab, or after a reconnect: catch up (and mark seen).
   const firstRun = useRef(true);
@@ -140,6 +157,16 @@ export function useConversation(chatId: string) {
     if (!message || message.chatId !== chatId) return;
     setMessages((current) => upsertMessage(current, message));
     if (message.sender !== user._id && visible) markRead(chatId);
+  });
+
+  useSocketEvent("messageUpdated", (message) => {
+    if (!message || message.chatId !== chatId) return;
+    setMessages((current) => replaceMessage(current, message));
+  });
+
+  useSocketEvent("removedFromChat", (event) => {
+    if (!event || event.chatId !== chatId) return;
+    setRemoved(true);
   });
 
   useSocketEvent("messagesSeen", (event) => {
@@ -164,26 +191,36 @@ export function useConversation(chatId: string) {
     }
   }, [chatId, hasMore, loadingOlder]);
 
+  const fail = useCallback((clientId: string, err: unknown) => {
+    if (err instanceof DOMException && err.name === "AbortError") return;
+    setMessages((current) =>
+      patchByClientId(current, clientId, {
+        status: "failed",
+        error: describeError(err, "send"),
+        failedStatus: err instanceof ApiError ? err.status : 0,
+        progress: undefined,
+      }),
+    );
+  }, []);
+
+  const stored = useCallback(
+    (clientId: string, message: Message) =>
+      setMessages((current) => upsertMessage(current, message, clientId)),
+    [],
+  );
+
+  /** Sends an image over HTTP (multipart, with upload progress); text goes through the outbox. */
   const transmit = useCallback(
-    (clientId: string, text: string, file: File | null) => {
-      const handle = api.sendMessage({ chatId, text, clientId, image: file }, (progress) =>
-        setMessages((current) => patchByClientId(current, clientId, { progress })),
-      );
-      handle.promise
-        .then(({ message }) => setMessages((current) => upsertMessage(current, message, clientId)))
-        .catch((err: unknown) => {
-          if (err instanceof DOMException && err.name === "AbortError") return;
-          setMessages((current) =>
-            patchByClientId(current, clientId, {
-              status: "failed",
-              error: describeError(err, "send"),
-              failedStatus: err instanceof ApiError ? err.status : 0,
-              progress: undefined,
-            }),
-          );
-        });
+    (clientId: string, text: string, file: File | null, replyTo: string | null) => {
+      const input = { chatId, text, clientId, image: file, replyTo };
+      api
+        .sendMessage(input, (progress) =>
+          setMessages((current) => patchByClientId(current, clientId, { progress })),
+        )
+        .promise.then(({ message }) => stored(clientId, message))
+        .catch((err: unknown) => fail(clientId, err));
     },
-    [chatId],
+    [chatId, fail, stored],
   );
 
   // Messages from the outbox: stored by the server now, or refused by it.
@@ -207,12 +244,20 @@ export function useConversation(chatId: string) {
   );
 
   const send = useCallback(
-    (text: string, image: OutgoingImage | null) => {
+    (text: string, image: OutgoingImage | null, replyTo: UiMessage | null = null) => {
+      if (removedRef.current) return;
       const clientId = uuid();
       if (!image) {
         // Text goes through the outbox: kept across reloads, sent in order once we are online.
-        const bubble = pendingMessage({ clientId, chatId, sender: user._id, text });
-        enqueue({ clientId, chatId, sender: user._id, text, createdAt: bubble.createdAt });
+        const bubble = pendingMessage({ clientId, chatId, sender: user._id, text, replyTo });
+        enqueue({
+          clientId,
+          chatId,
+          sender: user._id,
+          text,
+          createdAt: bubble.createdAt,
+          replyTo: replyTo?._id ?? null,
+        });
         setMessages((current) => [...current, bubble]);
         void flushOutbox();
         return;
@@ -227,9 +272,10 @@ export function useConversation(chatId: string) {
         previewUrl: image?.previewUrl ?? null,
         width: image?.width,
         height: image?.height,
+        replyTo,
       });
       setMessages((current) => [...current, bubble]);
-      transmit(clientId, text, image?.file ?? null);
+      transmit(clientId, text, image?.file ?? null, replyTo?._id ?? null);
     },
     [chatId, transmit, user._id],
   );
@@ -254,11 +300,12 @@ export function useConversation(chatId: string) {
           sender: message.sender,
           text: message.text,
           createdAt: message.createdAt,
+          replyTo: message.replyTo?._id ?? null,
         });
         void flushOutbox();
         return;
       }
-      transmit(clientId, message.text, message.file ?? null);
+      transmit(clientId, message.text, message.file ?? null, message.replyTo?._id ?? null);
     },
     [chatId, transmit],
   );
@@ -270,11 +317,68 @@ export function useConversation(chatId: string) {
 
   // Sends that failed for lack of a connection go again once we are back.
   useEffect(() => {
-    if (!connected) return;
+    if (!connected || removedRef.current) return;
     for (const m of messagesRef.current) {
       if (m.status === "failed" && m.failedStatus === 0 && m.clientId) retry(m.clientId);
     }
   }, [connected, epoch, retry]);
+
+  /** Runs a change to a stored message; the answer replaces it. Returns an error sentence, or null. */
+  const change = useCallback(async (run: () => Promise<{ message: Message }>) => {
+    try {
+      const { message } = await run();
+      setMessages((current) => replaceMessage(current, message));
+      return null;
+    } catch (err) {
+      return describeError(err, "message");
+    }
+  }, []);
+
+  const edit = useCallback(
+    (messageId: string, text: string) => change(() => api.editMessage(messageId, text)),
+    [change],
+  );
+  const remove = useCallback(
+    (messageId: string) => change(() => api.deleteMessage(messageId)),
+    [change],
+  );
+  const react = useCallback(
+    (messageId: string, emoji: string, on: boolean) =>
+      change(() => api.setReaction(messageId, emoji, on)),
+    [change],
+  );
+
+  /**
+   * Loads older pages until `messageId` is among the messages (for jumping to
+   * a quoted message). Resolves true when it is there.
+   */
+  const ensureLoaded = useCallback(
+    async (messageId: string) => {
+      if (messagesRef.current.some((m) => m._id === messageId)) return true;
+      let before = oldestStoredId(messagesRef.current);
+      const pages: Message[][] = [];
+      let found = false;
+      for (let i = 0; i < MAX_JUMP_PAGES && before; i++) {
+        try {
+          const page = await api.getMessages(chatId, { before, limit: MESSAGE_PAGE_SIZE });
+          const list = Array.isArray(page?.messages) ? page.messages : [];
+          pages.unshift(list);
+          found = list.some((m) => m._id === messageId);
+          if (found || list.length < MESSAGE_PAGE_SIZE) {
+            if (list.length < MESSAGE_PAGE_SIZE) setHasMore(false);
+            break;
+          }
+          before = list[0]?._id ?? null;
+        } catch {
+          break;
+        }
+      }
+      const older = pages.flat();
+      if (older.length) setMessages((current) => prependHistory(current, older));
+      return found;
+    },
+    [chatId],
+  );
 
   useEffect(() => {
     const urls = objectUrls.current;
@@ -292,6 +396,11 @@ export function useConversation(chatId: string) {
     send,
     retry,
     discard,
+    edit,
+    remove,
+    react,
+    ensureLoaded,
+    removed,
     reload: loadLatest,
   };
 }

@@ -254,6 +254,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's settings */
+        get: operations["user-get_settings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change the caller's settings
+         * @description Only the settings in the body change; an empty body changes nothing.
+         */
+        patch: operations["user-update_settings"];
+        trace?: never;
+    };
     "/api/v1/message": {
         parameters: {
             query?: never;
@@ -264,8 +285,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Send a message: text, an image (JPEG, PNG, GIF or WebP up to 5 MB), or both
-         * @description The sender is always the caller. Sending the same `clientId` again returns the message stored the first time (with status 200) instead of storing it twice.
+         * Send a message: text (JSON or a form), an image (JPEG, PNG, GIF or WebP up to 5 MB), or both
+         * @description The sender is always the caller. A text message may come as JSON `{chatId, text, clientId?, replyTo?}` or as a multipart form; an image needs the form. Sending the same `clientId` again returns the message stored the first time (with status 200) instead of storing it twice. When the service has more messages waiting than it can store in time it answers 503 with `Retry-After`.
          */
         post: operations["message-send_message"];
         delete?: never;
@@ -289,6 +310,51 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/message/{messageId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a message for everyone, leaving a tombstone
+         * @description The sender at any time, a group admin any message of the group, anyone else 403. The answer is the tombstone (`deleted: true`, text empty, no image, reply or reactions); the image file leaves the storage, so its links stop working. Every member gets `messageUpdated`.
+         */
+        delete: operations["message-delete_message"];
+        options?: never;
+        head?: never;
+        /**
+         * Edit your message's text (or an image's caption) within the edit window
+         * @description Only the sender, only within `EDIT_WINDOW_SECONDS` of sending (else 403); sets `editedAt`. A deleted or system message cannot be edited. Every member gets `messageUpdated`.
+         */
+        patch: operations["message-edit_message"];
+        trace?: never;
+    };
+    "/api/v1/message/{messageId}/reactions/{emoji}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * React to a message with one emoji
+         * @description Idempotent. At most 20 different emoji per message (else 400); anything but one emoji: 400.
+         */
+        put: operations["message-add_reaction"];
+        post?: never;
+        /** Take your reaction back */
+        delete: operations["message-remove_reaction"];
         options?: never;
         head?: never;
         patch?: never;
@@ -385,9 +451,49 @@ export interface paths {
         put?: never;
         /**
          * Profiles of many users at once
-         * @description Unknown and malformed ids are simply absent from the answer.
+         * @description Unknown and malformed ids are simply absent from the answer. As everywhere, a user's `email` is present only for the caller and the people who share a chat with the caller. Each profile carries its `readReceipts` setting.
          */
         post: operations["user-batch_users"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/user/block-relations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Who blocked whom, between the caller and each of some users
+         * @description For services acting for the caller (the chat service enforces blocks with it). Unknown and malformed ids are in neither list.
+         */
+        post: operations["user-block_relations"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/user/blocked": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The people the caller has blocked
+         * @description Ordered by name. When there are more, the `X-Next-Cursor` header carries the next page's cursor.
+         */
+        get: operations["user-list_blocked"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -409,6 +515,30 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/user/{user_id}/block": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Block a user
+         * @description They can no longer start a 1:1 chat with the caller or write in it, and no longer see the caller online or typing. Blocking someone already blocked changes nothing; at most 1000 people (409 beyond).
+         */
+        post: operations["user-block_user"];
+        /**
+         * Unblock a user
+         * @description Unblocking someone who is not blocked changes nothing.
+         */
+        delete: operations["user-unblock_user"];
         options?: never;
         head?: never;
         patch?: never;
@@ -564,29 +694,29 @@ export interface components {
              */
             ids: string[];
         };
-        /** Body_message-send_message */
-        "Body_message-send_message": {
+        /**
+         * BlockRelations
+         * @description How the caller and each of the users asked about stand: who blocked whom.
+         */
+        BlockRelations: {
             /**
-             * Chatid
-             * @description The chat's id.
+             * Blockedby
+             * @description Those of the ids who have blocked the caller
              */
-            chatId: string;
+            blockedBy: string[];
             /**
-             * Clientid
-             * @description Your own id for this message (idempotency).
+             * Blocking
+             * @description Those of the ids the caller has blocked
              */
-            clientId?: string | null;
+            blocking: string[];
+        };
+        /** BlockRelationsRequest */
+        BlockRelationsRequest: {
             /**
-             * Image
-             * @description JPEG, PNG, GIF or WebP, at most 5 MB.
+             * Ids
+             * @description At most 500 user ids
              */
-            image?: string | null;
-            /**
-             * Text
-             * @description At most 4000 characters; trimmed.
-             * @default
-             */
-            text: string;
+            ids: string[];
         };
         /** ChatCreated */
         ChatCreated: {
@@ -691,6 +821,14 @@ export interface components {
             /** Message */
             message: string;
         };
+        /** EditMessageIn */
+        EditMessageIn: {
+            /**
+             * Text
+             * @description The new text: at most 4000 characters; trimmed.
+             */
+            text: string;
+        };
         /** ErrorOut */
         ErrorOut: {
             /** Code */
@@ -739,6 +877,11 @@ export interface components {
         };
         /** LatestMessage */
         LatestMessage: {
+            /**
+             * Deleted
+             * @description Present (true) when the latest message was deleted.
+             */
+            deleted?: boolean | null;
             /** Sender */
             sender: string;
             /** Text */
@@ -778,6 +921,10 @@ export interface components {
              */
             to: string;
         };
+        /** MessageChanged */
+        MessageChanged: {
+            message: components["schemas"]["MessageOut"];
+        };
         /** MessageOut */
         MessageOut: {
             /** Id */
@@ -788,12 +935,30 @@ export interface components {
             clientId?: string | null;
             /** Createdat */
             createdAt: string;
+            /**
+             * Deleted
+             * @description A tombstone: text empty, no image, reply or reactions.
+             * @default false
+             */
+            deleted: boolean;
+            /**
+             * Editedat
+             * @description When the text was last edited; null until then.
+             */
+            editedAt?: string | null;
             image?: components["schemas"]["ImageOut"] | null;
             /**
              * Messagetype
              * @enum {string}
              */
-            messageType: "text" | "image";
+            messageType: "text" | "image" | "system";
+            /**
+             * Reactions
+             * @description In the order each emoji was first used.
+             */
+            reactions?: components["schemas"]["ReactionOut"][];
+            /** @description The message this one answers. */
+            replyTo?: components["schemas"]["ReplyOut"] | null;
             /**
              * Seen
              * @description Every other member has read it (in a 1:1 chat: the other person).
@@ -803,9 +968,16 @@ export interface components {
             seenAt: string | null;
             /**
              * Sender
-             * @description The sender's user id.
+             * @description The sender's user id (for a system message: who made the change).
              */
             sender: string;
+            /**
+             * Seq
+             * @description The message's number in its chat: 1, 2, 3 … in the order the messages were stored.
+             */
+            seq?: number | null;
+            /** @description System messages only. */
+            system?: components["schemas"]["SystemOut"] | null;
             /** Text */
             text: string;
             /** Updatedat */
@@ -840,6 +1012,53 @@ export interface components {
              */
             userIds: string[];
         };
+        /**
+         * ProfileDocument
+         * @description A user as ``/user/batch`` describes one to the services acting for the caller.
+         */
+        ProfileDocument: {
+            /**
+             * Id
+             * @example 6745a1b2c3d4e5f6a7b8c9d0
+             */
+            _id: string;
+            /**
+             * Createdat
+             * @example 2026-11-25T10:00:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Email
+             * @description In the directory, only for people who share a chat with you or whose address you searched for
+             * @example alice@example.com
+             */
+            email?: string | null;
+            /**
+             * Name
+             * @example alice
+             */
+            name: string;
+            /**
+             * Readreceipts
+             * @description Whether the user sends and sees read receipts
+             */
+            readReceipts: boolean;
+            /**
+             * Updatedat
+             * @example 2026-11-25T10:00:00.000Z
+             */
+            updatedAt: string;
+        };
+        /** ReactionOut */
+        ReactionOut: {
+            /** Emoji */
+            emoji: string;
+            /**
+             * Users
+             * @description Who reacted with it, in the order they did.
+             */
+            users: string[];
+        };
         /** RenameIn */
         RenameIn: {
             /**
@@ -847,6 +1066,28 @@ export interface components {
              * @description 1–100 visible characters.
              */
             name: string;
+        };
+        /**
+         * ReplyOut
+         * @description The message a reply quotes, as it is now.
+         */
+        ReplyOut: {
+            /** Id */
+            _id: string;
+            /** Deleted */
+            deleted: boolean;
+            /**
+             * Messagetype
+             * @enum {string}
+             */
+            messageType: "text" | "image" | "system";
+            /** Sender */
+            sender: string;
+            /**
+             * Text
+             * @description At most 200 characters of the quoted message; empty once it is deleted.
+             */
+            text: string;
         };
         /**
          * SessionDocument
@@ -879,6 +1120,58 @@ export interface components {
              * @example Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0
              */
             userAgent: string;
+        };
+        /**
+         * SettingsDocument
+         * @description The caller's settings.
+         */
+        SettingsDocument: {
+            /**
+             * Emailnotifications
+             * @description Email me about messages I have not seen for a while
+             */
+            emailNotifications: boolean;
+            /**
+             * Readreceipts
+             * @description Send and see read receipts (unread counts work either way)
+             */
+            readReceipts: boolean;
+        };
+        /**
+         * SettingsPatch
+         * @description The settings to change; those left out stay as they are.
+         */
+        SettingsPatch: {
+            /** Emailnotifications */
+            emailNotifications?: boolean | null;
+            /** Readreceipts */
+            readReceipts?: boolean | null;
+        };
+        /**
+         * SystemOut
+         * @description What a system message records: a change to the group.
+         */
+        SystemOut: {
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "created" | "added" | "removed" | "left" | "renamed";
+            /**
+             * Actor
+             * @description Who made the change.
+             */
+            actor: string;
+            /**
+             * Name
+             * @description The group's name after the change.
+             */
+            name: string | null;
+            /**
+             * Users
+             * @description Who was added or removed, or who left.
+             */
+            users: string[];
         };
         /** UpdateUserRequest */
         UpdateUserRequest: {
@@ -938,7 +1231,7 @@ export interface components {
         /** UsersResponse */
         UsersResponse: {
             /** Users */
-            users: components["schemas"]["UserDocument"][];
+            users: components["schemas"]["ProfileDocument"][];
         };
         /** ValidationError */
         ValidationError: {
@@ -1753,6 +2046,77 @@ export interface operations {
             };
         };
     };
+    "user-get_settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingsDocument"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "user-update_settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettingsPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingsDocument"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     "message-send_message": {
         parameters: {
             query?: never;
@@ -1762,7 +2126,44 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "multipart/form-data": components["schemas"]["Body_message-send_message"];
+                "application/json": {
+                    /**
+                     * Chatid
+                     * @description The chat's id.
+                     */
+                    chatId: string;
+                    /**
+                     * Clientid
+                     * @description Your own id for this message (idempotency).
+                     */
+                    clientId?: string | null;
+                    /**
+                     * Replyto
+                     * @description The id of the message of the same chat this one answers.
+                     */
+                    replyTo?: string | null;
+                    /**
+                     * Text
+                     * @description At most 4000 characters; trimmed.
+                     * @default
+                     */
+                    text?: string;
+                };
+                "multipart/form-data": {
+                    /** @description The chat's id. */
+                    chatId: string;
+                    /** @description Your own id for this message (idempotency). */
+                    clientId?: string;
+                    /**
+                     * Format: binary
+                     * @description JPEG, PNG, GIF or WebP, at most 5 MB.
+                     */
+                    image?: string;
+                    /** @description The id of the message of the same chat this one answers (else 400). */
+                    replyTo?: string;
+                    /** @description At most 4000 characters; trimmed. */
+                    text?: string;
+                };
             };
         };
         responses: {
@@ -1856,6 +2257,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
         };
     };
     "message-get_messages": {
@@ -1881,6 +2291,277 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["History"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "message-delete_message": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The message's id. */
+                messageId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageChanged"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "message-edit_message": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The message's id. */
+                messageId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EditMessageIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageChanged"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "message-add_reaction": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The message's id. */
+                messageId: string;
+                /** @description One emoji, URL-encoded. */
+                emoji: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageChanged"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "message-remove_reaction": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The message's id. */
+                messageId: string;
+                /** @description One emoji, URL-encoded. */
+                emoji: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageChanged"];
                 };
             };
             /** @description Bad Request */
@@ -2163,6 +2844,101 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "user-block_relations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BlockRelationsRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlockRelations"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "user-list_blocked": {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description From `X-Next-Cursor` */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The next page's cursor */
+                    "X-Next-Cursor"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserDocument"][];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -2192,6 +2968,122 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserDocument"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "user-block_user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageResponse"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "user-unblock_user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageResponse"];
                 };
             };
             /** @description Unauthorized */

@@ -6,7 +6,7 @@ import { API_BASE, API_ORIGIN, CHAT_PAGE_SIZE, MESSAGE_PAGE_SIZE } from "./confi
 import { ApiError, parseRetryAfter } from "./errors";
 import { CSRF_HEADER, csrfToken } from "./session";
 import type { components } from "./api-types.gen";
-import type { ChatEntry, Session, User } from "./types";
+import type { ChatEntry, Message, Session, User } from "./types";
 
 /** Request and response bodies, generated from the server's OpenAPI document. */
 type Schemas = components["schemas"];
@@ -238,7 +238,7 @@ export function getMessages(
   chatId: string,
   params: { before?: string | null; limit?: number } = {},
   signal?: AbortSignal,
-): Promise<Schemas["History"]> {
+): Promise<{ messages: Message[]; user?: unknown }> {
   return call("GET", `/message/${enc(chatId)}`, {
     query: { before: params.before, limit: params.limit ?? MESSAGE_PAGE_SIZE },
     signal,
@@ -250,10 +250,16 @@ export interface SendMessageInput {
   text: string;
   clientId: string;
   image?: File | null;
+  /** The id of the message this one answers. */
+  replyTo?: string | null;
+}
+
+export interface MessageSent {
+  message: Message;
 }
 
 export interface SendHandle {
-  promise: Promise<Schemas["MessageSent"]>;
+  promise: Promise<MessageSent>;
   abort: () => void;
 }
 
@@ -266,11 +272,12 @@ export function sendMessage(
   onProgress?: (fraction: number) => void,
 ): SendHandle {
   const xhr = new XMLHttpRequest();
-  const promise = new Promise<Schemas["MessageSent"]>((resolve, reject) => {
+  const promise = new Promise<MessageSent>((resolve, reject) => {
     const form = new FormData();
     form.append("chatId", input.chatId);
     form.append("text", input.text);
     form.append("clientId", input.clientId);
+    if (input.replyTo) form.append("replyTo", input.replyTo);
     if (input.image) form.append("image", input.image, input.image.name);
 
     xhr.open("POST", `${API_BASE}/message`);
@@ -298,7 +305,7 @@ export function sendMessage(
         typeof body === "object" &&
         "message" in body
       ) {
-        resolve(body as Schemas["MessageSent"]);
+        resolve(body as MessageSent);
         return;
       }
       const { message: serverMessage, code } = errorBody(body);
@@ -318,6 +325,33 @@ export function sendMessage(
     xhr.send(form);
   });
   return { promise, abort: () => xhr.abort() };
+}
+
+/** Sends a text message as JSON (no upload progress to report). */
+export function sendText(input: SendMessageInput): Promise<MessageSent> {
+  return call("POST", "/message", {
+    body: {
+      chatId: input.chatId,
+      text: input.text,
+      clientId: input.clientId,
+      ...(input.replyTo ? { replyTo: input.replyTo } : {}),
+    },
+  });
+}
+
+/** Changes the text of one's own message (within the server's edit window). */
+export function editMessage(messageId: string, text: string): Promise<MessageSent> {
+  return call("PATCH", `/message/${enc(messageId)}`, { body: { text } });
+}
+
+/** Deletes a message for everyone; the answer is the tombstone. */
+export function deleteMessage(messageId: string): Promise<MessageSent> {
+  return call("DELETE", `/message/${enc(messageId)}`);
+}
+
+/** Adds (`on`) or takes back the caller's reaction with one emoji. */
+export function setReaction(messageId: string, emoji: string, on: boolean): Promise<MessageSent> {
+  return call(on ? "PUT" : "DELETE", `/message/${enc(messageId)}/reactions/${enc(emoji)}`);
 }
 
 // ---- dev mailbox --------------------------------------------------------

@@ -22,8 +22,11 @@ export function sortChats(chats: ChatEntry[]): ChatEntry[] {
 }
 
 /** What a latest message shows in the list. */
-export function previewText(latest: { text: string } | null | undefined): string {
+export function previewText(
+  latest: { text: string; deleted?: boolean | null } | null | undefined,
+): string {
   if (!latest) return "";
+  if (latest.deleted) return "This message was deleted";
   const text = latest.text?.trim();
   return text ? text : "Photo";
 }
@@ -53,10 +56,16 @@ export function applyIncomingMessage(
     ...entry,
     chat: {
       ...entry.chat,
-      latestMessage: { text: message.text ?? "", sender: message.sender },
+      latestMessage: {
+        text: message.text ?? "",
+        sender: message.sender,
+        deleted: Boolean(message.deleted),
+      },
       updatedAt: message.createdAt || new Date().toISOString(),
       unseenCount:
-        fromOther && !reading ? (entry.chat.unseenCount || 0) + 1 : entry.chat.unseenCount || 0,
+        fromOther && !reading && message.messageType !== "system"
+          ? (entry.chat.unseenCount || 0) + 1
+          : entry.chat.unseenCount || 0,
     },
   };
   return [updated, ...chats.slice(0, index), ...chats.slice(index + 1)];

@@ -30,7 +30,16 @@ export class ApiError extends Error {
 
 /** What the user was doing, so the same status can be worded for the moment. */
 export type ErrorContext =
-  "login" | "verify" | "resend" | "send" | "profile" | "chat" | "group" | "search" | "load";
+  | "login"
+  | "verify"
+  | "resend"
+  | "send"
+  | "profile"
+  | "chat"
+  | "group"
+  | "search"
+  | "load"
+  | "message";
 
 export interface ErrorInfo {
   status: number;
@@ -143,6 +152,8 @@ export function statusMessage({
       if (code === "csrf_failed")
         return "This page lost part of your session. Reload the page and try again.";
       if (context === "group") return "Only group admins can do that.";
+      // Editing after the window, or someone else's message.
+      if (context === "message") return serverMessage || "You can't change this message.";
       return "You're not a member of this chat.";
     case 404:
       if (context === "chat") return "That person or chat no longer exists.";

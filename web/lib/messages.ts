@@ -39,6 +39,8 @@ export function pendingMessage(input: {
   width?: number;
   height?: number;
   now?: Date;
+  /** The message this one answers, quoted above it while it is on its way. */
+  replyTo?: Quotable | null;
 }): UiMessage {
   const createdAt = (input.now ?? new Date()).toISOString();
   return {
@@ -52,6 +54,10 @@ export function pendingMessage(input: {
       ? { url: input.previewUrl, width: input.width, height: input.height }
       : null,
     messageType: input.previewUrl ? "image" : "text",
+    editedAt: null,
+    deleted: false,
+    replyTo: input.replyTo ? quoteOf(input.replyTo) : null,
+    reactions: [],
     seen: false,
     seenAt: null,
     createdAt,
@@ -170,4 +176,128 @@ export function removeByClientId(list: UiMessage[], clientId: string): UiMessage
 export function oldestStoredId(list: UiMessage[]): string | null {
   const first = list.find(isConfirmed);
   return first ? first._id : null;
+}
+
+function stamp(message: { updatedAt?: string; editedAt?: string | null }): number {
+  const t = Date.parse(message.updatedAt ?? "");
+  return Number.isNaN(t) ? 0 : t;
+}
+
+/** The quote a reply shows of `original`, as the server would write it. */
+type Quotable = Pick<Message, "_id" | "sender" | "text" | "messageType" | "deleted">;
+
+function quoteOf(original: Quotable): NonNullable<Message["replyTo"]> {
+  return {
+    _id: original._id,
+    sender: original.sender,
+    text: original.deleted ? "" : (original.text ?? "").slice(0, 200),
+    messageType: original.messageType,
+    deleted: Boolean(original.deleted),
+  };
+}
+
+/**
+ * Applies a changed message (`messageUpdated`, or the answer to an edit, a
+ * deletion or a reaction) in place. An older copy never overwrites a newer one
+ * and a tombstone is final, so racing updates end in the same state on every
+ * client whatever order they arrive in. Replies quoting it follow. Messages not
+ * loaded here are ignored: they arrive fresh with their page.
+ */
+export function replaceMessage(list: UiMessage[], message: Message): UiMessage[] {
+  const index = list.findIndex((m) => m._id === message._id);
+  let next = list;
+  if (index !== -1) {
+    const existing = list[index];
+    const stale =
+      (existing.deleted && !message.deleted) ||
+      (!message.deleted && stamp(message) < stamp(existing));
+    if (stale) return list;
+    next = list.slice();
+    const seen = message.seen || existing.status === "seen";
+    next[index] = fromServer(
+      { ...message, seen, clientId: message.clientId ?? existing.clientId },
+      existing.key,
+    );
+  }
+  const quote = quoteOf(message);
+  let quoted = false;
+  const out = next.map((m) => {
+    if (!m.replyTo || m.replyTo._id !== message._id) return m;
+    if (m.replyTo.deleted) return m;
+    quoted = true;
+    return { ...m, replyTo: quote };
+  });
+  return quoted ? out : next;
+}
+
+/** True when `myId` may edit `message` now: their own text, not deleted, within the window. */
+export function canEdit(
+  message: UiMessage,
+  myId: string,
+  windowSeconds: number,
+  now: number = Date.now(),
+): boolean {
+  if (message.sender !== myId || message.deleted || message.messageType === "system") return false;
+  if (!isConfirmed(message)) return false;
+  return now - time(message) < windowSeconds * 1000;
+}
+
+/** The caller's latest message that can still be edited (the up arrow's target). */
+export function lastEditable(
+  list: UiMessage[],
+  myId: string,
+  windowSeconds: number,
+  now: number = Date.now(),
+): UiMessage | null {
+  for (let i = list.length - 1; i >= 0; i--) {
+    const m = list[i];
+    if (m.sender === myId && isConfirmed(m) && m.messageType !== "system" && !m.deleted)
+      return canEdit(m, myId, windowSeconds, now) && (m.text ?? "").length > 0 ? m : null;
+  }
+  return null;
+}
+
+/** True when `myId` may delete `message`: their own, or any message of a group they administer. */
+export function canDelete(message: UiMessage, myId: string, groupAdmin: boolean): boolean {
+  if (message.deleted || message.messageType === "system" || !isConfirmed(message)) return false;
+  return message.sender === myId || groupAdmin;
+}
+
+/** True when `userId` has reacted to `message` with `emoji`. */
+export function hasReacted(
+  message: Pick<Message, "reactions">,
+  emoji: string,
+  userId: string,
+): boolean {
+  return (message.reactions ?? []).some((r) => r.emoji === emoji && r.users.includes(userId));
+}
+
+/** "Alice added Carol", "You renamed the group to Trip": one line for a system message. */
+export function systemText(
+  message: Pick<Message, "system" | "text">,
+  nameOf: (userId: string) => string,
+): string {
+  const info = message.system;
+  if (!info) return message.text || "The group changed";
+  const actor = nameOf(info.actor);
+  const users = (info.users ?? []).map(nameOf);
+  const list =
+    users.length <= 1
+      ? (users[0] ?? "someone")
+      : `${users.slice(0, -1).join(", ")} and ${users[users.length - 1]}`;
+  switch (info.action) {
+    case "created":
+      return info.name ? `${actor} created the group “${info.name}”` : `${actor} created the group`;
+    case "added":
+      return `${actor} added ${list}`;
+    case "removed":
+      return `${actor} removed ${list}`;
+    case "left":
+      return `${actor} left`;
+    case "renamed":
+      return info.name
+        ? `${actor} renamed the group to “${info.name}”`
+        : `${actor} renamed the group`;
+  }
+  return message.text || "The group changed";
 }

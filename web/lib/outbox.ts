@@ -4,8 +4,9 @@
  * written, when the connection returns: one at a time, each with its `clientId`, so a send that
  * reached the server before the connection dropped is stored once.
  */
-import { sendMessage } from "./api";
+import { sendText } from "./api";
 import { ApiError } from "./errors";
+import type { ParleySocket } from "./socket";
 import type { Message } from "./types";
 
 export interface OutboxEntry {
@@ -14,6 +15,8 @@ export interface OutboxEntry {
   sender: string;
   text: string;
   createdAt: string;
+  /** The id of the message this one answers. */
+  replyTo?: string | null;
 }
 
 export type OutboxResult =
@@ -70,9 +73,62 @@ export function onOutboxResult(listener: (result: OutboxResult) => void): () => 
 
 let flushing: Promise<void> | null = null;
 
-async function post(entry: OutboxEntry): Promise<Message> {
-  const { chatId, text, clientId } = entry;
-  return (await sendMessage({ chatId, text, clientId }).promise).message;
+/** How long a socket send waits for its acknowledgement before going over HTTP. */
+const SOCKET_ACK_TIMEOUT_MS = 5000;
+
+/** The HTTP status each error code of the API stands for, so a socket error is worded the same way. */
+const STATUS_OF_CODE: Record<string, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unsupported_type: 415,
+  rate_limited: 429,
+  too_many_messages: 429,
+  unavailable: 503,
+  overloaded: 503,
+  user_service_unavailable: 503,
+};
+
+export function statusOfCode(code: string | null | undefined): number {
+  return (code && STATUS_OF_CODE[code]) || 400;
+}
+
+let socket: ParleySocket | null = null;
+
+/** The tab's Socket.IO connection (null when there is none): text goes over it while it is up. */
+export function setSendSocket(next: ParleySocket | null): void {
+  socket = next;
+}
+
+async function overHttp(entry: OutboxEntry): Promise<Message> {
+  const { chatId, text, clientId, replyTo } = entry;
+  return (await sendText({ chatId, text, clientId, replyTo })).message;
+}
+
+/**
+ * One send: `sendMessage` over the socket with an acknowledgement while it is connected, else
+ * JSON over HTTP. No acknowledgement in time (a connection lost on the way) goes over HTTP with
+ * the same clientId, which the server stores once.
+ */
+export async function post(entry: OutboxEntry): Promise<Message> {
+  const s = socket;
+  if (!s || !s.connected) return overHttp(entry);
+  const { chatId, text, clientId, replyTo } = entry;
+  let answer;
+  try {
+    answer = await s
+      .timeout(SOCKET_ACK_TIMEOUT_MS)
+      .emitWithAck("sendMessage", { chatId, text, clientId, ...(replyTo ? { replyTo } : {}) });
+  } catch {
+    return overHttp(entry);
+  }
+  if (answer && "message" in answer && answer.message) return answer.message;
+  const error = answer && "error" in answer ? answer.error : null;
+  const code = error?.code ?? null;
+  throw new ApiError(statusOfCode(code), error?.message ?? null, null, code);
 }
 
 /**

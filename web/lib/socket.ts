@@ -4,7 +4,7 @@
  */
 import { io, type Socket } from "socket.io-client";
 import { SOCKET_URL } from "./config";
-import type { Message, SeenEvent, TypingEvent } from "./types";
+import type { ChatUpdatedEvent, Message, SeenEvent, TypingEvent } from "./types";
 
 export interface ServerToClientEvents {
   getOnlineUser: (userIds: string[]) => void;
@@ -13,13 +13,23 @@ export interface ServerToClientEvents {
   userTyping: (event: TypingEvent) => void;
   userStoppedTyping: (event: TypingEvent) => void;
   newChat: (event: { chatId: string }) => void;
+  messageUpdated: (message: Message) => void;
+  chatUpdated: (event: ChatUpdatedEvent) => void;
+  removedFromChat: (event: { chatId: string }) => void;
 }
+
+/** The acknowledgement of `sendMessage`. */
+export type SendAck = { message: Message } | { error: { message: string; code?: string } };
 
 export interface ClientToServerEvents {
   typing: (payload: { chatId: string }) => void;
   stopTyping: (payload: { chatId: string }) => void;
   joinChat: (payload: { chatId: string }) => void;
   leaveChat: (payload: { chatId: string }) => void;
+  sendMessage: (
+    payload: { chatId: string; text: string; clientId: string; replyTo?: string },
+    ack: (answer: SendAck) => void,
+  ) => void;
 }
 
 export type ParleySocket = Socket<ServerToClientEvents, ClientToServerEvents>;

@@ -22,7 +22,23 @@ export type ChatEntry = Schemas["ChatListItem"];
 
 export type MessageImage = Schemas["ImageOut"];
 
+/** The quoted message a reply carries (`text` at most 200 characters). */
+export type ReplyQuote = Schemas["ReplyOut"];
+
+export type Reaction = Schemas["ReactionOut"];
+
+/** What a system message records: who did it, to whom, and the group's name then. */
+export type SystemInfo = Schemas["SystemOut"];
+
 export type Message = Schemas["MessageOut"];
+
+/** `chatUpdated`: a group was renamed or its members changed. */
+export interface ChatUpdatedEvent {
+  chatId: string;
+  name?: string | null;
+  users: string[];
+  admins?: string[];
+}
 
 export type MessageStatus = "pending" | "sent" | "seen" | "failed";
 

@@ -47,6 +47,7 @@ function message(chatId: string, sender: string, createdAt = "2024-05-15T12:00:0
     seenAt: null,
     createdAt,
     updatedAt: createdAt,
+    deleted: false,
   };
 }
 
@@ -78,7 +79,7 @@ describe("applyIncomingMessage", () => {
     const next = applyIncomingMessage(chats, message("c", "u-c"), { myId: ME, activeChatId: "a" })!;
     expect(next.map((e) => e.chat._id)).toEqual(["c", "a", "b"]);
     expect(next[0].chat.unseenCount).toBe(1);
-    expect(next[0].chat.latestMessage).toEqual({ text: "hello", sender: "u-c" });
+    expect(next[0].chat.latestMessage).toEqual({ text: "hello", sender: "u-c", deleted: false });
     expect(unreadTotal(next)).toBe(2);
   });
 

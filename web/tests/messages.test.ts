@@ -28,6 +28,7 @@ function msg(id: string, minute: number, extra: Partial<Message> = {}): Message 
     seenAt: null,
     createdAt,
     updatedAt: createdAt,
+    deleted: false,
     ...extra,
   };
 }

@@ -5,9 +5,13 @@ import {
   flushOutbox,
   onOutboxResult,
   outboxEntries,
+  post,
+  setSendSocket,
+  statusOfCode,
   type OutboxEntry,
   type OutboxResult,
 } from "@/lib/outbox";
+import type { ParleySocket } from "@/lib/socket";
 import type { Message } from "@/lib/types";
 
 function entry(clientId: string, chatId = "c1"): OutboxEntry {
@@ -32,6 +36,7 @@ function stored(e: OutboxEntry): Message {
     seenAt: null,
     createdAt: e.createdAt,
     updatedAt: e.createdAt,
+    deleted: false,
   };
 }
 
@@ -101,5 +106,55 @@ describe("the outbox", () => {
     const sent: string[] = [];
     await flushOutbox(async (e) => (sent.push(e.clientId), stored(e)));
     expect(sent).toEqual(["a"]);
+  });
+});
+
+describe("statusOfCode", () => {
+  it("words a socket error like the HTTP status its code stands for", () => {
+    expect(statusOfCode("forbidden")).toBe(403);
+    expect(statusOfCode("too_many_messages")).toBe(429);
+    expect(statusOfCode("overloaded")).toBe(503);
+    expect(statusOfCode("something_new")).toBe(400);
+    expect(statusOfCode(null)).toBe(400);
+  });
+});
+
+describe("post over the socket", () => {
+  const entry = {
+    clientId: "c1",
+    chatId: "chat",
+    sender: "me",
+    text: "hi",
+    createdAt: "2026-01-01T00:00:00Z",
+    replyTo: "m0",
+  };
+  function fakeSocket(answer: unknown) {
+    const emitted: unknown[] = [];
+    const socket = {
+      connected: true,
+      timeout: () => ({
+        emitWithAck: async (...args: unknown[]) => (emitted.push(args), answer),
+      }),
+    } as unknown as ParleySocket;
+    return { socket, emitted };
+  }
+  afterEach(() => setSendSocket(null));
+
+  it("sends with sendMessage and takes the stored message from the acknowledgement", async () => {
+    const message = { _id: "m1", text: "hi" } as Message;
+    const { socket, emitted } = fakeSocket({ message });
+    setSendSocket(socket);
+    await expect(post(entry)).resolves.toBe(message);
+    expect(emitted).toEqual([
+      ["sendMessage", { chatId: "chat", text: "hi", clientId: "c1", replyTo: "m0" }],
+    ]);
+  });
+
+  it("turns an error acknowledgement into the ApiError of its code", async () => {
+    const { socket } = fakeSocket({ error: { message: "Not allowed", code: "forbidden" } });
+    setSendSocket(socket);
+    const error = await post(entry).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ status: 403, code: "forbidden", serverMessage: "Not allowed" });
   });
 });

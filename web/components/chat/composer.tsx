@@ -8,13 +8,21 @@ import {
   MESSAGE_MAX_LENGTH,
 } from "@/lib/config";
 import { readDraft, writeDraft } from "@/lib/drafts";
+import type { UiMessage } from "@/lib/types";
 import { statusMessage } from "@/lib/errors";
 import { TypingEmitter } from "@/lib/socket";
 import { cn } from "@/lib/utils";
 import type { OutgoingImage } from "@/hooks/use-conversation";
 import { useRealtime } from "@/components/providers/realtime-provider";
 import { IconButton } from "@/components/ui/button";
-import { ImageIcon, SendIcon, XIcon } from "@/components/ui/icons";
+import {
+  CheckIcon,
+  ImageIcon,
+  PencilIcon,
+  ReplyIcon,
+  SendIcon,
+  XIcon,
+} from "@/components/ui/icons";
 
 /** Characters as the server counts them (code points), after trimming. */
 export function messageLength(text: string): number {
@@ -48,10 +56,33 @@ export interface ComposerProps {
   chatId: string;
   disabled?: boolean;
   onSend: (text: string, image: OutgoingImage | null) => void;
+  /** The message being answered, quoted above the box until sent or cancelled. */
+  replyTo?: { message: UiMessage; name: string } | null;
+  onCancelReply?: () => void;
+  /** The message being edited: the box holds its text and Enter saves it. */
+  editing?: UiMessage | null;
+  onCancelEdit?: () => void;
+  /** Saves the edit; resolves to an error sentence, or null when saved. */
+  onSaveEdit?: (text: string) => Promise<string | null>;
+  /** The up arrow in an empty box: start editing one's last message; false when there is none. */
+  onEditLast?: () => boolean;
 }
 
-/** Text box with image attach. Enter sends, Shift+Enter starts a new line. */
-export function Composer({ chatId, disabled, onSend }: ComposerProps) {
+/**
+ * Text box with image attach. Enter sends, Shift+Enter starts a new line. Also
+ * where a reply is written (the quote shows above) and a message is edited.
+ */
+export function Composer({
+  chatId,
+  disabled,
+  onSend,
+  replyTo = null,
+  onCancelReply,
+  editing = null,
+  onCancelEdit,
+  onSaveEdit,
+  onEditLast,
+}: ComposerProps) {
   const { socket } = useRealtime();
   const [text, setText] = useState(() => readDraft(chatId));
   const [image, setImage] = useState<OutgoingImage | null>(null);
@@ -74,10 +105,33 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
     };
   }, [socket, chatId]);
 
-  // Unsent text is kept per chat, across chat switches and reloads, and shown in the list.
+  const [saving, setSaving] = useState(false);
+  const editingId = editing?._id ?? null;
+  const beforeEdit = useRef<string | null>(null);
   useEffect(() => {
-    writeDraft(chatId, text);
-  }, [chatId, text]);
+    if (!editing) return;
+    // Put the draft aside while editing and bring it back afterwards.
+    beforeEdit.current = beforeEdit.current ?? readDraft(chatId);
+    setText(editing.text ?? "");
+    setError(null);
+    textarea.current?.focus();
+    return () => {
+      setText(beforeEdit.current ?? "");
+      beforeEdit.current = null;
+    };
+    // Only a different message restarts the edit, not a live update of the same one.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [editingId, chatId]);
+
+  useEffect(() => {
+    if (replyTo) textarea.current?.focus();
+  }, [replyTo]);
+
+  // Unsent text is kept per chat, across chat switches and reloads, and shown in the list;
+  // not while editing, when the box holds the edited message.
+  useEffect(() => {
+    if (!editingId) writeDraft(chatId, text);
+  }, [chatId, text, editingId]);
 
   // Grow with the text up to about six lines.
   useLayoutEffect(() => {
@@ -115,7 +169,32 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
     if (fileInput.current) fileInput.current.value = "";
   }
 
+  async function saveEdit() {
+    if (!editing || saving) return;
+    const body = text.trim();
+    if (!body) {
+      setError("A message can't be empty. Delete it instead.");
+      return;
+    }
+    if (body === (editing.text ?? "").trim()) {
+      onCancelEdit?.();
+      return;
+    }
+    setSaving(true);
+    const problem = (await onSaveEdit?.(body)) ?? null;
+    setSaving(false);
+    if (problem) setError(problem);
+    else {
+      setError(null);
+      onCancelEdit?.();
+    }
+  }
+
   function submit() {
+    if (editing) {
+      void saveEdit();
+      return;
+    }
     const body = text.trim();
     if (disabled || (!body && !image) || tooLong) return;
     onSend(body, image);
@@ -160,7 +239,15 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
     };
   }, [attach, disabled]);
 
-  const canSend = !disabled && !tooLong && (text.trim().length > 0 || image !== null);
+  const canSend = editing
+    ? !disabled && !saving && !tooLong && text.trim().length > 0
+    : !disabled && !tooLong && (text.trim().length > 0 || image !== null);
+  const quote = replyTo?.message;
+  const quoteText = quote
+    ? quote.deleted
+      ? "This message was deleted"
+      : quote.text || (quote.image ? "Photo" : "")
+    : "";
 
   return (
     <div className="shrink-0 border-t border-border bg-surface px-3 pt-2 pb-[max(0.5rem,env(safe-area-inset-bottom))] sm:px-4">
@@ -170,6 +257,35 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
           className="pointer-events-none absolute inset-0 z-30 flex items-center justify-center border-2 border-dashed border-accent bg-accent-soft/80 text-lg font-semibold text-accent"
         >
           Drop the image to attach it
+        </div>
+      ) : null}
+      {editing ? (
+        <div
+          className="mx-auto mb-2 flex max-w-3xl items-center gap-3 rounded-xl border-l-4 border-accent bg-surface-2 px-3 py-1.5"
+          data-testid="edit-banner"
+        >
+          <PencilIcon size={16} className="shrink-0 text-accent" />
+          <div className="min-w-0 flex-1 text-sm">
+            <p className="font-semibold text-accent">Editing message</p>
+            <p className="truncate text-xs text-muted">{editing.text}</p>
+          </div>
+          <IconButton label="Cancel editing" onClick={() => onCancelEdit?.()}>
+            <XIcon size={18} />
+          </IconButton>
+        </div>
+      ) : quote ? (
+        <div
+          className="mx-auto mb-2 flex max-w-3xl items-center gap-3 rounded-xl border-l-4 border-accent bg-surface-2 px-3 py-1.5"
+          data-testid="reply-preview"
+        >
+          <ReplyIcon size={16} className="shrink-0 text-accent" />
+          <div className="min-w-0 flex-1 text-sm">
+            <p className="font-semibold text-accent">Replying to {replyTo?.name}</p>
+            <p className="truncate text-xs text-muted">{quoteText}</p>
+          </div>
+          <IconButton label="Cancel reply" onClick={() => onCancelReply?.()}>
+            <XIcon size={18} />
+          </IconButton>
         </div>
       ) : null}
       {image ? (
@@ -243,7 +359,7 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
         <IconButton
           label="Attach image"
           onClick={() => fileInput.current?.click()}
-          disabled={disabled}
+          disabled={disabled || Boolean(editing)}
           data-testid="attach-button"
         >
           <ImageIcon />
@@ -258,7 +374,9 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
           rows={1}
           value={text}
           disabled={disabled}
-          placeholder={image ? "Add a caption…" : "Write a message…"}
+          placeholder={
+            editing ? "Edit your message…" : image ? "Add a caption…" : "Write a message…"
+          }
           aria-invalid={tooLong || undefined}
           aria-describedby={
             [error ? errorId : "", length >= MESSAGE_COUNTER_FROM ? counterId : ""]
@@ -274,6 +392,22 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
             if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
               e.preventDefault();
               submit();
+            } else if (e.key === "Escape" && (editing || quote)) {
+              e.preventDefault();
+              if (editing) onCancelEdit?.();
+              else onCancelReply?.();
+            } else if (
+              e.key === "ArrowUp" &&
+              !editing &&
+              !image &&
+              text.length === 0 &&
+              !e.shiftKey &&
+              !e.altKey &&
+              !e.metaKey &&
+              !e.ctrlKey &&
+              onEditLast?.()
+            ) {
+              e.preventDefault();
             }
           }}
           onPaste={(e) => {
@@ -291,13 +425,13 @@ export function Composer({ chatId, disabled, onSend }: ComposerProps) {
         />
         <IconButton
           type="submit"
-          label="Send message"
+          label={editing ? "Save changes" : "Send message"}
           variant="primary"
-          data-testid="send-button"
+          data-testid={editing ? "save-edit-button" : "send-button"}
           disabled={!canSend}
           className="text-accent-fg hover:text-accent-fg"
         >
-          <SendIcon size={18} />
+          {editing ? <CheckIcon size={18} /> : <SendIcon size={18} />}
         </IconButton>
       </form>
     </div>

@@ -1,16 +1,19 @@
 "use client";
 
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { EDIT_WINDOW_SECONDS } from "@/lib/config";
+import { lastEditable } from "@/lib/messages";
 import * as api from "@/lib/api";
 import { chatTitle, typingText } from "@/lib/chats";
 import type { UiMessage } from "@/lib/types";
 import { pluralize } from "@/lib/utils";
 import { useConversation } from "@/hooks/use-conversation";
 import { useChats } from "@/components/providers/chats-provider";
-import { useRealtime } from "@/components/providers/realtime-provider";
+import { useRealtime, useSocketEvent } from "@/components/providers/realtime-provider";
 import { useSession } from "@/components/providers/session-provider";
 import { Avatar } from "@/components/ui/avatar";
 import { Button, IconButton } from "@/components/ui/button";
+import { Dialog } from "@/components/ui/dialog";
 import { ArrowLeftIcon, InfoIcon } from "@/components/ui/icons";
 import { Spinner } from "@/components/ui/spinner";
 import { ChatDetailsPanel } from "./chat-details";
@@ -34,6 +37,15 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
   const [details, setDetails] = useState<api.ChatDetails | null>(null);
   const [showDetails, setShowDetails] = useState(false);
   const [lightbox, setLightbox] = useState<LightboxImage | null>(null);
+  const [replyTo, setReplyTo] = useState<UiMessage | null>(null);
+  const [editing, setEditing] = useState<UiMessage | null>(null);
+  const [confirmDelete, setConfirmDelete] = useState<UiMessage | null>(null);
+  const [deleting, setDeleting] = useState(false);
+  const [highlightId, setHighlightId] = useState<string | null>(null);
+  /** A short note for what just happened ("Copied", or why an action failed). */
+  const [notice, setNotice] = useState<string | null>(null);
+  const noticeTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const highlightTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
   const entry = chats.find((e) => e.chat._id === chatId) ?? null;
   // Counted before opening the chat marks its messages seen: where the unread divider goes.
@@ -50,8 +62,37 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
   }, [chatId, rememberPeople]);
 
   useEffect(() => {
-    void loadDetails();
+    if (!convo.removed) void loadDetails();
+    // A removal is final for this view; only a reconnect or a change reloads the details.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [loadDetails, epoch]);
+
+  useSocketEvent("chatUpdated", (event) => {
+    if (event?.chatId === chatId && !convo.removed) void loadDetails();
+  });
+
+  useEffect(
+    () => () => {
+      if (noticeTimer.current) clearTimeout(noticeTimer.current);
+      if (highlightTimer.current) clearTimeout(highlightTimer.current);
+    },
+    [],
+  );
+
+  const say = useCallback((text: string) => {
+    setNotice(text);
+    if (noticeTimer.current) clearTimeout(noticeTimer.current);
+    noticeTimer.current = setTimeout(() => setNotice(null), 4000);
+  }, []);
+
+  // Removed from the group (or left it in another tab): the history stays readable, nothing else.
+  useEffect(() => {
+    if (!convo.removed) return;
+    setReplyTo(null);
+    setEditing(null);
+    setConfirmDelete(null);
+    setShowDetails(false);
+  }, [convo.removed]);
 
   const isGroup = details?.chat.isGroup ?? entry?.chat.isGroup ?? false;
   const members = details?.members ?? [];
@@ -92,6 +133,82 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
     },
     [people, user._id],
   );
+
+  const nameOf = useCallback(
+    (id: string) => (id === user._id ? "You" : (people.get(id)?.name ?? "Someone")),
+    [people, user._id],
+  );
+  const isAdmin = Boolean(details?.chat.admins?.includes(user._id));
+
+  const onReply = useCallback((message: UiMessage) => {
+    setEditing(null);
+    setReplyTo(message);
+  }, []);
+  const onEdit = useCallback((message: UiMessage) => {
+    setReplyTo(null);
+    setEditing(message);
+  }, []);
+  const onDelete = useCallback((message: UiMessage) => setConfirmDelete(message), []);
+  const { react, edit, remove, ensureLoaded, send } = convo;
+  const onReact = useCallback(
+    (message: UiMessage, emoji: string, on: boolean) => {
+      void react(message._id, emoji, on).then((problem) => problem && say(problem));
+    },
+    [react, say],
+  );
+  const onCopy = useCallback(
+    (message: UiMessage) => {
+      navigator.clipboard
+        ?.writeText(message.text ?? "")
+        .then(() => say("Copied"))
+        .catch(() => say("Couldn't copy the text."));
+    },
+    [say],
+  );
+  /** The message a quote was clicked for; scrolled to once it is on the page. */
+  const [jumpTarget, setJumpTarget] = useState<string | null>(null);
+  const onJumpTo = useCallback(
+    (messageId: string) => {
+      void ensureLoaded(messageId).then((found) => {
+        if (found) setJumpTarget(messageId);
+        else say("The original message is no longer available.");
+      });
+    },
+    [ensureLoaded, say],
+  );
+  // After the render that put the original on the page (older history may just have been added).
+  useEffect(() => {
+    if (!jumpTarget) return;
+    const el = document.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(jumpTarget)}"]`);
+    if (!el) return;
+    el.scrollIntoView({ block: "center" });
+    setJumpTarget(null);
+    setHighlightId(jumpTarget);
+    if (highlightTimer.current) clearTimeout(highlightTimer.current);
+    highlightTimer.current = setTimeout(() => setHighlightId(null), 2000);
+  }, [jumpTarget, convo.messages]);
+  const sendWithReply = useCallback(
+    (text: string, image: Parameters<typeof send>[1]) => {
+      send(text, image, replyTo);
+      setReplyTo(null);
+    },
+    [send, replyTo],
+  );
+  const editLast = useCallback(() => {
+    const target = lastEditable(convo.messages, user._id, EDIT_WINDOW_SECONDS);
+    if (target) onEdit(target);
+    return Boolean(target);
+  }, [convo.messages, user._id, onEdit]);
+
+  async function confirmDeletion() {
+    if (!confirmDelete) return;
+    setDeleting(true);
+    const problem = await remove(confirmDelete._id);
+    setDeleting(false);
+    if (editing?._id === confirmDelete._id) setEditing(null);
+    setConfirmDelete(null);
+    if (problem) say(problem);
+  }
 
   const noAccess =
     convo.status === "error" && (convo.errorStatus === 403 || convo.errorStatus === 404);
@@ -196,11 +313,60 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
                 onRetry={convo.retry}
                 onDiscard={convo.discard}
                 onOpenImage={openImage}
+                isAdmin={isAdmin}
+                highlightId={highlightId}
+                onReply={onReply}
+                onEdit={onEdit}
+                onDelete={onDelete}
+                onReact={onReact}
+                onCopy={onCopy}
+                onJumpTo={onJumpTo}
                 footer={<TypingIndicator text={typingLine} />}
                 unreadAtOpen={unreadAtOpen}
               />
             )}
-            <Composer chatId={chatId} onSend={convo.send} />
+            <p
+              role="status"
+              aria-live="polite"
+              className="sr-only"
+              data-testid="conversation-notice"
+            >
+              {notice ?? ""}
+            </p>
+            {notice ? (
+              <p
+                aria-hidden="true"
+                className="mx-auto -mt-10 mb-2 rounded-full bg-fg/85 px-3 py-1 text-xs text-bg shadow"
+              >
+                {notice}
+              </p>
+            ) : null}
+            {convo.removed ? (
+              <div
+                role="status"
+                data-testid="removed-notice"
+                className="shrink-0 border-t border-border bg-surface px-4 py-3 text-center text-sm"
+              >
+                <p className="font-medium">You&apos;re no longer a member of this group.</p>
+                <p className="text-muted">
+                  You can read what was said until you close it; it has left your chat list.
+                </p>
+                <Button variant="secondary" className="mt-2" onClick={onBack}>
+                  Back to chats
+                </Button>
+              </div>
+            ) : (
+              <Composer
+                chatId={chatId}
+                onSend={sendWithReply}
+                replyTo={replyTo ? { message: replyTo, name: nameOf(replyTo.sender) } : null}
+                onCancelReply={() => setReplyTo(null)}
+                editing={editing}
+                onCancelEdit={() => setEditing(null)}
+                onSaveEdit={(text) => (editing ? edit(editing._id, text) : Promise.resolve(null))}
+                onEditLast={editLast}
+              />
+            )}
           </>
         )}
       </section>
@@ -218,6 +384,27 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
         />
       ) : null}
       <Lightbox image={lightbox} onClose={() => setLightbox(null)} />
+      <Dialog
+        open={confirmDelete !== null}
+        onClose={() => setConfirmDelete(null)}
+        title="Delete this message?"
+        description="It will be deleted for everyone in this chat. This can't be undone."
+        data-testid="delete-dialog"
+      >
+        <div className="flex justify-end gap-2 px-5 pt-2 pb-5">
+          <Button variant="secondary" onClick={() => setConfirmDelete(null)}>
+            Cancel
+          </Button>
+          <Button
+            variant="danger"
+            onClick={() => void confirmDeletion()}
+            disabled={deleting}
+            data-testid="confirm-delete"
+          >
+            Delete for everyone
+          </Button>
+        </div>
+      </Dialog>
     </div>
   );
 }

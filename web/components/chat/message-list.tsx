@@ -9,7 +9,9 @@ import {
   useRef,
   useState,
 } from "react";
+import { EDIT_WINDOW_SECONDS } from "@/lib/config";
 import { groupByDay, startsRun } from "@/lib/dates";
+import { canDelete, canEdit } from "@/lib/messages";
 import type { UiMessage, User } from "@/lib/types";
 import { ArrowDownIcon } from "@/components/ui/icons";
 import { Spinner } from "@/components/ui/spinner";
@@ -26,6 +28,15 @@ export interface MessageListProps {
   onRetry: (clientId: string) => void;
   onDiscard: (clientId: string) => void;
   onOpenImage: (message: UiMessage) => void;
+  /** The caller administers this group: they may delete anyone's message. */
+  isAdmin: boolean;
+  highlightId: string | null;
+  onReply: (message: UiMessage) => void;
+  onEdit: (message: UiMessage) => void;
+  onDelete: (message: UiMessage) => void;
+  onReact: (message: UiMessage, emoji: string, on: boolean) => void;
+  onCopy: (message: UiMessage) => void;
+  onJumpTo: (messageId: string) => void;
   /** Shown over the bottom edge (the typing indicator). */
   footer?: React.ReactNode;
   /** How many messages were unread when the chat opened: a divider marks the first of them. */
@@ -48,6 +59,14 @@ export function MessageList({
   onRetry,
   onDiscard,
   onOpenImage,
+  isAdmin,
+  highlightId,
+  onReply,
+  onEdit,
+  onDelete,
+  onReact,
+  onCopy,
+  onJumpTo,
   footer,
   unreadAtOpen = 0,
 }: MessageListProps) {
@@ -153,7 +172,16 @@ export function MessageList({
     if (el.scrollTop < LOAD_OLDER_PX) requestOlder();
   }
 
-  const nameOf = (id: string) => (id === myId ? "You" : (people.get(id)?.name ?? "Someone"));
+  const nameOf = useCallback(
+    (id: string) => (id === myId ? "You" : (people.get(id)?.name ?? "Someone")),
+    [myId, people],
+  );
+  // The edit window closes over time: look at the clock again every half minute.
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 30_000);
+    return () => clearInterval(timer);
+  }, []);
 
   return (
     <div className="relative min-h-0 flex-1">
@@ -226,6 +254,17 @@ export function MessageList({
                       onRetry={onRetry}
                       onDiscard={onDiscard}
                       onOpenImage={onOpenImage}
+                      nameOf={nameOf}
+                      myId={myId}
+                      canEdit={canEdit(message, myId, EDIT_WINDOW_SECONDS, now)}
+                      canDelete={canDelete(message, myId, isGroup && isAdmin)}
+                      highlighted={highlightId === message._id}
+                      onReply={onReply}
+                      onEdit={onEdit}
+                      onDelete={onDelete}
+                      onReact={onReact}
+                      onCopy={onCopy}
+                      onJumpTo={onJumpTo}
                     />
                   </Fragment>
                 );

@@ -220,6 +220,47 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
     void refresh();
   });
 
+  // A rename or a membership change: the name shows at once; the rest comes with a reload.
+  useSocketEvent("chatUpdated", (event) => {
+    if (!event || typeof event.chatId !== "string") return;
+    if (Array.isArray(event.users) && !event.users.includes(user._id)) {
+      removeChat(event.chatId);
+      return;
+    }
+    setChats((current) =>
+      current.map((entry) =>
+        entry.chat._id === event.chatId
+          ? {
+              ...entry,
+              chat: {
+                ...entry.chat,
+                ...(event.name !== undefined ? { name: event.name } : {}),
+                ...(Array.isArray(event.users) ? { users: event.users } : {}),
+              },
+            }
+          : entry,
+      ),
+    );
+  });
+
+  // Removed from a group, or left it (maybe in another tab): it leaves the list.
+  useSocketEvent("removedFromChat", (event) => {
+    if (event && typeof event.chatId === "string") removeChat(event.chatId);
+  });
+
+  // An edit or deletion may change a chat's preview: reload the list (once per burst).
+  const previewReload = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useSocketEvent("messageUpdated", (message) => {
+    if (!message || !(message.deleted || message.editedAt)) return;
+    const entry = chatsRef.current.find((e) => e.chat._id === message.chatId);
+    if (!entry || entry.chat.latestMessage?.sender !== message.sender) return;
+    if (previewReload.current) clearTimeout(previewReload.current);
+    previewReload.current = setTimeout(() => {
+      previewReload.current = null;
+      void refresh();
+    }, 300);
+  });
+
   function stopTyping(chatId: string, userId: string) {
     const key = `${chatId}:${userId}`;
     const timer = typingTimers.current.get(key);
@@ -258,7 +299,10 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
 
   useEffect(() => {
     const timers = typingTimers.current;
-    return () => timers.forEach((timer) => clearTimeout(timer));
+    return () => {
+      timers.forEach((timer) => clearTimeout(timer));
+      if (previewReload.current) clearTimeout(previewReload.current);
+    };
   }, []);
 
   const markRead = useCallback(

@@ -3,6 +3,7 @@
 import { createContext, useContext, useEffect, useRef, useState } from "react";
 import * as api from "@/lib/api";
 import { isApiError } from "@/lib/errors";
+import { setSendSocket } from "@/lib/outbox";
 import { maybeSignedIn } from "@/lib/session";
 import {
   createSocket,
@@ -132,6 +133,7 @@ export function RealtimeProvider({ children }: { children: React.ReactNode }) {
     if (!browserOnline()) setState("offline");
 
     setSocket(s);
+    setSendSocket(s);
     s.connect();
     return () => {
       disposed = true;
@@ -141,6 +143,7 @@ export function RealtimeProvider({ children }: { children: React.ReactNode }) {
       s.removeAllListeners();
       s.io.removeAllListeners();
       s.disconnect();
+      setSendSocket(null);
       setSocket(null);
     };
   }, [userId]);
