@@ -112,6 +112,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/chat/{chatId}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download the whole conversation as JSON or as a self-contained HTML page
+         * @description JSON `{chat, members, messages}` (messages oldest first) or an HTML page without scripts, images as links. A few exports a minute per user (429 with `Retry-After` beyond).
+         */
+        get: operations["chat-export_chat"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/chat/{chatId}/leave": {
         parameters: {
             query?: never;
@@ -161,6 +181,26 @@ export interface paths {
         post?: never;
         /** Remove someone from a group (admins only) */
         delete: operations["chat-remove_member"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat/{chatId}/mute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mute a chat for yourself until a time, or unmute it
+         * @description `until` is a time in the future (mute for good with a far-future time such as `9999-12-31T23:59:59Z`) or null to unmute. `/chat/all` shows it as `mutedUntil`.
+         */
+        post: operations["chat-mute_chat"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -355,6 +395,26 @@ export interface paths {
         post?: never;
         /** Take your reaction back */
         delete: operations["message-remove_reaction"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search the messages of your chats
+         * @description Case- and accent-insensitive; finds parts of words; a word of five or more letters also finds words one wrong, missing or extra letter away. Best match first, then newest. Only chats you are a member of now; never deleted or system messages. Looks at the 500 newest messages that may match. When there are more results, the `X-Next-Cursor` header carries the cursor of the next page.
+         */
+        get: operations["message-search_messages"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -737,6 +797,11 @@ export interface components {
             isGroup: boolean;
             latestMessage: components["schemas"]["LatestMessage"] | null;
             /**
+             * Muteduntil
+             * @description Until when you muted the chat; null when not muted.
+             */
+            mutedUntil?: string | null;
+            /**
              * Name
              * @description Groups only.
              */
@@ -786,6 +851,11 @@ export interface components {
             /** Isgroup */
             isGroup: boolean;
             latestMessage: components["schemas"]["LatestMessage"] | null;
+            /**
+             * Muteduntil
+             * @description Until when you muted the chat; null when not muted.
+             */
+            mutedUntil?: string | null;
             /**
              * Name
              * @description Groups only.
@@ -994,6 +1064,23 @@ export interface components {
             /** Sender */
             sender: string;
         };
+        /** MuteIn */
+        MuteIn: {
+            /**
+             * Until
+             * @description Until when (an ISO time in the future; without a time zone, UTC); null unmutes. Mute for good with a far-future time such as 9999-12-31T23:59:59Z.
+             */
+            until: string | null;
+        };
+        /** Muted */
+        Muted: {
+            /** Chatid */
+            chatId: string;
+            /** Message */
+            message: string;
+            /** Muteduntil */
+            mutedUntil: string | null;
+        };
         /** NewChatIn */
         NewChatIn: {
             /** Otheruserid */
@@ -1088,6 +1175,31 @@ export interface components {
              * @description At most 200 characters of the quoted message; empty once it is deleted.
              */
             text: string;
+        };
+        /** SearchChat */
+        SearchChat: {
+            /** Id */
+            _id: string;
+            /** Isgroup */
+            isGroup: boolean;
+            /**
+             * Name
+             * @description The group's name; null for a 1:1 chat.
+             */
+            name: string | null;
+        };
+        /** SearchResult */
+        SearchResult: {
+            chat: components["schemas"]["SearchChat"];
+            message: components["schemas"]["MessageOut"];
+        };
+        /** SearchResults */
+        SearchResults: {
+            /**
+             * Results
+             * @description Best match first, then newest.
+             */
+            results: components["schemas"]["SearchResult"][];
         };
         /**
          * SessionDocument
@@ -1590,6 +1702,87 @@ export interface operations {
             };
         };
     };
+    "chat-export_chat": {
+        parameters: {
+            query?: {
+                /** @description `json` (the default) or `html`. */
+                format?: "json" | "html";
+            };
+            header?: never;
+            path: {
+                /** @description The chat's id. */
+                chatId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/html": unknown;
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
     "chat-leave_group": {
         parameters: {
             query?: never;
@@ -1760,6 +1953,78 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChatUpdated"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    "chat-mute_chat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The chat's id. */
+                chatId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MuteIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Muted"];
                 };
             };
             /** @description Bad Request */
@@ -2611,6 +2876,81 @@ export interface operations {
             };
         };
     };
+    "message-search_messages": {
+        parameters: {
+            query: {
+                /** @description 1–200 characters. */
+                q: string;
+                /** @description Only this chat. */
+                chatId?: string | null;
+                limit?: number;
+                /** @description From `X-Next-Cursor`. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The next page's cursor */
+                    "X-Next-Cursor"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchResults"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
     "auth-list_sessions": {
         parameters: {
             query?: never;
@@ -3326,6 +3666,13 @@ export interface operations {
                 content: {
                     "text/plain": string;
                 };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
