@@ -24,6 +24,7 @@ def chat_service(state: Any, uow: UnitOfWork) -> ChatService:
         storage=state.storage,
         writer=state.writer,
         limits=getattr(state, "usage_limits", NO_LIMITS),
+        blocks=getattr(state, "blocks", None),
     )
 
 

@@ -49,9 +49,14 @@ class MediaLinks:
         verify_media_signature(key, exp, sig, self.secret)
 
 
-def message_document(message: Message, links: MediaLinks, seen_at: datetime | None = None) -> MessageOut:
-    """The message document; ``seen_at`` overrides the row's when it was just marked seen."""
-    seen = seen_at or message.seen_at
+def message_document(
+    message: Message, links: MediaLinks, seen_at: datetime | None = None, *, hide_seen: bool = False
+) -> MessageOut:
+    """The message document; ``seen_at`` overrides the row's when it was just marked seen.
+
+    ``hide_seen``: shown as unseen (read receipts are off for the one who sees it, or its reader).
+    """
+    seen = None if hide_seen else (seen_at or message.seen_at)
     image = None
     if message.image_key:
         image = ImageOut(

@@ -78,3 +78,7 @@ class TooManyMessages(RateLimited):
 
 class TooManyChats(RateLimited):
     code, message = "too_many_chats", "You have started too many chats recently; try again later"
+
+
+class Blocked(Forbidden):
+    code, message = "blocked", "You cannot message this person"

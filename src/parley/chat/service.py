@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.chat import store
+from parley.chat.blocks import BlockGuard
 from parley.chat.documents import MediaLinks, chat_detail, chat_document, message_document
 from parley.chat.errors import (
     ChatNotFound,
@@ -58,7 +59,7 @@ from parley.chat.schemas import (
 )
 from parley.chat.store import Chat, Member, Message
 from parley.chat.uow import UnitOfWork
-from parley.chat.users import Profile, UserDirectory, unknown_profile
+from parley.chat.users import Profile, UserDirectory, sends_read_receipts, unknown_profile
 from parley.chat.writer import Draft, MessageWriter
 from parley.core import text as text_rules
 from parley.core.auth import Identity
@@ -194,6 +195,7 @@ class ChatService:
     storage: MediaStorage
     writer: MessageWriter
     limits: UsageLimits = NO_LIMITS
+    blocks: BlockGuard | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -223,6 +225,8 @@ class ChatService:
         if existing is not None:
             return existing.id, False
         await self.users.require([other_id], me.token)
+        if self.blocks is not None:
+            await self.blocks.check_new_chat(me, other_id)
         await self.limits.count_new_chat(me.id)
         chat_id = new_id()
         created = await store.insert_direct_chat(
@@ -396,6 +400,9 @@ class ChatService:
             raise InvalidMessage("A message needs text or an image")
         if not is_id(chat_id):
             raise InvalidId("chatId is not a valid chat id")
+        if self.blocks is not None:
+            # Groups cost nothing here; a 1:1 chat one cache read (see parley.chat.blocks).
+            await self.blocks.check_send(self.session, me, chat_id)
         await self.limits.count_message(me.id)
         draft = Draft(
             id=new_id(),
@@ -404,6 +411,7 @@ class ChatService:
             text=text,
             client_id=client_id,
             created_at=store.utcnow(),
+            token=me.token,
         )
         if image:
             chat, _ = await self.access(chat_id, me.id)
@@ -433,14 +441,17 @@ class ChatService:
             with contextlib.suppress(Exception):
                 await self.storage.delete(key)
 
-    async def read_on_arrival(self, readers: list[tuple[str, str, int]]) -> dict[str, datetime]:
-        """Each ``(chat, reader, seq)``: the reader has the chat open and reads up to ``seq``."""
+    async def read_on_arrival(self, readers: list[tuple[str, str, int, str]]) -> dict[str, datetime]:
+        """Each ``(chat, reader, seq, token)``: the reader has the chat open and reads up to ``seq``.
+
+        ``token`` is the sender's, to look up the members' read-receipt settings.
+        """
         seen: dict[str, datetime] = {}
-        for chat_id, reader, seq in readers:
+        for chat_id, reader, seq, token in readers:
             found = await store.load_membership(self.session, chat_id, reader)
             if found is None or found[1] is None:
                 continue
-            seen.update(await self._mark_read(found[0], reader, seq))
+            seen.update(await self._mark_read(found[0], reader, seq, token))
         return seen
 
     def _repeat(self, earlier: Message, chat: Chat) -> MessageOut:
@@ -460,16 +471,24 @@ class ChatService:
         page = await store.history_page(self.session, chat.id, before_seq=before_seq, limit=limit)
         seen_now: dict[str, datetime] = {}
         if page and page[-1].seq > mine.last_read_seq:
-            seen_now = await self._mark_read(chat, me.id, page[-1].seq)
+            seen_now = await self._mark_read(chat, me.id, page[-1].seq, me.token)
         other = store.other_in_direct(chat, me.id)
-        user = None
-        if other is not None:
-            user = user_document((await self.users.profiles([other], me.token))[other])
+        profiles = await self.users.profiles([me.id] if other is None else [me.id, other], me.token)
+        user = user_document(profiles[other]) if other is not None else None
+        # With read receipts off (the caller's, or the other person's in a 1:1 chat), the caller's
+        # own messages show as unseen.
+        hide = not sends_read_receipts(profiles[me.id]) or (
+            other is not None and not sends_read_receipts(profiles[other])
+        )
         return History(
-            messages=[message_document(m, self.links, seen_now.get(m.id)) for m in page], user=user
+            messages=[
+                message_document(m, self.links, seen_now.get(m.id), hide_seen=hide and m.sender_id == me.id)
+                for m in page
+            ],
+            user=user,
         )
 
-    async def mark_all_read(self, user_id: str, chat_id: str) -> None:
+    async def mark_all_read(self, user_id: str, chat_id: str, token: str | None = None) -> None:
         """Mark everything in the chat read by ``user_id`` (who has it open); nothing if not a member."""
         if not is_id(chat_id):
             return
@@ -480,10 +499,18 @@ class ChatService:
         if mine is None:
             return
         if chat.latest_message_seq is not None and chat.latest_message_seq > mine.last_read_seq:
-            await self._mark_read(chat, user_id, chat.latest_message_seq)
+            await self._mark_read(chat, user_id, chat.latest_message_seq, token)
 
-    async def _mark_read(self, chat: Chat, reader: str, up_to: int) -> dict[str, datetime]:
-        """Move the reader's position to ``up_to``; tell each sender which of theirs were read."""
+    async def _mark_read(
+        self, chat: Chat, reader: str, up_to: int, token: str | None = None
+    ) -> dict[str, datetime]:
+        """Move the reader's position to ``up_to``; tell each sender which of theirs were read.
+
+        Read receipts (``messagesSeen``) go only from a reader who sends them to senders who see
+        them (each person's ``readReceipts`` setting, asked with ``token``); the read position,
+        and so unread counts, moves regardless. Returns when each newly read message was seen, for
+        messages whose sender may see that.
+        """
         # The chat's row lock keeps two members' receipts in a group from passing each other
         # unseen: each would wait for the other's read position otherwise.
         found = await store.load_membership(self.session, chat.id, reader, lock=chat.is_group)
@@ -498,7 +525,12 @@ class ChatService:
         by_sender: dict[str, list[str]] = defaultdict(list)
         for message_id, sender in newly_read:
             by_sender[sender].append(message_id)
+        receipts = await self.users.receipts_of([reader, *by_sender], token) if by_sender else {}
         for sender, ids in by_sender.items():
+            if not (receipts.get(reader) and receipts.get(sender)):
+                for message_id in ids:
+                    seen.pop(message_id, None)
+                continue
             self.uow.emit(
                 MESSAGES_SEEN,
                 MessagesSeenEvent(chatId=chat.id, seenBy=reader, messageIds=ids),

@@ -77,6 +77,8 @@ class Draft:
     image_width: int | None = None
     image_height: int | None = None
     image_content_type: str | None = None
+    # The sender's token: looks up the members' read-receipt settings for read-on-arrival.
+    token: str = field(default="", repr=False)
     enqueued: float = field(default_factory=time.monotonic)
     future: asyncio.Future[Sent] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -108,8 +110,8 @@ class Sent:
 
 # Who has each of these chats open right now (user ids), for read-on-arrival.
 ViewersOf = Callable[[list[str]], Awaitable[dict[str, set[str]]]]
-# Marks ``chat`` read up to ``seq`` for each (chat, reader, seq); returns {message id: seen at}.
-MarkRead = Callable[[list[tuple[str, str, int]]], Awaitable[dict[str, datetime]]]
+# Marks ``chat`` read up to ``seq`` for each (chat, reader, seq, sender's token); returns {message id: seen at}.
+MarkRead = Callable[[list[tuple[str, str, int, str]]], Awaitable[dict[str, datetime]]]
 
 
 class _Repeats(Exception):
@@ -373,7 +375,7 @@ class MessageWriter:
         except Exception as exc:  # who is watching is a nicety; the messages are stored either way
             log.warning("chat.viewers.failed", error=type(exc).__name__)
             return {}
-        readers: list[tuple[str, str, int]] = []
+        readers: list[tuple[str, str, int, str]] = []
         senders: dict[str, set[str]] = defaultdict(set)
         for stored in batch.stored:
             senders[stored.message.chat_id].add(stored.message.sender_id)
@@ -382,7 +384,7 @@ class MessageWriter:
             for reader in sorted(watching.get(chat_id, set()) & members):
                 if senders[chat_id] == {reader}:
                     continue  # reading only one's own messages changes nothing
-                readers.append((chat_id, reader, stored.message.seq))
+                readers.append((chat_id, reader, stored.message.seq, stored.draft.token))
         if not readers:
             return {}
         try:

@@ -304,8 +304,11 @@ async def list_blocked(
     ),
     responses=errors(400, 401, 404, 409),
 )
-async def block_user(user_id: str, identity: CurrentUser, session: SessionDep) -> MessageResponse:
+async def block_user(
+    request: Request, user_id: str, identity: CurrentUser, session: SessionDep
+) -> MessageResponse:
     await service.block(session, identity, user_id)
+    await service.announce_block_change(session, request.app.state.cache, identity.id, user_id)
     return MessageResponse(message="User blocked")
 
 
@@ -315,8 +318,11 @@ async def block_user(user_id: str, identity: CurrentUser, session: SessionDep) -
     description="Unblocking someone who is not blocked changes nothing.",
     responses=errors(401, 404),
 )
-async def unblock_user(user_id: str, identity: CurrentUser, session: SessionDep) -> MessageResponse:
+async def unblock_user(
+    request: Request, user_id: str, identity: CurrentUser, session: SessionDep
+) -> MessageResponse:
     await service.unblock(session, identity, user_id)
+    await service.announce_block_change(session, request.app.state.cache, identity.id, user_id)
     return MessageResponse(message="User unblocked")
 
 

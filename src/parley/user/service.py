@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from email_validator import EmailNotValidError, validate_email
 from limits.errors import StorageError
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -459,6 +460,21 @@ async def unblock(session: AsyncSession, identity: Identity, user_id: str) -> No
         raise UserNotFound()
     if await store.remove_block(session, identity.id, user_id):
         log.info("user.unblocked", user_id=identity.id, unblocked=user_id)
+
+
+async def announce_block_change(session: AsyncSession, cache: Redis, a: str, b: str) -> None:
+    """Commit a block change, then drop the chat service's cached verdict for the pair.
+
+    The chat service keeps whether two people blocked one another under
+    ``parley:blocks:<smaller id>:<larger id>`` (``parley.chat.blocks.verdict_key``); deleted after
+    the commit, so no instance can cache the old answer again.
+    """
+    await session.commit()
+    first, second = sorted((a, b))
+    try:
+        await cache.delete(f"parley:blocks:{first}:{second}")
+    except Exception as exc:
+        log.warning("user.blocks.cache_failed", error=type(exc).__name__)
 
 
 async def blocked(
