@@ -42,6 +42,7 @@ from parley.user.errors import (
     InvalidCursor,
     InvalidEmail,
     InvalidName,
+    InvalidUnsubscribeLink,
     MailUnavailable,
     MalformedCode,
     ResendTooSoon,
@@ -54,6 +55,7 @@ from parley.user.errors import (
 from parley.user.otp import Check, OtpStore, well_formed
 from parley.user.ratelimit import RateLimiter
 from parley.user.store import EMAIL_MAX, NAME_MAX, User
+from parley.user.unsubscribe import UnsubscribeLinks
 
 log = structlog.get_logger(__name__)
 
@@ -428,6 +430,21 @@ async def update_settings(
         read_receipts=user.read_receipts,
     )
     return user
+
+
+async def unsubscribe(session: AsyncSession, links: UnsubscribeLinks, user_id: str, sig: str) -> None:
+    """Turn off ``user_id``'s email notifications through a signed link, without logging in.
+
+    :class:`InvalidUnsubscribeLink` unless ``sig`` is that user's signature (or the user is gone).
+    """
+    if not is_id(user_id) or not links.valid(user_id, sig):
+        raise InvalidUnsubscribeLink()
+    user = await store.get_user(session, user_id)
+    if user is None:
+        raise InvalidUnsubscribeLink()
+    was = user.email_notifications
+    await store.update_settings(session, user, email_notifications=False, read_receipts=None)
+    log.info("user.unsubscribed", user_id=user.id, changed=was)
 
 
 # ---------------------------------------------------------------- blocks
