@@ -81,6 +81,8 @@ log = structlog.get_logger(__name__)
 
 # How long an instance remembers who blocked a user, for the other instances' online lists.
 BLOCKERS_TTL_SECONDS = 24 * 3600
+# How long an instance trusts what it last heard of who blocked a user with a socket on it.
+BLOCKERS_REFRESH_SECONDS = 10
 
 
 @dataclass
@@ -180,6 +182,7 @@ class Realtime:
         self._members: dict[str, tuple[float, list[str]]] = {}
         self._membership: dict[tuple[str, str], tuple[float, bool]] = {}
         self._contacts: dict[str, tuple[float, list[str]]] = {}
+        self._blockers: dict[str, tuple[float, set[str]]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._requests: set[asyncio.Task[Any]] = set()
@@ -537,9 +540,14 @@ class Realtime:
     async def _blockers_of(self, user_id: str, contacts: list[str], sid: str | None) -> set[str]:
         """Those of ``contacts`` who blocked ``user_id``: they are left out of the user's online list.
 
-        Asked with the user's own token when one of their sockets is on this instance (and kept in
-        the cache for the other instances, which have no token of theirs); else from that cache.
+        Asked with the user's own token when one of their sockets is on this instance (at most every
+        :data:`BLOCKERS_REFRESH_SECONDS`, and always for a new socket's first list), and kept in the
+        cache for the other instances, which have no token of theirs; else from that cache.
         """
+        now = time.monotonic()
+        remembered = self._blockers.get(user_id)
+        if sid is None and remembered is not None and remembered[0] > now:
+            return remembered[1]
         connection = self._connections.get(sid) if sid is not None else None
         if connection is None:
             connection = next((c for c in self._connections.values() if c.user_id == user_id), None)
@@ -554,6 +562,7 @@ class Realtime:
             cached = await self.cache.get(key)
             return set(json.loads(cached)) if cached else set()
         await self.cache.set(key, json.dumps(sorted(blocked_by)), ex=BLOCKERS_TTL_SECONDS)
+        self._blockers[user_id] = (now + BLOCKERS_REFRESH_SECONDS, blocked_by)
         return blocked_by
 
     async def _send_online_list(self, user_id: str, *, sid: str | None = None) -> None:
@@ -655,6 +664,7 @@ class Realtime:
         self._members = {k: v for k, v in self._members.items() if v[0] > now}
         self._membership = {k: v for k, v in self._membership.items() if v[0] > now}
         self._contacts = {k: v for k, v in self._contacts.items() if v[0] > now}
+        self._blockers = {k: v for k, v in self._blockers.items() if v[0] > now}
 
     # ---------------------------------------------------------------- revocations
 
