@@ -59,7 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
             resources.push_async_callback(app.state.tokens.close)
             app.state.storage = storage
             app.state.users = UserDirectory(user_client, cache)
-            app.state.blocks = BlockGuard(app.state.users, cache)
+            app.state.blocks = BlockGuard(db, app.state.users, cache)
             app.state.media_links = MediaLinks.from_settings(settings)
             app.state.usage_limits = UsageLimits(
                 limiter, settings.limits.message_rate_per_minute, settings.limits.chat_rate_per_hour

@@ -16,12 +16,12 @@ from collections import OrderedDict
 
 import structlog
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.chat import store
 from parley.chat.errors import Blocked
 from parley.chat.users import UserDirectory
 from parley.core.auth import Identity
+from parley.core.database import Database
 
 log = structlog.get_logger(__name__)
 
@@ -42,19 +42,22 @@ def verdict_key(a: str, b: str) -> str:
 class BlockGuard:
     """Refuses sends between people who blocked one another; one per process."""
 
-    def __init__(self, users: UserDirectory, cache: Redis, *, ttl: int = VERDICT_TTL_SECONDS) -> None:
+    def __init__(
+        self, db: Database, users: UserDirectory, cache: Redis, *, ttl: int = VERDICT_TTL_SECONDS
+    ) -> None:
+        self.db = db
         self.users = users
         self.cache = cache
         self.ttl = ttl
         # chat id -> its 1:1 key ("a:b"), or None for a group.
         self._kinds: OrderedDict[str, str | None] = OrderedDict()
 
-    async def check_send(self, session: AsyncSession, me: Identity, chat_id: str) -> None:
+    async def check_send(self, me: Identity, chat_id: str) -> None:
         """:class:`Blocked` when ``chat_id`` is a 1:1 chat of the caller with someone either blocked.
 
         Anything else (a group, no such chat, not a member) passes here: the writer decides those.
         """
-        peer = await self._peer(session, chat_id, me.id)
+        peer = await self._peer(chat_id, me.id)
         if peer is not None and await self.blocked(me, peer):
             raise Blocked()
 
@@ -80,15 +83,18 @@ class BlockGuard:
             log.warning("chat.blocks.cache_failed", error=type(exc).__name__)
         return verdict
 
-    async def _peer(self, session: AsyncSession, chat_id: str, me: str) -> str | None:
+    async def _peer(self, chat_id: str, me: str) -> str | None:
         if chat_id in self._kinds:
             self._kinds.move_to_end(chat_id)
             key = self._kinds[chat_id]
         else:
-            found = await store.load_membership(session, chat_id, me)
-            if found is None:
-                return None
-            key = found[0].direct_key
+            # A session of its own, closed at once: the sender's request holds no connection
+            # while it waits for the writer (which needs one to store the message).
+            async with self.db.session() as session:
+                found = await store.load_membership(session, chat_id, me)
+                if found is None:
+                    return None
+                key = found[0].direct_key
             self._kinds[chat_id] = key
             while len(self._kinds) > MAX_REMEMBERED_CHATS:
                 self._kinds.popitem(last=False)

@@ -402,7 +402,7 @@ class ChatService:
             raise InvalidId("chatId is not a valid chat id")
         if self.blocks is not None:
             # Groups cost nothing here; a 1:1 chat one cache read (see parley.chat.blocks).
-            await self.blocks.check_send(self.session, me, chat_id)
+            await self.blocks.check_send(me, chat_id)
         await self.limits.count_message(me.id)
         draft = Draft(
             id=new_id(),
