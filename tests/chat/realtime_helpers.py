@@ -69,9 +69,12 @@ class FakeDirectory:
     async def chat_members(self, chat_id: str) -> list[str]:
         return sorted(self.chats.get(chat_id, set()))
 
-    async def mark_seen_on_join(self, chat_id: str, user_id: str) -> None:
+    async def mark_seen_on_join(self, chat_id: str, user_id: str, token: str | None = None) -> None:
         self.seen.append((chat_id, user_id))
         self.seen_changed.set()
+
+    async def blocks_of(self, identity: Identity, user_ids: list[str]) -> tuple[set[str], set[str]]:
+        return set(), set()
 
     async def send_message(self, identity: Identity, payload: Any) -> dict[str, Any]:
         raise NotImplementedError("sendMessage is tested through the real chat service")

@@ -52,6 +52,28 @@ def test_the_message_has_a_text_and_an_html_part() -> None:
     assert "&amp; works &lt;once&gt;." in html, "the text is escaped"
 
 
+def test_a_notification_carries_one_click_unsubscribe_headers() -> None:
+    link = "https://parley.example/api/v1/user/unsubscribe?user=6b133b7203133f0072c7f160&sig=abc"
+    mail = MailRequest.model_validate(
+        {"to": "alice@example.com", "subject": "New messages", "body": "Bob: hi", "unsubscribeUrl": link}
+    )
+    message = build_message(mail, "Parley <no-reply@parley.test>")
+    assert message["List-Unsubscribe"] == f"<{link}>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # A login code has none.
+    assert build_message(otp_mail(), "no-reply@parley.test")["List-Unsubscribe"] is None
+
+
+@pytest.mark.parametrize(
+    "link", ["ftp://x", "javascript:alert(1)", "https://x/\r\nBcc: eve@example.com", "https://x/>, <y", ""]
+)
+def test_an_unsubscribe_link_that_could_write_headers_is_refused(link: str) -> None:
+    with pytest.raises(ValueError, match="unsubscribeUrl"):
+        MailRequest.model_validate(
+            {"to": "a@example.com", "subject": "s", "body": "b", "unsubscribeUrl": link}
+        )
+
+
 def test_message_ids_use_the_senders_domain() -> None:
     assert sender_domain("Parley <no-reply@chat.example.org>") == "chat.example.org"
     assert sender_domain("no-reply@example.net") == "example.net"

@@ -10,6 +10,7 @@ from datetime import datetime
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from parley.chat.blocks import BlockGuard
 from parley.chat.deps import chat_service
 from parley.chat.directory import ChatDirectory
 from parley.chat.documents import MediaLinks
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
             resources.push_async_callback(app.state.tokens.close)
             app.state.storage = storage
             app.state.users = UserDirectory(user_client, cache)
+            app.state.blocks = BlockGuard(db, app.state.users, cache)
             app.state.media_links = MediaLinks.from_settings(settings)
             app.state.usage_limits = UsageLimits(
                 limiter,
@@ -75,7 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
                 lambda readers: _read_on_arrival(app, readers),
             )
             app.state.directory = ChatDirectory(
-                db, lambda: _sink(app), lambda uow: chat_service(app.state, uow)
+                db, lambda: _sink(app), lambda uow: chat_service(app.state, uow), app.state.users
             )
             realtime = Realtime(
                 tokens=app.state.tokens,
@@ -175,7 +177,7 @@ async def _viewers_of(app: FastAPI, chat_ids: list[str]) -> dict[str, set[str]]:
     return dict(zip(chat_ids, found, strict=True))
 
 
-async def _read_on_arrival(app: FastAPI, readers: list[tuple[str, str, int]]) -> dict[str, datetime]:
+async def _read_on_arrival(app: FastAPI, readers: list[tuple[str, str, int, str]]) -> dict[str, datetime]:
     """Members with the chat open read the new messages, on the same path as ``joinChat``."""
     async with unit_of_work(app.state.db, _sink(app)) as uow:
         return await chat_service(app.state, uow).read_on_arrival(readers)

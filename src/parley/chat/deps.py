@@ -25,6 +25,7 @@ def chat_service(state: Any, uow: UnitOfWork) -> ChatService:
         writer=state.writer,
         limits=getattr(state, "usage_limits", NO_LIMITS),
         edit_window=state.settings.limits.edit_window_seconds if hasattr(state, "settings") else 3600,
+        blocks=getattr(state, "blocks", None),
     )
 
 

@@ -12,6 +12,7 @@ from parley.chat.events import EventSink
 from parley.chat.schemas import SendMessageIn
 from parley.chat.service import ChatService
 from parley.chat.uow import UnitOfWork, unit_of_work
+from parley.chat.users import UserDirectory
 from parley.core.auth import Identity
 from parley.core.database import Database
 from parley.core.errors import AppError
@@ -26,11 +27,22 @@ class ChatDirectory:
     """
 
     def __init__(
-        self, db: Database, sink: Callable[[], EventSink], service: Callable[[UnitOfWork], ChatService]
+        self,
+        db: Database,
+        sink: Callable[[], EventSink],
+        service: Callable[[UnitOfWork], ChatService],
+        users: UserDirectory | None = None,
     ) -> None:
         self.db = db
         self.sink = sink
         self.service = service
+        self.users = users
+
+    async def blocks_of(self, identity: Identity, user_ids: list[str]) -> tuple[set[str], set[str]]:
+        if self.users is None or not user_ids:
+            return set(), set()
+        found = await self.users.block_relations(user_ids, identity.token)
+        return set(found.blocking), set(found.blocked_by)
 
     async def is_member(self, chat_id: str, user_id: str) -> bool:
         if not is_id(chat_id):
@@ -49,10 +61,10 @@ class ChatDirectory:
         async with self.db.session() as session:
             return await store.member_ids(session, chat_id)
 
-    async def mark_seen_on_join(self, chat_id: str, user_id: str) -> None:
+    async def mark_seen_on_join(self, chat_id: str, user_id: str, token: str | None = None) -> None:
         """The user opened the chat: everything in it is read (``messagesSeen`` goes to the senders)."""
         async with unit_of_work(self.db, self.sink()) as uow:
-            await self.service(uow).mark_all_read(user_id, chat_id)
+            await self.service(uow).mark_all_read(user_id, chat_id, token)
 
     async def send_message(self, identity: Identity, payload: Any) -> dict[str, Any]:
         """A text message sent over a socket: the same service call as ``POST /message``."""

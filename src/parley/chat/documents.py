@@ -90,12 +90,14 @@ def message_document(
     *,
     reply: Message | None = None,
     reactions: Sequence[tuple[str, list[str]]] = (),
+    hide_seen: bool = False,
 ) -> MessageOut:
     """The message document; ``seen_at`` overrides the row's when it was just marked seen.
 
     ``reply`` is the message it answers (loaded by the caller), ``reactions`` its reactions.
+    ``hide_seen``: shown as unseen (read receipts are off for the one who sees it, or its reader).
     """
-    seen = seen_at or message.seen_at
+    seen = None if hide_seen else (seen_at or message.seen_at)
     deleted = bool(message.deleted)
     image = None
     if message.image_key and not deleted:

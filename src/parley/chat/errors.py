@@ -118,3 +118,7 @@ class InvalidEmoji(BadRequest):
 
 class TooManyReactions(BadRequest):
     code, message = "too_many_reactions", "A message can have at most 20 different reactions"
+
+
+class Blocked(Forbidden):
+    code, message = "blocked", "You cannot message this person"

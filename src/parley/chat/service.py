@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.chat import search, store
+from parley.chat.blocks import BlockGuard
 from parley.chat.documents import MediaLinks, chat_detail, chat_document, iso, message_document, preview_of
 from parley.chat.errors import (
     ChatNotFound,
@@ -82,7 +83,7 @@ from parley.chat.schemas import (
 )
 from parley.chat.store import Chat, Member, Message
 from parley.chat.uow import UnitOfWork
-from parley.chat.users import Profile, UserDirectory, unknown_profile
+from parley.chat.users import Profile, UserDirectory, sends_read_receipts, unknown_profile
 from parley.chat.writer import Draft, MessageWriter
 from parley.core import text as text_rules
 from parley.core.auth import Identity
@@ -235,6 +236,7 @@ class ChatService:
     writer: MessageWriter
     limits: UsageLimits = NO_LIMITS
     edit_window: int = 3600
+    blocks: BlockGuard | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -264,6 +266,8 @@ class ChatService:
         if existing is not None:
             return existing.id, False
         await self.users.require([other_id], me.token)
+        if self.blocks is not None:
+            await self.blocks.check_new_chat(me, other_id)
         await self.limits.count_new_chat(me.id)
         chat_id = new_id()
         created = await store.insert_direct_chat(
@@ -489,6 +493,9 @@ class ChatService:
             reply = await store.message_by_id(self.session, reply_to) if is_id(reply_to) else None
             if reply is None or reply.chat_id != chat_id or reply.message_type == store.TYPE_SYSTEM:
                 raise InvalidMessage("replyTo is not a message of this chat")
+        if self.blocks is not None:
+            # Groups cost nothing here; a 1:1 chat one cache read (see parley.chat.blocks).
+            await self.blocks.check_send(me, chat_id)
         await self.limits.count_message(me.id)
         draft = Draft(
             id=new_id(),
@@ -499,6 +506,7 @@ class ChatService:
             created_at=store.utcnow(),
             reply_to=reply.id if reply is not None else None,
             reply=reply,
+            token=me.token,
         )
         if image:
             chat, _ = await self.access(chat_id, me.id)
@@ -528,14 +536,17 @@ class ChatService:
             with contextlib.suppress(Exception):
                 await self.storage.delete(key)
 
-    async def read_on_arrival(self, readers: list[tuple[str, str, int]]) -> dict[str, datetime]:
-        """Each ``(chat, reader, seq)``: the reader has the chat open and reads up to ``seq``."""
+    async def read_on_arrival(self, readers: list[tuple[str, str, int, str]]) -> dict[str, datetime]:
+        """Each ``(chat, reader, seq, token)``: the reader has the chat open and reads up to ``seq``.
+
+        ``token`` is the sender's, to look up the members' read-receipt settings.
+        """
         seen: dict[str, datetime] = {}
-        for chat_id, reader, seq in readers:
+        for chat_id, reader, seq, token in readers:
             found = await store.load_membership(self.session, chat_id, reader)
             if found is None or found[1] is None:
                 continue
-            seen.update(await self._mark_read(found[0], reader, seq))
+            seen.update(await self._mark_read(found[0], reader, seq, token))
         return seen
 
     def _repeat(self, earlier: Message, chat: Chat) -> MessageOut:
@@ -555,17 +566,30 @@ class ChatService:
         page = await store.history_page(self.session, chat.id, before_seq=before_seq, limit=limit)
         seen_now: dict[str, datetime] = {}
         if page and page[-1].seq > mine.last_read_seq:
-            seen_now = await self._mark_read(chat, me.id, page[-1].seq)
+            seen_now = await self._mark_read(chat, me.id, page[-1].seq, me.token)
         other = store.other_in_direct(chat, me.id)
-        user = None
-        if other is not None:
-            user = user_document((await self.users.profiles([other], me.token))[other])
-        return History(messages=await self._documents(page, seen_now), user=user)
+        profiles = await self.users.profiles([me.id] if other is None else [me.id, other], me.token)
+        user = user_document(profiles[other]) if other is not None else None
+        # With read receipts off (the caller's, or the other person's in a 1:1 chat), the caller's
+        # own messages show as unseen.
+        hide = not sends_read_receipts(profiles[me.id]) or (
+            other is not None and not sends_read_receipts(profiles[other])
+        )
+        return History(
+            messages=await self._documents(page, seen_now, hide_seen_of=me.id if hide else None), user=user
+        )
 
     async def _documents(
-        self, messages: list[Message], seen_now: dict[str, datetime] | None = None
+        self,
+        messages: list[Message],
+        seen_now: dict[str, datetime] | None = None,
+        *,
+        hide_seen_of: str | None = None,
     ) -> list[MessageOut]:
-        """Documents of ``messages`` with their quotes and reactions, in two queries at most."""
+        """Documents of ``messages`` with their quotes and reactions, in two queries at most.
+
+        ``hide_seen_of``: that user's messages show as unseen (read receipts off).
+        """
         quoted = [m.reply_to for m in messages if m.reply_to and not m.deleted]
         originals = await store.messages_by_ids(self.session, quoted) if quoted else {}
         reactions = await store.reactions_of(self.session, [m.id for m in messages if not m.deleted])
@@ -577,6 +601,7 @@ class ChatService:
                 seen_now.get(m.id),
                 reply=originals.get(m.reply_to) if m.reply_to else None,
                 reactions=reactions.get(m.id, []),
+                hide_seen=hide_seen_of is not None and m.sender_id == hide_seen_of,
             )
             for m in messages
         ]
@@ -676,7 +701,7 @@ class ChatService:
         log.info("chat.message.reacted", chat_id=chat.id, message_id=message.id, added=add)
         return await self._announce_change(message)
 
-    async def mark_all_read(self, user_id: str, chat_id: str) -> None:
+    async def mark_all_read(self, user_id: str, chat_id: str, token: str | None = None) -> None:
         """Mark everything in the chat read by ``user_id`` (who has it open); nothing if not a member."""
         if not is_id(chat_id):
             return
@@ -687,10 +712,18 @@ class ChatService:
         if mine is None:
             return
         if chat.latest_message_seq is not None and chat.latest_message_seq > mine.last_read_seq:
-            await self._mark_read(chat, user_id, chat.latest_message_seq)
+            await self._mark_read(chat, user_id, chat.latest_message_seq, token)
 
-    async def _mark_read(self, chat: Chat, reader: str, up_to: int) -> dict[str, datetime]:
-        """Move the reader's position to ``up_to``; tell each sender which of theirs were read."""
+    async def _mark_read(
+        self, chat: Chat, reader: str, up_to: int, token: str | None = None
+    ) -> dict[str, datetime]:
+        """Move the reader's position to ``up_to``; tell each sender which of theirs were read.
+
+        Read receipts (``messagesSeen``) go only from a reader who sends them to senders who see
+        them (each person's ``readReceipts`` setting, asked with ``token``); the read position,
+        and so unread counts, moves regardless. Returns when each newly read message was seen, for
+        messages whose sender may see that.
+        """
         # The chat's row lock keeps two members' receipts in a group from passing each other
         # unseen: each would wait for the other's read position otherwise.
         found = await store.load_membership(self.session, chat.id, reader, lock=chat.is_group)
@@ -705,7 +738,12 @@ class ChatService:
         by_sender: dict[str, list[str]] = defaultdict(list)
         for message_id, sender in newly_read:
             by_sender[sender].append(message_id)
+        receipts = await self.users.receipts_of([reader, *by_sender], token) if by_sender else {}
         for sender, ids in by_sender.items():
+            if not (receipts.get(reader) and receipts.get(sender)):
+                for message_id in ids:
+                    seen.pop(message_id, None)
+                continue
             self.uow.emit(
                 MESSAGES_SEEN,
                 MessagesSeenEvent(chatId=chat.id, seenBy=reader, messageIds=ids),

@@ -97,6 +97,19 @@ class UserDirectory:
             found = await self._cached(wanted)
         return {uid: found.get(uid) or unknown_profile(uid) for uid in wanted}
 
+    async def receipts_of(self, ids: Iterable[str], token: str | None) -> dict[str, bool]:
+        """Whether each of ``ids`` sends and sees read receipts (see :func:`sends_read_receipts`).
+
+        From the cache; the rest asked with ``token`` (when there is none, or the user service is
+        away, they count as off: private).
+        """
+        wanted = list(dict.fromkeys(ids))
+        if token:
+            found = await self.profiles(wanted, token)
+        else:
+            found = await self._cached(wanted)
+        return {uid: sends_read_receipts(found.get(uid) or {}) for uid in wanted}
+
     async def require(self, ids: Iterable[str], token: str) -> dict[str, Profile]:
         """The profiles of ``ids``; :class:`UserNotFound` when any of them does not exist."""
         wanted = list(dict.fromkeys(ids))

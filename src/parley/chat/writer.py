@@ -81,6 +81,8 @@ class Draft:
     reply_to: str | None = None
     # The message ``reply_to`` names, as the service found it (for the document's quote).
     reply: Message | None = None
+    # The sender's token: looks up the members' read-receipt settings for read-on-arrival.
+    token: str = field(default="", repr=False)
     enqueued: float = field(default_factory=time.monotonic)
     future: asyncio.Future[Sent] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -113,8 +115,8 @@ class Sent:
 
 # Who has each of these chats open right now (user ids), for read-on-arrival.
 ViewersOf = Callable[[list[str]], Awaitable[dict[str, set[str]]]]
-# Marks ``chat`` read up to ``seq`` for each (chat, reader, seq); returns {message id: seen at}.
-MarkRead = Callable[[list[tuple[str, str, int]]], Awaitable[dict[str, datetime]]]
+# Marks ``chat`` read up to ``seq`` for each (chat, reader, seq, sender's token); returns {message id: seen at}.
+MarkRead = Callable[[list[tuple[str, str, int, str]]], Awaitable[dict[str, datetime]]]
 
 
 class _Repeats(Exception):
@@ -385,7 +387,7 @@ class MessageWriter:
         except Exception as exc:  # who is watching is a nicety; the messages are stored either way
             log.warning("chat.viewers.failed", error=type(exc).__name__)
             return {}
-        readers: list[tuple[str, str, int]] = []
+        readers: list[tuple[str, str, int, str]] = []
         senders: dict[str, set[str]] = defaultdict(set)
         for stored in batch.stored:
             senders[stored.message.chat_id].add(stored.message.sender_id)
@@ -394,7 +396,7 @@ class MessageWriter:
             for reader in sorted(watching.get(chat_id, set()) & members):
                 if senders[chat_id] == {reader}:
                     continue  # reading only one's own messages changes nothing
-                readers.append((chat_id, reader, stored.message.seq))
+                readers.append((chat_id, reader, stored.message.seq, stored.draft.token))
         if not readers:
             return {}
         try:

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 SUBJECT_MAX = 200
 BODY_MAX = 20_000
+URL_MAX = 2000
 
 
 class MailRequest(BaseModel):
@@ -14,11 +15,25 @@ class MailRequest(BaseModel):
     Fields other than these three are ignored, so publishers may add to the message.
     """
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False, populate_by_name=True)
 
     to: EmailStr
     subject: str = Field(min_length=1, max_length=SUBJECT_MAX)
     body: str = Field(min_length=1, max_length=BODY_MAX)
+    # Notification mails: the one-click unsubscribe link, sent as RFC 8058 ``List-Unsubscribe``
+    # and ``List-Unsubscribe-Post`` headers.
+    unsubscribe_url: str | None = Field(None, alias="unsubscribeUrl", max_length=URL_MAX)
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _link(cls, v: str | None) -> str | None:
+        # RFC 8058 asks for HTTPS; plain HTTP is kept for local and development setups. Nothing that
+        # could end the header or the angle brackets around the link.
+        if v is not None and (
+            not v.startswith(("https://", "http://")) or any(ch in v for ch in "\r\n\x00<> ")
+        ):
+            raise ValueError("unsubscribeUrl must be one http(s) link")
+        return v
 
     @field_validator("subject")
     @classmethod

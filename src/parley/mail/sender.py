@@ -48,6 +48,9 @@ def build_message(mail: MailRequest, mail_from: str) -> EmailMessage:
     message["Subject"] = mail.subject
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain=sender_domain(mail_from))
+    if mail.unsubscribe_url:
+        message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(mail.body)
     message.add_alternative(mail_html(mail.subject, mail.body), subtype="html")
     return message

@@ -16,6 +16,7 @@ from parley.user.otp import OtpStore, derive_key
 from parley.user.ratelimit import RateLimiter
 from parley.user.routes import routers
 from parley.user.service import Login, SessionTouches, restore_revocations
+from parley.user.unsubscribe import UnsubscribeLinks
 
 
 def otp_secret(settings: Settings) -> str:
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.settings = settings
             app.state.db = db
             app.state.cache = cache
+            app.state.unsubscribe_links = UnsubscribeLinks.from_settings(settings)
             app.state.tokens = tokens
             app.state.session_touches = SessionTouches()
             contacts = ChatContacts(settings.services.chat_service)

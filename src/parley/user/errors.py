@@ -71,3 +71,7 @@ class BlockYourself(BadRequest):
 
 class TooManyBlocks(Conflict):
     code = "too_many_blocks"
+
+
+class InvalidUnsubscribeLink(BadRequest):
+    code, message = "invalid_unsubscribe_link", "This unsubscribe link is not valid"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
 
+from parley.core.ids import is_id
 from parley.user import service
 from parley.user.cookies import clear_session_cookies, set_session_cookies
 from parley.user.deps import (
@@ -35,6 +38,7 @@ from parley.user.schemas import (
     UsersResponse,
     VerifyRequest,
 )
+from parley.user.unsubscribe import UnsubscribeLinks
 
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 
@@ -304,8 +308,11 @@ async def list_blocked(
     ),
     responses=errors(400, 401, 404, 409),
 )
-async def block_user(user_id: str, identity: CurrentUser, session: SessionDep) -> MessageResponse:
+async def block_user(
+    request: Request, user_id: str, identity: CurrentUser, session: SessionDep
+) -> MessageResponse:
     await service.block(session, identity, user_id)
+    await service.announce_block_change(session, request.app.state.cache, identity.id, user_id)
     return MessageResponse(message="User blocked")
 
 
@@ -315,9 +322,63 @@ async def block_user(user_id: str, identity: CurrentUser, session: SessionDep) -
     description="Unblocking someone who is not blocked changes nothing.",
     responses=errors(401, 404),
 )
-async def unblock_user(user_id: str, identity: CurrentUser, session: SessionDep) -> MessageResponse:
+async def unblock_user(
+    request: Request, user_id: str, identity: CurrentUser, session: SessionDep
+) -> MessageResponse:
     await service.unblock(session, identity, user_id)
+    await service.announce_block_change(session, request.app.state.cache, identity.id, user_id)
     return MessageResponse(message="User unblocked")
+
+
+_UNSUBSCRIBE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Parley email notifications</title></head>
+<body style="font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem">
+<h1 style="font-size:1.3rem">{heading}</h1><p>{text}</p>{form}</body></html>"""
+
+
+def _unsubscribe_page(heading: str, text: str, form: str = "", status: int = 200) -> HTMLResponse:
+    return HTMLResponse(_UNSUBSCRIBE_PAGE.format(heading=heading, text=text, form=form), status_code=status)
+
+
+@users.get(
+    "/user/unsubscribe",
+    summary="The page an unsubscribe link opens",
+    description=(
+        "No login. Shows one button that turns email notifications off (a POST to the same link), "
+        "so that mail scanners opening links change nothing."
+    ),
+    response_class=HTMLResponse,
+    responses=errors(400),
+)
+async def unsubscribe_page(request: Request, user: str = "", sig: str = "") -> HTMLResponse:
+    links: UnsubscribeLinks = request.app.state.unsubscribe_links
+    if not is_id(user) or not links.valid(user, sig):
+        return _unsubscribe_page("Link not valid", "This unsubscribe link is not valid.", status=400)
+    action = html.escape(links.url(user))
+    form = (
+        f'<form method="post" action="{action}"><input type="hidden" name="List-Unsubscribe" '
+        'value="One-Click"><button type="submit">Stop emails about unread messages</button></form>'
+    )
+    return _unsubscribe_page(
+        "Email notifications", "Parley emails you about messages you have not seen for a while.", form
+    )
+
+
+@users.post(
+    "/user/unsubscribe",
+    summary="Turn email notifications off through a signed link (RFC 8058 one-click)",
+    description=(
+        "No login: the link's `user` and `sig` are the credential, good for that one user only. "
+        "Using it again changes nothing. A forged or altered link: 400 `invalid_unsubscribe_link`."
+    ),
+    responses=errors(400),
+)
+async def unsubscribe(
+    request: Request, session: SessionDep, user: str = "", sig: str = ""
+) -> MessageResponse:
+    await service.unsubscribe(session, request.app.state.unsubscribe_links, user, sig)
+    return MessageResponse(message="Email notifications are off")
 
 
 @users.get(

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from email_validator import EmailNotValidError, validate_email
 from limits.errors import StorageError
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +42,7 @@ from parley.user.errors import (
     InvalidCursor,
     InvalidEmail,
     InvalidName,
+    InvalidUnsubscribeLink,
     MailUnavailable,
     MalformedCode,
     ResendTooSoon,
@@ -53,6 +55,7 @@ from parley.user.errors import (
 from parley.user.otp import Check, OtpStore, well_formed
 from parley.user.ratelimit import RateLimiter
 from parley.user.store import EMAIL_MAX, NAME_MAX, User
+from parley.user.unsubscribe import UnsubscribeLinks
 
 log = structlog.get_logger(__name__)
 
@@ -432,6 +435,21 @@ async def update_settings(
     return user
 
 
+async def unsubscribe(session: AsyncSession, links: UnsubscribeLinks, user_id: str, sig: str) -> None:
+    """Turn off ``user_id``'s email notifications through a signed link, without logging in.
+
+    :class:`InvalidUnsubscribeLink` unless ``sig`` is that user's signature (or the user is gone).
+    """
+    if not is_id(user_id) or not links.valid(user_id, sig):
+        raise InvalidUnsubscribeLink()
+    user = await store.get_user(session, user_id)
+    if user is None:
+        raise InvalidUnsubscribeLink()
+    was = user.email_notifications
+    await store.update_settings(session, user, email_notifications=False, read_receipts=None)
+    log.info("user.unsubscribed", user_id=user.id, changed=was)
+
+
 # ---------------------------------------------------------------- blocks
 
 
@@ -462,6 +480,21 @@ async def unblock(session: AsyncSession, identity: Identity, user_id: str) -> No
         raise UserNotFound()
     if await store.remove_block(session, identity.id, user_id):
         log.info("user.unblocked", user_id=identity.id, unblocked=user_id)
+
+
+async def announce_block_change(session: AsyncSession, cache: Redis, a: str, b: str) -> None:
+    """Commit a block change, then drop the chat service's cached verdict for the pair.
+
+    The chat service keeps whether two people blocked one another under
+    ``parley:blocks:<smaller id>:<larger id>`` (``parley.chat.blocks.verdict_key``); deleted after
+    the commit, so no instance can cache the old answer again.
+    """
+    await session.commit()
+    first, second = sorted((a, b))
+    try:
+        await cache.delete(f"parley:blocks:{first}:{second}")
+    except Exception as exc:
+        log.warning("user.blocks.cache_failed", error=type(exc).__name__)
 
 
 async def blocked(

@@ -55,8 +55,15 @@ class Directory(Protocol):
 
     async def chat_members(self, chat_id: str) -> list[str]: ...
 
-    async def mark_seen_on_join(self, chat_id: str, user_id: str) -> None:
+    async def mark_seen_on_join(self, chat_id: str, user_id: str, token: str | None = None) -> None:
         """The user opened the chat: mark it read (the chat service emits ``messagesSeen``)."""
+        ...
+
+    async def blocks_of(self, identity: Identity, user_ids: list[str]) -> tuple[set[str], set[str]]:
+        """Among ``user_ids``: those the identity blocked, and those who blocked the identity.
+
+        Blocked people see neither the blocker's presence nor their typing.
+        """
         ...
 
     async def send_message(self, identity: Identity, payload: Any) -> dict[str, Any]:

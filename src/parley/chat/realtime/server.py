@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import secrets
 import time
@@ -77,6 +78,11 @@ from parley.core.revocations import CHANNEL as REVOCATIONS_CHANNEL
 from parley.core.revocations import Revocation
 
 log = structlog.get_logger(__name__)
+
+# How long an instance remembers who blocked a user, for the other instances' online lists.
+BLOCKERS_TTL_SECONDS = 24 * 3600
+# How long an instance trusts what it last heard of who blocked a user with a socket on it.
+BLOCKERS_REFRESH_SECONDS = 10
 
 
 @dataclass
@@ -178,6 +184,7 @@ class Realtime:
         self._members: dict[str, tuple[float, list[str]]] = {}
         self._membership: dict[tuple[str, str], tuple[float, bool]] = {}
         self._contacts: dict[str, tuple[float, list[str]]] = {}
+        self._blockers: dict[str, tuple[float, set[str]]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._requests: set[asyncio.Task[Any]] = set()
@@ -414,7 +421,7 @@ class Realtime:
                 del self._by_jti[connection.identity.jti]
         for chat_id, typing in list(connection.typing.items()):
             typing.timer.cancel()
-            self._spawn(self._to_others(chat_id, connection.user_id, USER_STOPPED_TYPING), "typing-stop")
+            self._spawn(self._to_others(chat_id, connection, USER_STOPPED_TYPING), "typing-stop")
         connection.typing.clear()
         return connection
 
@@ -529,9 +536,47 @@ class Realtime:
         self._contacts[user_id] = (now + self.contacts_ttl, contacts)
         return contacts
 
+    def _blockers_key(self, user_id: str) -> str:
+        return f"{self.prefix}blockers:{user_id}"
+
+    async def _blockers_of(self, user_id: str, contacts: list[str], sid: str | None) -> set[str]:
+        """Those of ``contacts`` who blocked ``user_id``: they are left out of the user's online list.
+
+        Asked with the user's own token when one of their sockets is on this instance (at most every
+        :data:`BLOCKERS_REFRESH_SECONDS`, and always for a new socket's first list), and kept in the
+        cache for the other instances, which have no token of theirs; else from that cache.
+        """
+        now = time.monotonic()
+        remembered = self._blockers.get(user_id)
+        if sid is None and remembered is not None and remembered[0] > now:
+            return remembered[1]
+        connection = self._connections.get(sid) if sid is not None else None
+        if connection is None:
+            connection = next((c for c in self._connections.values() if c.user_id == user_id), None)
+        key = self._blockers_key(user_id)
+        if connection is not None:
+            try:
+                _, blocked_by = await self.directory.blocks_of(connection.identity, contacts)
+            except Exception as exc:
+                log.warning("realtime.blocks.unavailable", error=type(exc).__name__)
+                connection = None
+        if connection is None:
+            cached = await self.cache.get(key)
+            return set(json.loads(cached)) if cached else set()
+        await self.cache.set(key, json.dumps(sorted(blocked_by)), ex=BLOCKERS_TTL_SECONDS)
+        self._blockers[user_id] = (now + BLOCKERS_REFRESH_SECONDS, blocked_by)
+        return blocked_by
+
     async def _send_online_list(self, user_id: str, *, sid: str | None = None) -> None:
-        """Send the user (or only socket ``sid``, on this instance) their online contacts."""
-        online = await self.online(await self._contacts_of(user_id))
+        """Send the user (or only socket ``sid``, on this instance) their online contacts.
+
+        Contacts who blocked the user are never in it.
+        """
+        contacts = await self._contacts_of(user_id)
+        online = await self.online(contacts)
+        if online:
+            blockers = await self._blockers_of(user_id, contacts, sid)
+            online = [u for u in online if u not in blockers]
         if sid is not None:
             await self._emit(GET_ONLINE_USER, online, to=sid, ignore_queue=True)
         else:
@@ -621,6 +666,7 @@ class Realtime:
         self._members = {k: v for k, v in self._members.items() if v[0] > now}
         self._membership = {k: v for k, v in self._membership.items() if v[0] > now}
         self._contacts = {k: v for k, v in self._contacts.items() if v[0] > now}
+        self._blockers = {k: v for k, v in self._blockers.items() if v[0] > now}
 
     # ---------------------------------------------------------------- revocations
 
@@ -765,9 +811,18 @@ class Realtime:
         self._members[chat_id] = (now + self.membership_ttl, members)
         return members
 
-    async def _to_others(self, chat_id: str, user_id: str, event: str) -> None:
-        """``event`` ``{chatId, userId}`` to every other member of the chat."""
-        rooms = [user_room(m) for m in await self._members_of(chat_id) if m != user_id]
+    async def _to_others(self, chat_id: str, connection: _Connection, event: str) -> None:
+        """``event`` ``{chatId, userId}`` to every other member of the chat but those the user blocked."""
+        user_id = connection.user_id
+        others = [m for m in await self._members_of(chat_id) if m != user_id]
+        if not others:
+            return
+        try:
+            blocking, _ = await self.directory.blocks_of(connection.identity, others)
+        except Exception as exc:  # unknown blocks: say nothing rather than tell a blocked person
+            log.warning("realtime.blocks.unavailable", error=type(exc).__name__)
+            return
+        rooms = [user_room(m) for m in others if m not in blocking]
         if rooms:
             await self._emit(event, {"chatId": chat_id, "userId": user_id}, room=rooms)
 
@@ -786,20 +841,20 @@ class Realtime:
         now = time.monotonic()
         if now - state.last_sent >= self.typing_throttle:
             state.last_sent = now
-            await self._to_others(chat_id, connection.user_id, USER_TYPING)
+            await self._to_others(chat_id, connection, USER_TYPING)
 
     def _typing_expired(self, sid: str, chat_id: str) -> None:
         connection = self._connections.get(sid)
         if connection is None or connection.typing.pop(chat_id, None) is None:
             return
-        self._spawn(self._to_others(chat_id, connection.user_id, USER_STOPPED_TYPING), "typing-timeout")
+        self._spawn(self._to_others(chat_id, connection, USER_STOPPED_TYPING), "typing-timeout")
 
     async def _stop_typing(self, connection: _Connection, chat_id: str) -> None:
         state = connection.typing.pop(chat_id, None)
         if state is None:
             return
         state.timer.cancel()
-        await self._to_others(chat_id, connection.user_id, USER_STOPPED_TYPING)
+        await self._to_others(chat_id, connection, USER_STOPPED_TYPING)
 
     async def _join(self, connection: _Connection, chat_id: str) -> None:
         if not await self._is_member(chat_id, connection.user_id, fresh=True):
@@ -817,7 +872,7 @@ class Realtime:
             pipe.expire(key, self._key_ttl())
             await pipe.execute()
         # After the viewer is recorded: a message stored meanwhile is marked by one or the other.
-        await self.directory.mark_seen_on_join(chat_id, connection.user_id)
+        await self.directory.mark_seen_on_join(chat_id, connection.user_id, connection.identity.token)
 
     async def _leave(self, connection: _Connection, chat_id: str) -> None:
         if chat_id not in connection.joined:
@@ -929,7 +984,7 @@ class Realtime:
             typing = connection.typing.pop(chat_id, None)
             if typing is not None:
                 typing.timer.cancel()
-                self._spawn(self._to_others(chat_id, connection.user_id, USER_STOPPED_TYPING), "typing-stop")
+                self._spawn(self._to_others(chat_id, connection, USER_STOPPED_TYPING), "typing-stop")
 
     async def _unview(self, chat_id: str, connection: _Connection) -> None:
         await self.cache.zrem(self._viewers_key(chat_id), self._viewer_member(connection))
