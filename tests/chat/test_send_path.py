@@ -20,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from parley.chat import writer as writer_module
 from parley.chat.app import create_app as create_chat_app
 from parley.chat.store import Chat
 from parley.chat.writer import MessageWriter
@@ -121,6 +122,23 @@ async def test_a_batch_keeps_each_send_to_its_own_rules(
     texts = [m["text"] for m in (await history(bob, chat_id))["messages"]]
     assert texts[0] == "first"
     assert sorted(texts[1:]) == ["fine", "twice"]
+
+
+async def test_a_clientid_that_keeps_colliding_is_a_503_not_a_500(
+    alice: Person, bob: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer tries a few rounds of clientId collisions, then answers 503: busy, not a bug."""
+    chat_id = await direct_chat(alice, bob)
+
+    async def nothing_inserted(session: Any, rows: list[dict[str, Any]]) -> dict[str, int]:
+        return {}  # as if another instance stored every clientId first, each round
+
+    monkeypatch.setattr(writer_module.store, "insert_messages", nothing_inserted)
+    response = await post_json(alice, chat_id, "again and again", clientId="collides")
+    assert response.status_code == 503
+    assert response.headers["retry-after"]
+    monkeypatch.undo()
+    assert (await history(bob, chat_id))["messages"] == []
 
 
 # ---------------------------------------------------------------------------- admission control

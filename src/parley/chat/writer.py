@@ -258,7 +258,8 @@ class MessageWriter:
             except _Repeats:
                 # Someone stored one of these clientIds meanwhile: answer those with it, store the rest.
                 if attempts >= 5:
-                    raise
+                    # Still colliding after several rounds: busy, not a bug; the client tries again.
+                    raise Overloaded() from None
                 drafts = await self._answer_repeats(drafts, done)
             except DBAPIError as exc:
                 code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
