@@ -141,6 +141,30 @@ async def test_a_clientid_that_keeps_colliding_is_a_503_not_a_500(
     assert (await history(bob, chat_id))["messages"] == []
 
 
+async def test_stopping_answers_every_committed_send_even_when_delivery_is_stuck(
+    alice: Person, bob: Person, chat_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch stored but not yet delivered when the writer stops is answered, not left hanging."""
+    chat_id = await direct_chat(alice, bob)
+    writer = writer_of(chat_app)
+    stuck = asyncio.Event()
+
+    async def never_delivered(sink: Any, events: Any) -> None:
+        await stuck.wait()
+
+    monkeypatch.setattr(writer_module, "emit_all", never_delivered)
+    first = asyncio.create_task(post_json(alice, chat_id, "first", clientId="stuck-1"))
+    await until(lambda: writer.pending == 1 and writer.waiting == 0)  # stored, delivery stuck
+    second = asyncio.create_task(post_json(alice, chat_id, "second", clientId="stuck-2"))
+    await until(lambda: writer.pending == 2 and writer.waiting == 0)  # stored, queued behind it
+    await writer.stop(timeout=0.1)
+    answers = await asyncio.wait_for(asyncio.gather(first, second), timeout=10)
+    assert [a.status_code for a in answers] == [201, 201]
+    monkeypatch.undo()
+    texts = [m["text"] for m in (await history(bob, chat_id))["messages"]]
+    assert texts == ["first", "second"]
+
+
 # ---------------------------------------------------------------------------- admission control
 
 

@@ -201,6 +201,11 @@ class MessageWriter:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        # Batches committed but not delivered in time: their messages are stored, so answer them.
+        while not self._deliveries.empty():
+            batch = self._deliveries.get_nowait()
+            if batch is not None:
+                self._answer(batch)
         for draft in self._waiting:
             if not draft.future.done():
                 draft.future.set_exception(ServiceUnavailable("The chat service is stopping"))
