@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
+from parley.core.auth import Identity
 from parley.core.ids import is_id
 from parley.user import service
+from parley.user.contacts import ChatContacts
 from parley.user.cookies import clear_session_cookies, set_session_cookies
 from parley.user.deps import (
     ClientIP,
@@ -38,6 +40,7 @@ from parley.user.schemas import (
     UsersResponse,
     VerifyRequest,
 )
+from parley.user.store import User
 from parley.user.unsubscribe import UnsubscribeLinks
 
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
@@ -197,6 +200,31 @@ async def update_user(
     return AuthResponse(message="User updated", user=UserDocument.of(user), token=token)
 
 
+# A paged list of users: the next page's cursor in a header, addresses only where they may be seen.
+PAGED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            NEXT_CURSOR_HEADER: {"description": "The next page's cursor", "schema": {"type": "string"}}
+        }
+    },
+    **errors(400, 401),
+}
+
+
+async def _user_page(
+    response: Response,
+    contacts: ChatContacts,
+    identity: Identity,
+    found: list[User],
+    next_cursor: str | None,
+    query: str | None = None,
+) -> list[UserDocument]:
+    if next_cursor:
+        response.headers[NEXT_CURSOR_HEADER] = next_cursor
+    shown = await service.emails_shown(contacts, identity, found, query)
+    return [UserDocument.of(user, show_email=user.id in shown) for user in found]
+
+
 @users.get(
     "/user/all",
     summary="Find people to chat with",
@@ -206,14 +234,7 @@ async def update_user(
         "present only when the caller shares a chat with them or `q` is exactly that address. "
         f"When there are more, the `{NEXT_CURSOR_HEADER}` header carries the cursor of the next page."
     ),
-    responses={
-        200: {
-            "headers": {
-                NEXT_CURSOR_HEADER: {"description": "The next page's cursor", "schema": {"type": "string"}}
-            }
-        },
-        **errors(400, 401),
-    },
+    responses=PAGED_RESPONSES,
     response_model_exclude_none=True,
 )
 async def list_users(
@@ -226,10 +247,7 @@ async def list_users(
     cursor: Annotated[str | None, Query(max_length=1000, description="From `X-Next-Cursor`")] = None,
 ) -> list[UserDocument]:
     found, next_cursor = await service.search(session, identity, query=q, limit=limit, cursor=cursor)
-    if next_cursor:
-        response.headers[NEXT_CURSOR_HEADER] = next_cursor
-    shown = await service.emails_shown(contacts, identity, found, q)
-    return [UserDocument.of(user, show_email=user.id in shown) for user in found]
+    return await _user_page(response, contacts, identity, found, next_cursor, q)
 
 
 @users.post(
@@ -273,14 +291,7 @@ async def block_relations(
     "/user/blocked",
     summary="The people the caller has blocked",
     description=f"Ordered by name. When there are more, the `{NEXT_CURSOR_HEADER}` header carries the next page's cursor.",
-    responses={
-        200: {
-            "headers": {
-                NEXT_CURSOR_HEADER: {"description": "The next page's cursor", "schema": {"type": "string"}}
-            }
-        },
-        **errors(400, 401),
-    },
+    responses=PAGED_RESPONSES,
     response_model_exclude_none=True,
 )
 async def list_blocked(
@@ -292,10 +303,7 @@ async def list_blocked(
     cursor: Annotated[str | None, Query(max_length=1000, description="From `X-Next-Cursor`")] = None,
 ) -> list[UserDocument]:
     found, next_cursor = await service.blocked(session, identity, limit=limit, cursor=cursor)
-    if next_cursor:
-        response.headers[NEXT_CURSOR_HEADER] = next_cursor
-    shown = await service.emails_shown(contacts, identity, found)
-    return [UserDocument.of(user, show_email=user.id in shown) for user in found]
+    return await _user_page(response, contacts, identity, found, next_cursor)
 
 
 @users.post(
