@@ -12,6 +12,8 @@ import { Button } from "@/components/ui/button";
 import { ArrowLeftIcon, LogOutIcon } from "@/components/ui/icons";
 import { FieldError, FieldHint, Input, Label } from "@/components/ui/input";
 import { SessionsList } from "@/components/sessions-list";
+import { AvatarSettings } from "@/components/settings/AvatarSettings";
+import { SettingsPanel } from "@/components/settings/settings-panel";
 
 /** The signed-in person's profile: display name (editable) and email. */
 export function ProfileForm() {
@@ -65,6 +67,7 @@ export function ProfileForm() {
         </Link>
       </header>
       <div className="mx-auto max-w-md px-4 py-8">
+        <AvatarSettings />
         <div className="flex flex-col items-center text-center">
           <Avatar name={trimmed || user.name} seed={user._id} size="xl" />
           <h1 className="mt-3 text-xl font-semibold">Your profile</h1>
@@ -127,6 +130,8 @@ export function ProfileForm() {
             </Button>
           </div>
         </form>
+
+        <SettingsPanel />
 
         <SessionsList />
 

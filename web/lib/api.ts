@@ -354,6 +354,107 @@ export function setReaction(messageId: string, emoji: string, on: boolean): Prom
   return call(on ? "PUT" : "DELETE", `/message/${enc(messageId)}/reactions/${enc(emoji)}`);
 }
 
+// ---- search, mute, settings, blocks, export ---------------------------
+
+export type SearchResult = Schemas["SearchResult"];
+
+export interface SearchPage {
+  results: SearchResult[];
+  /** The cursor of the next page (`X-Next-Cursor`), null on the last one. */
+  nextCursor: string | null;
+}
+
+/** Messages of the caller's chats matching `q` (all chats, or only `chatId`), best match first. */
+export async function searchMessages(
+  params: { q: string; chatId?: string | null; limit?: number; cursor?: string | null },
+  signal?: AbortSignal,
+): Promise<SearchPage> {
+  const { data, headers } = await request<Schemas["SearchResults"]>("GET", "/search", {
+    query: {
+      q: params.q.trim(),
+      chatId: params.chatId,
+      limit: params.limit ?? 20,
+      cursor: params.cursor,
+    },
+    signal,
+  });
+  return { results: data?.results ?? [], nextCursor: headers.get("X-Next-Cursor") || null };
+}
+
+/** Mutes a chat for the caller until a time (ISO), or unmutes it with null. */
+export function muteChat(chatId: string, until: string | null): Promise<Schemas["Muted"]> {
+  return call("POST", `/chat/${enc(chatId)}/mute`, { body: { until } });
+}
+
+export type Settings = Schemas["SettingsDocument"];
+
+export function getSettings(signal?: AbortSignal): Promise<Settings> {
+  return call("GET", "/me/settings", { signal });
+}
+
+export function updateSettings(patch: Schemas["SettingsPatch"]): Promise<Settings> {
+  return call("PATCH", "/me/settings", { body: patch });
+}
+
+export function blockUser(userId: string): Promise<Schemas["MessageResponse"]> {
+  return call("POST", `/user/${enc(userId)}/block`);
+}
+
+export function unblockUser(userId: string): Promise<Schemas["MessageResponse"]> {
+  return call("DELETE", `/user/${enc(userId)}/block`);
+}
+
+/** A page of the people the caller blocked, ordered by name. */
+export async function listBlocked(
+  params: { limit?: number; cursor?: string | null } = {},
+  signal?: AbortSignal,
+): Promise<UserPage> {
+  const { data, headers } = await request<User[]>("GET", "/user/blocked", {
+    query: { limit: params.limit ?? 50, cursor: params.cursor },
+    signal,
+  });
+  return {
+    users: Array.isArray(data) ? data : [],
+    nextCursor: headers.get("X-Next-Cursor") || null,
+  };
+}
+
+/** Who of `ids` the caller blocked, and who blocked the caller. */
+export function blockRelations(
+  ids: string[],
+  signal?: AbortSignal,
+): Promise<Schemas["BlockRelations"]> {
+  return call("POST", "/user/block-relations", { body: { ids }, signal });
+}
+
+export interface Download {
+  blob: Blob;
+  filename: string;
+}
+
+/** The whole conversation as a file: JSON, or a self-contained HTML page. */
+export async function exportChat(chatId: string, format: "json" | "html"): Promise<Download> {
+  const response = await fetch(buildUrl(`/chat/${enc(chatId)}/export`, { format }), {
+    headers: { Accept: format === "json" ? "application/json" : "text/html" },
+    cache: "no-store",
+    credentials: "same-origin",
+  });
+  if (!response.ok) {
+    const { message, code } = await readError(response);
+    if (response.status === 401) unauthorizedHandler?.();
+    throw new ApiError(
+      response.status,
+      message,
+      parseRetryAfter(response.headers.get("Retry-After")),
+      code,
+    );
+  }
+  const disposition = response.headers.get("Content-Disposition") ?? "";
+  const named = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
+  const filename = named ? decodeURIComponent(named[1]) : `parley-chat.${format}`;
+  return { blob: await response.blob(), filename };
+}
+
 // ---- dev mailbox --------------------------------------------------------
 
 /** True when the server runs with the dev mailbox (no SMTP configured). */

@@ -1,9 +1,14 @@
 /** Pure operations on the chat list (the sidebar). */
+import { isMuted } from "./mute";
 import type { ChatEntry, Message, User } from "./types";
 
-/** Sum of unread messages across chats, for the badge in the page title. */
-export function unreadTotal(chats: ChatEntry[]): number {
-  return chats.reduce((sum, entry) => sum + Math.max(0, entry.chat.unseenCount || 0), 0);
+/** Sum of unread messages across chats, for the page title and the icon; muted chats left out. */
+export function unreadTotal(chats: ChatEntry[], now: number = Date.now()): number {
+  return chats.reduce(
+    (sum, entry) =>
+      isMuted(entry.chat.mutedUntil, now) ? sum : sum + Math.max(0, entry.chat.unseenCount || 0),
+    0,
+  );
 }
 
 /** The page title: "(3) Parley" while anything is unread. */

@@ -134,6 +134,10 @@ export function statusMessage({
   now,
 }: ErrorInfo): string {
   // The server's stable codes first: one status can mean different things.
+  if (code === "blocked")
+    return context === "chat"
+      ? "You can't start a chat with this person."
+      : "You can't message this person: one of you has blocked the other.";
   const byCode = code ? codeMessage(code, serverMessage ?? null) : null;
   if (byCode) return byCode;
   switch (status) {

@@ -81,6 +81,7 @@ const STATUS_OF_CODE: Record<string, number> = {
   bad_request: 400,
   unauthorized: 401,
   forbidden: 403,
+  blocked: 403,
   not_found: 404,
   conflict: 409,
   too_large: 413,

@@ -7,6 +7,8 @@ import type { ChatEntry } from "@/lib/types";
 import { cn } from "@/lib/utils";
 import { Avatar } from "@/components/ui/avatar";
 import { CountBadge } from "@/components/ui/badge";
+import { BellOffIcon } from "@/components/ui/control-icons";
+import { isMuted } from "@/lib/mute";
 
 export interface ChatListItemProps {
   entry: ChatEntry;
@@ -35,6 +37,7 @@ export const ChatListItem = memo(function ChatListItem({
   const title = chatTitle(entry);
   const latest = chat.latestMessage;
   const unread = chat.unseenCount || 0;
+  const muted = isMuted(chat.mutedUntil);
   let prefix = "";
   if (latest && latest.sender === myId) prefix = "You: ";
   else if (latest && chat.isGroup) {
@@ -60,6 +63,7 @@ export const ChatListItem = memo(function ChatListItem({
         data-testid="chat-item"
         data-chat-id={chat._id}
         data-unread={unread}
+        data-muted={muted || undefined}
         aria-current={active ? "page" : undefined}
         className={cn(
           "flex items-center gap-3 rounded-xl px-2.5 py-2.5 text-left transition-colors",
@@ -79,6 +83,7 @@ export const ChatListItem = memo(function ChatListItem({
               <span className="sr-only">
                 {chat.isGroup ? " (group)" : ""}
                 {online ? ", online" : ""}
+                {muted ? ", muted" : ""}
                 {unread ? `, ${unread} unread` : ""},
               </span>
             </span>
@@ -108,7 +113,17 @@ export const ChatListItem = memo(function ChatListItem({
                   preview
                 ))}
             </span>
-            <CountBadge count={unread} data-testid="unread-badge" aria-hidden="true" />
+            <span className="flex shrink-0 items-center gap-1">
+              {muted ? (
+                <BellOffIcon size={14} className="text-muted" data-testid="muted-icon" />
+              ) : null}
+              <CountBadge
+                count={unread}
+                data-testid="unread-badge"
+                aria-hidden="true"
+                className={muted ? "bg-muted text-surface" : undefined}
+              />
+            </span>
           </span>
         </span>
       </a>

@@ -6,6 +6,7 @@ import { lastEditable } from "@/lib/messages";
 import * as api from "@/lib/api";
 import { chatTitle, typingText } from "@/lib/chats";
 import type { UiMessage } from "@/lib/types";
+import { describeError } from "@/lib/errors";
 import { pluralize } from "@/lib/utils";
 import { useConversation } from "@/hooks/use-conversation";
 import { useChats } from "@/components/providers/chats-provider";
@@ -14,9 +15,14 @@ import { useSession } from "@/components/providers/session-provider";
 import { Avatar } from "@/components/ui/avatar";
 import { Button, IconButton } from "@/components/ui/button";
 import { Dialog } from "@/components/ui/dialog";
-import { ArrowLeftIcon, InfoIcon } from "@/components/ui/icons";
+import { ArrowLeftIcon, InfoIcon, SearchIcon } from "@/components/ui/icons";
 import { Spinner } from "@/components/ui/spinner";
+import { ChatSearchPanel } from "@/components/search/chat-search-panel";
+import { useBlockState } from "@/hooks/use-block-state";
+import { onJumpRequest, takeJump } from "@/lib/jump";
+import { BlockedNotice } from "./blocked-notice";
 import { ChatDetailsPanel } from "./chat-details";
+import { ChatMenu } from "./chat-menu";
 import { Composer } from "./composer";
 import { Lightbox, type LightboxImage } from "./lightbox";
 import { MessageList } from "./message-list";
@@ -31,7 +37,7 @@ export interface ConversationProps {
 
 export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
   const { user } = useSession();
-  const { chats, typing, people, rememberPeople } = useChats();
+  const { chats, typing, people, rememberPeople, patchChat } = useChats();
   const { online, epoch } = useRealtime();
   const convo = useConversation(chatId);
   const [details, setDetails] = useState<api.ChatDetails | null>(null);
@@ -41,6 +47,8 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
   const [editing, setEditing] = useState<UiMessage | null>(null);
   const [confirmDelete, setConfirmDelete] = useState<UiMessage | null>(null);
   const [deleting, setDeleting] = useState(false);
+  const [searching, setSearching] = useState(false);
+  const [confirmBlock, setConfirmBlock] = useState(false);
   const [highlightId, setHighlightId] = useState<string | null>(null);
   /** A short note for what just happened ("Copied", or why an action failed). */
   const [notice, setNotice] = useState<string | null>(null);
@@ -103,6 +111,16 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
       ? chatTitle({ chat: details.chat, user: other })
       : "";
   const seed = isGroup ? chatId : (other?._id ?? chatId);
+  const block = useBlockState(isGroup ? null : (other?._id ?? null), epoch);
+  const blocked = !isGroup && (block.blocking || block.blockedBy);
+  // A send refused because of a block: the composer gives way to the notice.
+  const refusedSends = convo.messages.filter(
+    (m) => m.status === "failed" && m.failedStatus === 403,
+  ).length;
+  const recheckBlock = block.refresh;
+  useEffect(() => {
+    if (refusedSends > 0) void recheckBlock();
+  }, [refusedSends, recheckBlock]);
 
   const typingIds = typing[chatId] ?? [];
   const typingNames: Record<string, string> = {};
@@ -168,14 +186,25 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
   /** The message a quote was clicked for; scrolled to once it is on the page. */
   const [jumpTarget, setJumpTarget] = useState<string | null>(null);
   const onJumpTo = useCallback(
-    (messageId: string) => {
+    (messageId: string, missing = "The original message is no longer available.") => {
       void ensureLoaded(messageId).then((found) => {
         if (found) setJumpTarget(messageId);
-        else say("The original message is no longer available.");
+        else say(missing);
       });
     },
     [ensureLoaded, say],
   );
+  // A search result of this chat was chosen (here or in the chat list): show it once loaded.
+  const ready = convo.status === "ready";
+  useEffect(() => {
+    if (!ready) return;
+    const take = () => {
+      const messageId = takeJump(chatId);
+      if (messageId) onJumpTo(messageId, "That message is no longer available.");
+    };
+    take();
+    return onJumpRequest(take);
+  }, [ready, chatId, onJumpTo]);
   // After the render that put the original on the page (older history may just have been added).
   useEffect(() => {
     if (!jumpTarget) return;
@@ -199,6 +228,19 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
     if (target) onEdit(target);
     return Boolean(target);
   }, [convo.messages, user._id, onEdit]);
+
+  async function setBlocked(value: boolean) {
+    if (!other) return;
+    try {
+      if (value) await api.blockUser(other._id);
+      else await api.unblockUser(other._id);
+      block.setBlocking(value);
+      say(value ? `You blocked ${other.name}` : `You unblocked ${other.name}`);
+      if (!value) void block.refresh();
+    } catch (err) {
+      say(describeError(err, "chat"));
+    }
+  }
 
   async function confirmDeletion() {
     if (!confirmDelete) return;
@@ -259,6 +301,14 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
             </div>
           )}
           <IconButton
+            label="Search in this chat"
+            aria-expanded={searching}
+            onClick={() => setSearching((v) => !v)}
+            data-testid="chat-search-button"
+          >
+            <SearchIcon />
+          </IconButton>
+          <IconButton
             label={isGroup ? "Group details" : "Chat details"}
             aria-expanded={showDetails}
             onClick={() => setShowDetails((v) => !v)}
@@ -266,7 +316,30 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
           >
             <InfoIcon />
           </IconButton>
+          <ChatMenu
+            chatId={chatId}
+            isGroup={isGroup}
+            other={other}
+            mutedUntil={entry?.chat.mutedUntil}
+            blocking={block.blocking}
+            onMuted={(until) => patchChat(chatId, { mutedUntil: until })}
+            onBlock={(value) => (value ? setConfirmBlock(true) : void setBlocked(false))}
+            say={say}
+          />
         </header>
+        {searching ? (
+          <ChatSearchPanel
+            chatId={chatId}
+            onChoose={(messageId) => {
+              setSearching(false);
+              onJumpTo(messageId, "That message is no longer available.");
+            }}
+            onClose={() => {
+              setSearching(false);
+              document.querySelector<HTMLElement>('[data-testid="chat-search-button"]')?.focus();
+            }}
+          />
+        ) : null}
 
         {convo.status === "loading" ? (
           <div className="flex flex-1 items-center justify-center text-muted">
@@ -355,6 +428,13 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
                   Back to chats
                 </Button>
               </div>
+            ) : blocked ? (
+              <BlockedNotice
+                name={other?.name ?? title}
+                blocking={block.blocking}
+                onUnblock={() => void setBlocked(false)}
+                onCheckAgain={block.refresh}
+              />
             ) : (
               <Composer
                 chatId={chatId}
@@ -384,6 +464,29 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
         />
       ) : null}
       <Lightbox image={lightbox} onClose={() => setLightbox(null)} />
+      <Dialog
+        open={confirmBlock}
+        onClose={() => setConfirmBlock(false)}
+        title={`Block ${other?.name ?? "this person"}?`}
+        description="They won't be able to message you or start a chat with you, or see when you're online or typing. You won't be able to message them either."
+        data-testid="block-dialog"
+      >
+        <div className="flex justify-end gap-2 px-5 pt-2 pb-5">
+          <Button variant="secondary" onClick={() => setConfirmBlock(false)}>
+            Cancel
+          </Button>
+          <Button
+            variant="danger"
+            onClick={() => {
+              setConfirmBlock(false);
+              void setBlocked(true);
+            }}
+            data-testid="confirm-block"
+          >
+            Block
+          </Button>
+        </div>
+      </Dialog>
       <Dialog
         open={confirmDelete !== null}
         onClose={() => setConfirmDelete(null)}

@@ -22,6 +22,8 @@ import { Button, IconButton } from "@/components/ui/button";
 import { LogOutIcon, MessagePlusIcon, SearchIcon, UsersIcon, XIcon } from "@/components/ui/icons";
 import { Dialog } from "@/components/ui/dialog";
 import { Input } from "@/components/ui/input";
+import { MessageSearchResults } from "@/components/search/message-search-results";
+import { requestJump } from "@/lib/jump";
 import { ChatListItem } from "./chat-list-item";
 import { NewChatDialog } from "./new-chat-dialog";
 import { NewGroupDialog } from "./new-group-dialog";
@@ -131,7 +133,7 @@ export function Sidebar({
       ) : null}
       <div className="shrink-0 p-3">
         <label htmlFor={filterId} className="sr-only">
-          Filter chats
+          Search chats and messages
         </label>
         <div className="relative">
           <SearchIcon
@@ -142,7 +144,7 @@ export function Sidebar({
             id={filterId}
             type="search"
             data-testid="chat-filter"
-            placeholder="Filter chats"
+            placeholder="Search chats and messages"
             value={filter}
             onChange={(e) => setFilter(e.target.value)}
             autoComplete="off"
@@ -223,6 +225,16 @@ export function Sidebar({
             {hasMore ? <LoadMoreChats onLoad={loadMore} /> : null}
           </ul>
         )}
+        {status === "ready" && filter.trim() ? (
+          <MessageSearchResults
+            query={filter}
+            heading="Messages"
+            onChoose={(result) => {
+              requestJump({ chatId: result.chat._id, messageId: result.message._id });
+              onOpenChat(result.chat._id);
+            }}
+          />
+        ) : null}
       </nav>
 
       <Dialog

@@ -34,6 +34,8 @@ interface ChatsValue {
   loadMore: () => Promise<void>;
   /** The conversation on screen, or null; its new messages do not raise the badge. */
   setActiveChat: (chatId: string | null) => void;
+  /** The conversation being read (on screen in a visible tab), or null. */
+  activeChatId: string | null;
   markRead: (chatId: string) => void;
   removeChat: (chatId: string) => void;
   patchChat: (chatId: string, patch: Partial<Chat>) => void;
@@ -341,6 +343,7 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
       hasMore: nextCursor !== null,
       loadMore,
       setActiveChat: setActiveChatId,
+      activeChatId: reading,
       markRead,
       removeChat,
       patchChat,
@@ -356,6 +359,7 @@ export function ChatsProvider({ children }: { children: React.ReactNode }) {
       refresh,
       nextCursor,
       loadMore,
+      reading,
       markRead,
       removeChat,
       patchChat,
