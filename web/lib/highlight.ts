@@ -24,12 +24,20 @@ export function fold(text: string): string {
   return foldPiece(text);
 }
 
+/** The user-perceived characters of `text` (a letter with its accents is one). */
+function graphemes(text: string): Iterable<string> {
+  const Segmenter = (Intl as { Segmenter?: typeof Intl.Segmenter }).Segmenter;
+  if (!Segmenter) return text;
+  const segmenter = new Segmenter(undefined, { granularity: "grapheme" });
+  return Array.from(segmenter.segment(text), (s) => s.segment);
+}
+
 function foldWithMap(text: string): Folded {
   let folded = "";
   const starts: number[] = [];
   const ends: number[] = [];
   let index = 0;
-  for (const char of text) {
+  for (const char of graphemes(text)) {
     const end = index + char.length;
     const piece = foldPiece(char);
     for (let i = 0; i < piece.length; i++) {

@@ -262,7 +262,7 @@ export const MessageBubble = memo(function MessageBubble({
             "relative max-w-full overflow-hidden rounded-2xl shadow-sm pointer-coarse:select-none",
             own ? "bg-bubble-own text-bubble-own-fg" : "bg-bubble-other text-bubble-other-fg",
             firstOfRun && (own ? "rounded-tr-md" : "rounded-tl-md"),
-            failed && "opacity-80 ring-2 ring-danger",
+            failed && "ring-2 ring-danger",
             image ? "p-1" : "px-3 py-1.5",
           )}
         >

@@ -139,7 +139,7 @@ export function MessageSearchResults({
                 type="button"
                 onClick={() => onChoose(result)}
                 data-testid="search-result"
-                data-message-id={result.message._id}
+                data-result-id={result.message._id}
                 data-chat-id={result.chat._id}
                 className="block w-full rounded-xl px-3 py-2 text-left hover:bg-surface-2 focus-visible:bg-surface-2"
               >
