@@ -95,12 +95,16 @@ def test_search_finds_an_older_message_and_jumps_to_it(
             log_in(person, embedded_site)
         chat_id = start_chat(alice, bob, phone)
         with api_client(embedded_site, alice) as api:
-            first = api.post("/message", json={"chatId": chat_id, "text": "Meet me at the Café Crème at noon"})
+            first = api.post(
+                "/message", json={"chatId": chat_id, "text": "Meet me at the Café Crème at noon"}
+            )
             assert first.status_code == 201, first.text
             target_id = first.json()["message"]["_id"]
             # More than a page (50) after it: the chat opens without it.
             for n in range(60):
-                assert api.post("/message", json={"chatId": chat_id, "text": f"filler {n}"}).status_code == 201
+                assert (
+                    api.post("/message", json={"chatId": chat_id, "text": f"filler {n}"}).status_code == 201
+                )
         expect(chat_item(bob, chat_id)).to_be_visible(timeout=LIVE)
 
         # Over all chats, from the list's search box: "CAFE creme" finds "Café Crème".
@@ -201,7 +205,9 @@ def test_notifications_title_mute_and_settings(browser: Browser, embedded_site: 
         expect(email).to_have_attribute("aria-checked", "false")
         receipts.click()
         expect(receipts).to_have_attribute("aria-checked", "false")
-        expect(page.get_by_test_id("privacy-settings")).to_contain_text("you don't see when they've read yours")
+        expect(page.get_by_test_id("privacy-settings")).to_contain_text(
+            "you don't see when they've read yours"
+        )
         found["settings"] = axe_violations(page)
         page.reload()
         for switch in ("setting-desktop", "setting-sound"):
