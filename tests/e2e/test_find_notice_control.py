@@ -77,6 +77,14 @@ def open_menu(person: Person) -> Locator:
     return menu
 
 
+@pytest.fixture(params=["embedded", pytest.param("microservices", marks=pytest.mark.real)])
+def site(request: pytest.FixtureRequest) -> str:
+    """Search runs on both backends: SQLite embedded, PostgreSQL behind the separate services."""
+    if request.param == "embedded":
+        return str(request.getfixturevalue("embedded_site"))
+    return str(request.getfixturevalue("topology").url)
+
+
 def check(found: dict[str, list[dict[str, Any]]], errors: ConsoleErrors) -> None:
     errors.assert_none(EXPECTED)
     problems = {screen: describe(v) for screen, v in found.items() if v}
@@ -84,17 +92,15 @@ def check(found: dict[str, list[dict[str, Any]]], errors: ConsoleErrors) -> None
 
 
 @pytest.mark.parametrize("phone", VIEWPORTS)
-def test_search_finds_an_older_message_and_jumps_to_it(
-    browser: Browser, embedded_site: str, phone: bool
-) -> None:
+def test_search_finds_an_older_message_and_jumps_to_it(browser: Browser, site: str, phone: bool) -> None:
     errors = ConsoleErrors()
     found: dict[str, list[dict[str, Any]]] = {}
     domain = f"search-{'phone' if phone else 'desktop'}.example.com"
     with people(browser, domain, phone=phone, errors=errors) as (alice, bob, _):
         for person in (alice, bob):
-            log_in(person, embedded_site)
+            log_in(person, site)
         chat_id = start_chat(alice, bob, phone)
-        with api_client(embedded_site, alice) as api:
+        with api_client(site, alice) as api:
             first = api.post(
                 "/message", json={"chatId": chat_id, "text": "Meet me at the Café Crème at noon"}
             )
@@ -243,6 +249,7 @@ def test_notifications_title_mute_and_settings(browser: Browser, embedded_site: 
         open_menu(bob).get_by_test_id("mute-always").click()
         expect(chat_item(bob, with_carol)).to_have_attribute("data-muted", "true")
         expect(chat_item(bob, with_carol).get_by_test_id("muted-icon")).to_have_count(1)
+        expect(page.get_by_test_id("conversation-muted")).to_have_count(1)
         open_chat(bob, with_alice, "alice", phone)
         send_text(carol, "quiet please")
         preview_arrived(bob, with_carol, "quiet please")
@@ -258,6 +265,7 @@ def test_notifications_title_mute_and_settings(browser: Browser, embedded_site: 
         expect(menu.get_by_test_id("muted-until")).to_have_text("Muted")
         menu.get_by_test_id("unmute").click()
         expect(chat_item(bob, with_carol)).not_to_have_attribute("data-muted", "true")
+        expect(page.get_by_test_id("conversation-muted")).to_have_count(0)
         open_chat(bob, with_alice, "alice", phone)
         send_text(carol, "loud again")
         page.wait_for_function("window.shownNotifications.length === 2", timeout=LIVE)

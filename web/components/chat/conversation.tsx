@@ -20,6 +20,8 @@ import { Spinner } from "@/components/ui/spinner";
 import { ChatSearchPanel } from "@/components/search/chat-search-panel";
 import { useBlockState } from "@/hooks/use-block-state";
 import { onJumpRequest, takeJump } from "@/lib/jump";
+import { BellOffIcon } from "@/components/ui/control-icons";
+import { isMuted } from "@/lib/mute";
 import { BlockedNotice } from "./blocked-notice";
 import { ChatDetailsPanel } from "./chat-details";
 import { ChatMenu } from "./chat-menu";
@@ -113,6 +115,7 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
   const seed = isGroup ? chatId : (other?._id ?? chatId);
   const block = useBlockState(isGroup ? null : (other?._id ?? null), epoch);
   const blocked = !isGroup && (block.blocking || block.blockedBy);
+  const muted = isMuted(entry?.chat.mutedUntil);
   // A send refused because of a block: the composer gives way to the notice.
   const refusedSends = convo.messages.filter(
     (m) => m.status === "failed" && m.failedStatus === 403,
@@ -289,6 +292,12 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
                       : "block truncate text-xs text-muted"
                   }
                 >
+                  {muted && !typingLine ? (
+                    <span data-testid="conversation-muted">
+                      <BellOffIcon size={12} className="mr-1 inline align-[-1px]" />
+                      <span className="sr-only">Muted. </span>
+                    </span>
+                  ) : null}
                   {typingLine || subtitle || "\u00a0"}
                 </span>
                 <span className="sr-only">, show {isGroup ? "group" : "chat"} details</span>
