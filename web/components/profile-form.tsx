@@ -12,6 +12,7 @@ import { Button } from "@/components/ui/button";
 import { ArrowLeftIcon, LogOutIcon } from "@/components/ui/icons";
 import { FieldError, FieldHint, Input, Label } from "@/components/ui/input";
 import { SessionsList } from "@/components/sessions-list";
+import { AvatarSettings } from "@/components/settings/AvatarSettings";
 
 /** The signed-in person's profile: display name (editable) and email. */
 export function ProfileForm() {
@@ -66,7 +67,7 @@ export function ProfileForm() {
       </header>
       <div className="mx-auto max-w-md px-4 py-8">
         <div className="flex flex-col items-center text-center">
-          <Avatar name={trimmed || user.name} seed={user._id} size="xl" />
+          <Avatar name={trimmed || user.name} seed={user._id} image={user} size="xl" />
           <h1 className="mt-3 text-xl font-semibold">Your profile</h1>
           <p className="text-sm text-muted">This is how other people see you on Parley.</p>
         </div>
@@ -127,6 +128,8 @@ export function ProfileForm() {
             </Button>
           </div>
         </form>
+
+        <AvatarSettings />
 
         <SessionsList />
 
