@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from PIL import ExifTags, Image
 
-from parley.chat.media import images as media
-from parley.chat.media.images import DecodeBudget, sign_media_path
+from parley.core.media import images as media
+from parley.core.media.images import DecodeBudget, sign_media_path
 from tests.chat.helpers import direct_chat, encode, history, listed, photo_with_gps, png_declaring
 from tests.fixtures.stack import Person
 

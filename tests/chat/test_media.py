@@ -1,4 +1,4 @@
-"""Image checks, re-encoding and signed media URLs (``parley.chat.media.images``)."""
+"""Image checks, re-encoding and signed media URLs (``parley.core.media.images``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 
-from parley.chat.media.images import (
+from parley.core.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
+from parley.core.media.images import (
     MAX_IMAGE_BYTES,
     UNSUPPORTED_MESSAGE,
     ProcessedImage,
@@ -21,7 +22,6 @@ from parley.chat.media.images import (
     sign_media_path,
     verify_media_signature,
 )
-from parley.core.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
 from tests.chat.helpers import png_declaring
 
 RED = (220, 20, 20)

@@ -21,8 +21,8 @@ import pytest
 from PIL import Image
 
 from parley.chat.errors import ImagesBusy
-from parley.chat.media.images import DecodeBudget, decode_cost, process_image, process_upload
 from parley.core.errors import BadRequest
+from parley.core.media.images import DecodeBudget, decode_cost, process_image, process_upload
 
 PROMISED_MIB = 400
 
@@ -76,7 +76,7 @@ _CHILD = """
 import asyncio, io, json, resource, sys
 from PIL import Image
 from parley.chat.errors import ImagesBusy
-from parley.chat.media.images import process_upload
+from parley.core.media.images import process_upload
 
 def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

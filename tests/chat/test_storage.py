@@ -1,4 +1,4 @@
-"""Media storage backends and ``MEDIA_STORAGE`` parsing (``parley.chat.media.storage``)."""
+"""Media storage backends and ``MEDIA_STORAGE`` parsing (``parley.core.media.storage``)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto.server import ThreadedMotoServer
 
-from parley.chat.media.images import new_media_key
-from parley.chat.media.storage import (
+from parley.core.media.images import new_media_key
+from parley.core.media.storage import (
     CloudinaryAccount,
     CloudinaryStorage,
     FileStorage,

@@ -67,9 +67,8 @@ export function ProfileForm() {
         </Link>
       </header>
       <div className="mx-auto max-w-md px-4 py-8">
-        <AvatarSettings />
         <div className="flex flex-col items-center text-center">
-          <Avatar name={trimmed || user.name} seed={user._id} size="xl" />
+          <Avatar name={trimmed || user.name} seed={user._id} image={user} size="xl" />
           <h1 className="mt-3 text-xl font-semibold">Your profile</h1>
           <p className="text-sm text-muted">This is how other people see you on Parley.</p>
         </div>
@@ -130,6 +129,8 @@ export function ProfileForm() {
             </Button>
           </div>
         </form>
+
+        <AvatarSettings />
 
         <SettingsPanel />
 

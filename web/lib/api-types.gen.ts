@@ -500,6 +500,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/user/avatar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set the caller's avatar from a picture (JPEG, PNG, GIF or WebP up to 5 MB)
+         * @description The picture is checked by its content, cut to a centred square and stored in two sizes (about 256 and 64 pixels) as new files without any of its metadata (EXIF, GPS …); an animation keeps its first frame. The user then carries `avatar: {url, thumbUrl}`; a new upload replaces the previous avatar and its files. A few uploads an hour per user (429 with `Retry-After` beyond).
+         */
+        post: operations["user-upload_avatar"];
+        /**
+         * Remove the caller's avatar
+         * @description Its files are deleted and its URLs answer 404. Without an avatar nothing changes.
+         */
+        delete: operations["user-remove_avatar"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/user/avatar/{user_id}/{size}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's avatar picture (WebP), for any signed-in caller
+         * @description The URLs are in the user's `avatar`. Their `v` names the avatar: while it is the current one the answer may be cached for good (a new avatar has a new URL); an older `v` gets the current picture, uncached. No avatar: 404.
+         */
+        get: operations["user-get_avatar"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/user/batch": {
         parameters: {
             query?: never;
@@ -770,6 +814,24 @@ export interface components {
             token: string;
             user: components["schemas"]["UserDocument"];
         };
+        /**
+         * AvatarDocument
+         * @description Where a user's avatar is: square WebP pictures, for any signed-in caller.
+         */
+        AvatarDocument: {
+            /**
+             * Thumburl
+             * @description About 64×64 pixels
+             * @example /api/v1/user/avatar/6745a1b2c3d4e5f6a7b8c9d0/64?v=q3Jx0b2Qm7yTn1VhZk4sWcPe
+             */
+            thumbUrl: string;
+            /**
+             * Url
+             * @description About 256×256 pixels; the URL changes with every new avatar
+             * @example /api/v1/user/avatar/6745a1b2c3d4e5f6a7b8c9d0/256?v=q3Jx0b2Qm7yTn1VhZk4sWcPe
+             */
+            url: string;
+        };
         /** BatchRequest */
         BatchRequest: {
             /**
@@ -801,6 +863,14 @@ export interface components {
              * @description At most 500 user ids
              */
             ids: string[];
+        };
+        /** Body_user-upload_avatar */
+        "Body_user-upload_avatar": {
+            /**
+             * Image
+             * @description JPEG, PNG, GIF or WebP, at most 5 MB
+             */
+            image: string;
         };
         /** ChatCreated */
         ChatCreated: {
@@ -1124,6 +1194,15 @@ export interface components {
             userIds: string[];
         };
         /**
+         * ProfileChanged
+         * @description A profile change that keeps the token: the user as they are now.
+         */
+        ProfileChanged: {
+            /** Message */
+            message: string;
+            user: components["schemas"]["UserDocument"];
+        };
+        /**
          * ProfileDocument
          * @description A user as ``/user/batch`` describes one to the services acting for the caller.
          */
@@ -1133,6 +1212,8 @@ export interface components {
              * @example 6745a1b2c3d4e5f6a7b8c9d0
              */
             _id: string;
+            /** @description Absent when the user has no avatar */
+            avatar?: components["schemas"]["AvatarDocument"] | null;
             /**
              * Createdat
              * @example 2026-11-25T10:00:00.000Z
@@ -1328,6 +1409,8 @@ export interface components {
              * @example 6745a1b2c3d4e5f6a7b8c9d0
              */
             _id: string;
+            /** @description Absent when the user has no avatar */
+            avatar?: components["schemas"]["AvatarDocument"] | null;
             /**
              * Createdat
              * @example 2026-11-25T10:00:00.000Z
@@ -3173,6 +3256,194 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "user-upload_avatar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_user-upload_avatar"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProfileChanged"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "user-remove_avatar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProfileChanged"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "user-get_avatar": {
+        parameters: {
+            query?: {
+                /** @description The avatar's version, from its URL */
+                v?: string | null;
+            };
+            header?: never;
+            path: {
+                user_id: string;
+                /** @description 256 or 64 (pixels) */
+                size: "256" | "64";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };

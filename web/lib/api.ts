@@ -15,6 +15,8 @@ type Query = Record<string, string | number | undefined | null>;
 
 interface RequestOptions {
   body?: unknown;
+  /** A multipart body (the browser sets its Content-Type); instead of `body`. */
+  form?: FormData;
   query?: Query;
   signal?: AbortSignal;
   /** A 401 answer means the session ended (default true; false for login requests). */
@@ -82,7 +84,7 @@ async function request<T>(
   const response = await fetch(buildUrl(path, options.query), {
     method,
     headers,
-    body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
+    body: options.form ?? (options.body !== undefined ? JSON.stringify(options.body) : undefined),
     signal: options.signal,
     cache: "no-store",
     credentials: "same-origin",
@@ -131,6 +133,18 @@ export function me(
 
 export function updateUser(name: string): Promise<{ message: string; user: User }> {
   return call("POST", "/update/user", { body: { name } });
+}
+
+/** Sets the caller's avatar from a picture (checked, cropped to a square and resized by the server). */
+export function uploadAvatar(image: File): Promise<{ message: string; user: User }> {
+  const form = new FormData();
+  form.append("image", image, image.name);
+  return call("POST", "/user/avatar", { form });
+}
+
+/** Removes the caller's avatar; people see their initials again. */
+export function removeAvatar(): Promise<{ message: string; user: User }> {
+  return call("DELETE", "/user/avatar");
 }
 
 export function logout(): Promise<unknown> {

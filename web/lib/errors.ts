@@ -39,7 +39,8 @@ export type ErrorContext =
   | "group"
   | "search"
   | "load"
-  | "message";
+  | "message"
+  | "avatar";
 
 export interface ErrorInfo {
   status: number;
@@ -187,6 +188,7 @@ export function statusMessage({
           ? ` Try again in ${seconds(retryAfter)}.`
           : " Please wait a moment and try again.";
       if (context === "login" || context === "resend") return `A code was sent moments ago.${wait}`;
+      if (context === "avatar") return `You've changed your picture often lately.${wait}`;
       return `Too many attempts.${wait}`;
     }
     default:

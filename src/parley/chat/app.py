@@ -15,7 +15,6 @@ from parley.chat.deps import chat_service
 from parley.chat.directory import ChatDirectory
 from parley.chat.documents import MediaLinks
 from parley.chat.events import EventSink, Viewers
-from parley.chat.media.storage import MediaStorage, storage_from_url
 from parley.chat.realtime import Realtime
 from parley.chat.routes import media_router, router
 from parley.chat.service import UsageLimits
@@ -26,6 +25,7 @@ from parley.chat.writer import MessageWriter
 from parley.core.app import allow_browser_origin, create_service_app, loopback_aliases
 from parley.core.database import Database
 from parley.core.http import service_client
+from parley.core.media.storage import MediaStorage, storage_from_url
 from parley.core.ratelimit import RateLimiter
 from parley.core.resources import build_cache, build_tokens
 from parley.core.settings import SettingError, Settings

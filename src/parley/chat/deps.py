@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from parley.chat.documents import MediaLinks
-from parley.chat.media.storage import MediaStorage
 from parley.chat.service import NO_LIMITS, ChatService
 from parley.chat.uow import UnitOfWork, unit_of_work
 from parley.chat.users import UserDirectory
 from parley.core.deps import CurrentIdentity
+from parley.core.media.storage import MediaStorage
 
 
 def chat_service(state: Any, uow: UnitOfWork) -> ChatService:

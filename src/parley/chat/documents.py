@@ -8,7 +8,6 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from parley.chat.media.images import sign_media_path, verify_media_signature
 from parley.chat.schemas import (
     ChatDetail,
     ChatOut,
@@ -20,6 +19,7 @@ from parley.chat.schemas import (
     SystemOut,
 )
 from parley.chat.store import ROLE_ADMIN, TYPE_IMAGE, TYPE_SYSTEM, TYPE_TEXT, Chat, Member, Message
+from parley.core.media.images import sign_media_path, verify_media_signature
 from parley.core.settings import Settings
 
 IMAGE_PREVIEW = "📷 Image"

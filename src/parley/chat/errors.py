@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from parley.core.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, ServiceUnavailable
+from parley.core.media.images import ImagesBusy as ImagesBusy  # raised by the shared image pipeline
 
 
 class ChatNotFound(NotFound):
@@ -63,13 +64,6 @@ class ClientIdReused(Conflict):
 
 class UserServiceUnavailable(ServiceUnavailable):
     code, message = "user_service_unavailable", "The user service is unavailable, try again shortly"
-
-
-class ImagesBusy(ServiceUnavailable):
-    code, message = "images_busy", "Too many images are being processed right now, try again shortly"
-
-    def __init__(self, message: str | None = None, *, retry_after: int = 5) -> None:
-        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
 
 
 class TooManyMessages(RateLimited):

@@ -61,8 +61,6 @@ from parley.chat.events import (
     REMOVED_FROM_CHAT,
 )
 from parley.chat.export import Export, exported_now
-from parley.chat.media.images import new_media_key, process_upload
-from parley.chat.media.storage import MediaStorage, StoredObject
 from parley.chat.schemas import (
     ChatList,
     ChatListItem,
@@ -89,6 +87,8 @@ from parley.core import text as text_rules
 from parley.core.auth import Identity
 from parley.core.errors import NotFound
 from parley.core.ids import is_id, new_id
+from parley.core.media.images import new_media_key, process_upload
+from parley.core.media.storage import MediaStorage, StoredObject
 from parley.core.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from parley.chat.media.images import MAX_IMAGE_BYTES
 from parley.core.app import error_body
+from parley.core.media.images import MAX_IMAGE_BYTES
 
 # Room for the multipart framing and the other fields (4000 characters of text, a clientId …).
 FORM_ALLOWANCE = 64 * 1024

@@ -7,8 +7,27 @@ from redis.asyncio import Redis
 from parley.core.auth import Tokens
 from parley.core.bus import MemoryBus, RabbitBus, create_bus
 from parley.core.cache import create_cache
+from parley.core.media.storage import MediaStorage, storage_from_url
 from parley.core.revocations import RevocationList
-from parley.core.settings import Settings
+from parley.core.settings import SettingError, Settings
+
+
+def build_storage(settings: Settings) -> MediaStorage:
+    """The media storage ``MEDIA_STORAGE`` names (nothing is opened until it is used).
+
+    Raises :class:`SettingError` when the setting is invalid.
+    """
+    media = settings.media
+    try:
+        return storage_from_url(
+            settings.media_url(),
+            s3_endpoint_url=media.s3_endpoint_url,
+            aws_access_key_id=media.aws_access_key_id,
+            aws_secret_access_key=media.aws_secret_access_key,
+            aws_region=media.aws_region,
+        )
+    except ValueError as exc:
+        raise SettingError("MEDIA_STORAGE", f"is invalid: {exc}") from None
 
 
 def build_cache(settings: Settings) -> Redis:

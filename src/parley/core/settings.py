@@ -257,6 +257,8 @@ class LimitSettings(_Base):
     chat_rate_per_hour: int = Field(60, ge=1)
     # Chat exports (GET /chat/{id}/export) per user and minute.
     export_rate_per_minute: int = Field(5, ge=1)
+    # Avatar uploads (POST /user/avatar) per user and hour.
+    avatar_rate_per_hour: int = Field(20, ge=1)
     # How long after sending a sender may still edit a message.
     edit_window_seconds: int = Field(3600, ge=0)
     # Trust X-Forwarded-For from a proxy in front (the web gateway, an ingress).

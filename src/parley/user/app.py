@@ -9,8 +9,9 @@ from fastapi import FastAPI
 
 from parley.core.app import allow_browser_origin, create_service_app
 from parley.core.database import Database
-from parley.core.resources import build_bus, build_cache, build_tokens
+from parley.core.resources import build_bus, build_cache, build_storage, build_tokens
 from parley.core.settings import Settings
+from parley.user.avatars import Avatars
 from parley.user.contacts import ChatContacts
 from parley.user.otp import OtpStore, derive_key
 from parley.user.ratelimit import RateLimiter
@@ -34,7 +35,11 @@ def otp_secret(settings: Settings) -> str:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The user service: login by emailed code, tokens, profiles, the directory."""
+    """The user service: login by emailed code, tokens, profiles, avatars, the directory.
+
+    Raises :class:`SettingError` for a bad ``MEDIA_STORAGE`` here, before anything is served.
+    """
+    build_storage(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,6 +57,9 @@ def create_app(settings: Settings) -> FastAPI:
             await restore_revocations(db, tokens)
             limiter = RateLimiter(settings.cache.redis_url)
             resources.push_async_callback(limiter.close)
+            storage = build_storage(settings)
+            resources.push_async_callback(storage.close)
+            app.state.avatars = Avatars(storage, limiter, per_hour=settings.limits.avatar_rate_per_hour)
             bus = await build_bus(settings)
             resources.push_async_callback(bus.close)
             limits = settings.limits
@@ -83,7 +91,12 @@ def create_app(settings: Settings) -> FastAPI:
                 login_rate=limits.login_rate_per_minute,
                 verify_rate=limits.verify_rate_per_minute,
             )
-            app.state.checks = {"database": db.ping, "cache": cache.ping, "broker": bus.ping}
+            app.state.checks = {
+                "database": db.ping,
+                "cache": cache.ping,
+                "broker": bus.ping,
+                "media": storage.ping,
+            }
             app.state.trust_forwarded_for = limits.trust_forwarded_for
             yield
 

@@ -12,6 +12,7 @@ from parley.core.auth import Identity, Tokens
 from parley.core.database import Database
 from parley.core.deps import client_ip, current_identity, get_tokens
 from parley.core.settings import Settings
+from parley.user.avatars import Avatars
 from parley.user.contacts import ChatContacts
 from parley.user.service import Login, SessionTouches
 
@@ -53,6 +54,11 @@ async def get_contacts(request: Request) -> ChatContacts:
     return contacts
 
 
+async def get_avatars(request: Request) -> Avatars:
+    avatars: Avatars = request.app.state.avatars
+    return avatars
+
+
 async def user_agent(request: Request) -> str:
     return request.headers.get("user-agent", "")
 
@@ -60,6 +66,7 @@ async def user_agent(request: Request) -> str:
 CurrentUser = Annotated[Identity, Depends(current_user)]
 UserAgent = Annotated[str, Depends(user_agent)]
 ContactsDep = Annotated[ChatContacts, Depends(get_contacts)]
+AvatarsDep = Annotated[Avatars, Depends(get_avatars)]
 TokensDep = Annotated[Tokens, Depends(get_tokens)]
 LoginDep = Annotated[Login, Depends(get_login)]
 ClientIP = Annotated[str, Depends(client_ip)]

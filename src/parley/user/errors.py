@@ -73,5 +73,13 @@ class TooManyBlocks(Conflict):
     code = "too_many_blocks"
 
 
+class TooManyAvatars(RateLimited):
+    code = "too_many_avatars"
+
+
+class AvatarNotFound(NotFound):
+    code, message = "avatar_not_found", "This user has no avatar"
+
+
 class InvalidUnsubscribeLink(BadRequest):
     code, message = "invalid_unsubscribe_link", "This unsubscribe link is not valid"

@@ -5,15 +5,17 @@ from __future__ import annotations
 import html
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, File, Path, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse
 
 from parley.core.auth import Identity
 from parley.core.ids import is_id
 from parley.user import service
+from parley.user.avatars import IMMUTABLE_CACHE, REVALIDATE_CACHE, AvatarSize
 from parley.user.contacts import ChatContacts
 from parley.user.cookies import clear_session_cookies, set_session_cookies
 from parley.user.deps import (
+    AvatarsDep,
     ClientIP,
     ContactsDep,
     CurrentUser,
@@ -31,6 +33,7 @@ from parley.user.schemas import (
     ErrorResponse,
     LoginRequest,
     MessageResponse,
+    ProfileChanged,
     ProfileDocument,
     SessionDocument,
     SettingsDocument,
@@ -79,6 +82,7 @@ async def login(body: LoginRequest, login: LoginDep, ip: ClientIP) -> MessageRes
         "the `X-CSRF-Token` header."
     ),
     responses=errors(400, 429, 503),
+    response_model_exclude_none=True,
 )
 async def verify(
     body: VerifyRequest,
@@ -155,7 +159,7 @@ async def end_session(
     return MessageResponse(message="Session signed out")
 
 
-@users.get("/me", summary="The caller's own profile", responses=errors(401))
+@users.get("/me", summary="The caller's own profile", responses=errors(401), response_model_exclude_none=True)
 async def me(identity: CurrentUser, session: SessionDep) -> UserDocument:
     return UserDocument.of(await service.current_user(session, identity))
 
@@ -185,6 +189,7 @@ async def update_settings(
     summary="Change the caller's name",
     description="Answers with a fresh token that carries the new name (also as the session cookie).",
     responses=errors(400, 401, 403),
+    response_model_exclude_none=True,
 )
 async def update_user(
     body: UpdateUserRequest,
@@ -198,6 +203,77 @@ async def update_user(
     user, token = await service.rename(session, tokens, identity, body.name)
     set_session_cookies(response, request, token, max_age=tokens.ttl, public_url=public_url)
     return AuthResponse(message="User updated", user=UserDocument.of(user), token=token)
+
+
+@users.post(
+    "/user/avatar",
+    summary="Set the caller's avatar from a picture (JPEG, PNG, GIF or WebP up to 5 MB)",
+    description=(
+        "The picture is checked by its content, cut to a centred square and stored in two sizes "
+        "(about 256 and 64 pixels) as new files without any of its metadata (EXIF, GPS …); an "
+        "animation keeps its first frame. The user then carries `avatar: {url, thumbUrl}`; a new "
+        "upload replaces the previous avatar and its files. A few uploads an hour per user "
+        "(429 with `Retry-After` beyond)."
+    ),
+    responses=errors(400, 401, 403, 413, 415, 422, 429, 503),
+    response_model_exclude_none=True,
+)
+async def upload_avatar(
+    image: Annotated[UploadFile, File(description="JPEG, PNG, GIF or WebP, at most 5 MB")],
+    identity: CurrentUser,
+    session: SessionDep,
+    avatars: AvatarsDep,
+    background: BackgroundTasks,
+) -> ProfileChanged:
+    user, previous = await avatars.upload(session, identity, await image.read())
+    # After the answer, so after the commit: until then the row still names the old files.
+    background.add_task(avatars.discard, previous)
+    return ProfileChanged(message="Avatar updated", user=UserDocument.of(user))
+
+
+@users.delete(
+    "/user/avatar",
+    summary="Remove the caller's avatar",
+    description="Its files are deleted and its URLs answer 404. Without an avatar nothing changes.",
+    responses=errors(401, 403),
+    response_model_exclude_none=True,
+)
+async def remove_avatar(
+    identity: CurrentUser, session: SessionDep, avatars: AvatarsDep, background: BackgroundTasks
+) -> ProfileChanged:
+    user, previous = await avatars.remove(session, identity)
+    background.add_task(avatars.discard, previous)
+    return ProfileChanged(message="Avatar removed", user=UserDocument.of(user))
+
+
+@users.get(
+    "/user/avatar/{user_id}/{size}",
+    summary="A user's avatar picture (WebP), for any signed-in caller",
+    description=(
+        "The URLs are in the user's `avatar`. Their `v` names the avatar: while it is the current "
+        "one the answer may be cached for good (a new avatar has a new URL); an older `v` gets the "
+        "current picture, uncached. No avatar: 404."
+    ),
+    response_class=Response,
+    responses={200: {"content": {"image/webp": {}}}, **errors(401, 404, 422)},
+)
+async def get_avatar(
+    user_id: str,
+    size: Annotated[AvatarSize, Path(description="256 or 64 (pixels)")],
+    identity: CurrentUser,
+    session: SessionDep,
+    avatars: AvatarsDep,
+    v: Annotated[str | None, Query(max_length=64, description="The avatar's version, from its URL")] = None,
+) -> Response:
+    avatar = await avatars.file(session, user_id, size, v)
+    return Response(
+        avatar.found.data,
+        media_type=avatar.found.content_type,
+        headers={
+            "Cache-Control": IMMUTABLE_CACHE if avatar.current else REVALIDATE_CACHE,
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 # A paged list of users: the next page's cursor in a header, addresses only where they may be seen.

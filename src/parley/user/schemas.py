@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from parley.user.avatars import avatar_url
 from parley.user.store import LoginSession, User
 
 BATCH_MAX = 500
@@ -15,6 +16,31 @@ def iso(moment: datetime) -> str:
     """``2026-11-25T10:00:00.000Z``: UTC, milliseconds, as the seed's documents."""
     moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class AvatarDocument(BaseModel):
+    """Where a user's avatar is: square WebP pictures, for any signed-in caller."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    url: str = Field(
+        examples=["/api/v1/user/avatar/6745a1b2c3d4e5f6a7b8c9d0/256?v=q3Jx0b2Qm7yTn1VhZk4sWcPe"],
+        description="About 256×256 pixels; the URL changes with every new avatar",
+    )
+    thumb_url: str = Field(
+        alias="thumbUrl",
+        examples=["/api/v1/user/avatar/6745a1b2c3d4e5f6a7b8c9d0/64?v=q3Jx0b2Qm7yTn1VhZk4sWcPe"],
+        description="About 64×64 pixels",
+    )
+
+    @classmethod
+    def of(cls, user: User) -> AvatarDocument | None:
+        if user.avatar_id is None:
+            return None
+        return cls(
+            url=avatar_url(user.id, user.avatar_id, "256"),
+            thumb_url=avatar_url(user.id, user.avatar_id, "64"),
+        )
 
 
 class UserDocument(BaseModel):
@@ -31,6 +57,7 @@ class UserDocument(BaseModel):
     )
     created_at: str = Field(alias="createdAt", examples=["2026-11-25T10:00:00.000Z"])
     updated_at: str = Field(alias="updatedAt", examples=["2026-11-25T10:00:00.000Z"])
+    avatar: AvatarDocument | None = Field(default=None, description="Absent when the user has no avatar")
 
     @classmethod
     def of(cls, user: User, *, show_email: bool = True) -> UserDocument:
@@ -40,6 +67,7 @@ class UserDocument(BaseModel):
             email=user.email if show_email else None,
             created_at=iso(user.created_at),
             updated_at=iso(user.updated_at),
+            avatar=AvatarDocument.of(user),
         )
 
 
@@ -158,6 +186,13 @@ class BlockRelations(BaseModel):
 
 class MessageResponse(BaseModel):
     message: str
+
+
+class ProfileChanged(BaseModel):
+    """A profile change that keeps the token: the user as they are now."""
+
+    message: str
+    user: UserDocument
 
 
 class AuthResponse(BaseModel):

@@ -47,6 +47,7 @@ NAME_MAX = 50
 # Case folding may lengthen a name ("ß" → "ss"), so its key has room to grow.
 NAME_KEY_MAX = 200
 USER_AGENT_MAX = 300
+AVATAR_ID_MAX = 32
 LIKE_ESCAPE = "\\"
 
 
@@ -73,6 +74,8 @@ class User(Base):  # type: ignore[valid-type, misc]
     # Settings (``/me/settings``); both on unless the user turns them off.
     email_notifications: Mapped[bool] = mapped_column(Boolean(), server_default=true(), default=True)
     read_receipts: Mapped[bool] = mapped_column(Boolean(), server_default=true(), default=True)
+    # The current avatar's random id (see :mod:`parley.user.avatars`); None without one.
+    avatar_id: Mapped[str | None] = mapped_column(String(AVATAR_ID_MAX), nullable=True, default=None)
 
     __table_args__ = (Index("ix_users_name_key_id", "name_key", "id"),)
 
@@ -175,6 +178,16 @@ async def rename_user(session: AsyncSession, user: User, name: str) -> User:
     user.updated_at = utcnow()
     await session.flush()
     return user
+
+
+async def set_avatar(session: AsyncSession, user: User, avatar_id: str | None) -> str | None:
+    """Give ``user`` the avatar ``avatar_id`` (None: no avatar); the id it replaces."""
+    previous = user.avatar_id
+    if previous != avatar_id:
+        user.avatar_id = avatar_id
+        user.updated_at = utcnow()
+        await session.flush()
+    return previous
 
 
 def escape_like(text: str) -> str:

@@ -170,6 +170,7 @@ export function ChatDetailsPanel({
               <Avatar
                 name={title}
                 seed={isGroup ? chatId : (other?._id ?? chatId)}
+                image={isGroup ? null : other}
                 size="xl"
                 online={!isGroup && Boolean(other && online.has(other._id))}
               />
@@ -264,6 +265,7 @@ export function ChatDetailsPanel({
                         <Avatar
                           name={member.name}
                           seed={member._id}
+                          image={member}
                           size="md"
                           online={!isMe && online.has(member._id)}
                         />

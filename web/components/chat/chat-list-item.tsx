@@ -73,6 +73,7 @@ export const ChatListItem = memo(function ChatListItem({
         <Avatar
           name={title}
           seed={chat.isGroup ? chat._id : (entry.user?._id ?? chat._id)}
+          image={chat.isGroup ? null : entry.user}
           size="lg"
           online={!chat.isGroup && online}
         />

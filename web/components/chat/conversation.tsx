@@ -280,7 +280,13 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
               onClick={() => setShowDetails((v) => !v)}
               className="flex min-w-0 flex-1 items-center gap-3 rounded-lg p-1 text-left hover:bg-surface-2"
             >
-              <Avatar name={title} seed={seed} size="md" online={!isGroup && otherOnline} />
+              <Avatar
+                name={title}
+                seed={seed}
+                image={other}
+                size="md"
+                online={!isGroup && otherOnline}
+              />
               <span className="min-w-0">
                 <span className="block truncate font-semibold" data-testid="conversation-title">
                   {title}
@@ -376,7 +382,7 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
           <>
             {convo.messages.length === 0 ? (
               <div className="relative flex flex-1 flex-col items-center justify-center gap-2 p-6 text-center">
-                <Avatar name={title || "?"} seed={seed} size="xl" />
+                <Avatar name={title || "?"} seed={seed} image={other} size="xl" />
                 <p className="mt-2 font-medium">
                   {isGroup ? `Welcome to ${title}` : `This is the start of your chat with ${title}`}
                 </p>

@@ -102,6 +102,8 @@ export interface MessageBubbleProps {
   showSender: boolean;
   /** Groups show the sender's avatar beside the first bubble of a run. */
   showAvatar: boolean;
+  /** The sender's profile, for their picture (initials without one). */
+  senderProfile?: object | null;
   isGroup: boolean;
   firstOfRun: boolean;
   onRetry: (clientId: string) => void;
@@ -178,6 +180,7 @@ export const MessageBubble = memo(function MessageBubble({
   senderName,
   showSender,
   showAvatar,
+  senderProfile,
   isGroup,
   firstOfRun,
   onRetry,
@@ -238,7 +241,9 @@ export const MessageBubble = memo(function MessageBubble({
     >
       {isGroup && !own ? (
         <div className="w-8 shrink-0">
-          {showAvatar ? <Avatar name={senderName} seed={message.sender} size="sm" /> : null}
+          {showAvatar ? (
+            <Avatar name={senderName} seed={message.sender} image={senderProfile} size="sm" />
+          ) : null}
         </div>
       ) : null}
       {own && actionable ? (

@@ -249,6 +249,7 @@ export function MessageList({
                       senderName={nameOf(message.sender)}
                       showSender={isGroup && !own && first}
                       showAvatar={isGroup && !own && lastOfRun}
+                      senderProfile={people.get(message.sender)}
                       isGroup={isGroup}
                       firstOfRun={first}
                       onRetry={onRetry}

@@ -106,7 +106,7 @@ export function NewGroupDialog({
                   aria-label={`Remove ${m.name}`}
                   className="inline-flex items-center gap-1.5 rounded-full bg-accent-soft py-1 pr-2 pl-1 text-sm"
                 >
-                  <Avatar name={m.name} seed={m._id} size="xs" />
+                  <Avatar name={m.name} seed={m._id} image={m} size="xs" />
                   {m.name}
                   <XIcon size={14} />
                 </button>

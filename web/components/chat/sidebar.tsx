@@ -64,7 +64,7 @@ export function Sidebar({
           className="flex min-w-0 flex-1 items-center gap-2.5 rounded-lg p-1 hover:bg-surface-2"
           data-testid="profile-link"
         >
-          <Avatar name={user.name} seed={user._id} size="md" />
+          <Avatar name={user.name} seed={user._id} image={user} size="md" />
           <span className="min-w-0">
             <span className="sr-only">Your profile: </span>
             <span className="block truncate text-sm font-semibold">{user.name}</span>

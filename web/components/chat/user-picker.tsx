@@ -146,6 +146,7 @@ export function UserPicker({
                     <Avatar
                       name={user.name}
                       seed={user._id}
+                      image={user}
                       size="md"
                       online={online.has(user._id)}
                     />

@@ -1,4 +1,4 @@
-"""Where chat media bytes live, behind one small async interface chosen by ``MEDIA_STORAGE``.
+"""Where media bytes (message images, avatars) live, behind one small async interface chosen by ``MEDIA_STORAGE``.
 
 * ``file:///abs/path`` or ``file://relative/path`` — :class:`FileStorage`, a directory on disk
   (the default of ``parley up``).
@@ -6,7 +6,7 @@
   with ``S3_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_REGION``.
 * ``cloudinary://api_key:api_secret@cloud_name[/folder]`` — :class:`CloudinaryStorage`.
 
-Keys are the media keys of :mod:`parley.chat.media.images`; every backend refuses anything else, so no
+Keys are the media keys of :mod:`parley.core.media.images`; every backend refuses anything else, so no
 key can reach outside its directory, prefix or folder. The SDKs of the remote backends are
 imported on first use, so the default file backend never pays for them.
 """
@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from parley.chat.media.images import content_type_for_key, is_media_key
+from parley.core.media.images import content_type_for_key, is_media_key
 
 _URL_HELP: Final = "file:///path, s3://bucket[/prefix] or cloudinary://api_key:api_secret@cloud_name"
 # S3's rules for new bucket names (lower case, 3–63 characters, no leading/trailing dot or dash).

@@ -1,4 +1,4 @@
-"""Chat images: checked by content, re-encoded without metadata, served through signed URLs.
+"""Uploaded images: checked by content, re-encoded without metadata, served through signed URLs.
 
 Everything an uploaded image goes through before it is stored lives here:
 
@@ -8,6 +8,9 @@ Everything an uploaded image goes through before it is stored lives here:
   800×600 and writes a brand-new file, so no EXIF, GPS, XMP, ICC or comment survives. It is CPU
   work and synchronous; :func:`process_upload` runs it on the decoding threads, within the
   process's decoding memory budget (:class:`DecodeBudget`).
+* :func:`process_avatar` goes through the same steps and cuts the upright picture to a centred
+  square in the avatar sizes (:data:`AVATAR_SIZES`); :func:`process_avatar_upload` runs it within
+  the same budget.
 * :func:`new_media_key` names a stored image with an unguessable key; :func:`is_media_key` is the
   one definition of what a key may look like, so no key can ever address a path outside storage.
 * :func:`sign_media_path` / :func:`verify_media_signature` hand out ``/media/<key>?exp=…&sig=…``
@@ -30,15 +33,21 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
 from PIL import ExifTags, Image, ImageCms
 
-from parley.chat.errors import ImagesBusy
-from parley.core.errors import AppError, BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
+from parley.core.errors import (
+    AppError,
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
 
 MAX_IMAGE_BYTES: Final = 5 * 1024 * 1024
 # 40 megapixels covers every phone camera. What an image may cost to decode is bounded further by
@@ -52,6 +61,8 @@ MAX_ANIMATION_FRAMES: Final = 100
 MAX_ANIMATION_PIXELS: Final = 24_000_000
 JPEG_QUALITY: Final = 85
 WEBP_QUALITY: Final = 85
+# Avatars: a centred square in each of these sizes (pixels), the largest first; always WebP.
+AVATAR_SIZES: Final = (256, 64)
 MEDIA_URL_TTL_SECONDS: Final = 3600
 
 # Extension (as used in media keys) → content type of the files Parley writes.
@@ -118,6 +129,17 @@ _EXP_RE: Final = re.compile(r"[1-9][0-9]{0,11}", re.ASCII)
 _SIG_RE: Final = re.compile(r"[A-Za-z0-9_-]{43}", re.ASCII)
 _SIGNING_CONTEXT: Final = b"parley.media.v1"
 
+_T = TypeVar("_T")
+
+
+class ImagesBusy(ServiceUnavailable):
+    """The decoding budget stayed full: 503 with ``Retry-After``."""
+
+    code, message = "images_busy", "Too many images are being processed right now, try again shortly"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
+
 
 @dataclass(frozen=True, slots=True)
 class ProcessedImage:
@@ -160,13 +182,71 @@ async def process_upload(data: bytes, budget: DecodeBudget | None = None) -> Pro
 
     Raises :class:`ImagesBusy` (503) when the budget stays full for ``budget.wait`` seconds.
     """
-    budget = budget or DECODES
+    return await _within_budget(decode_cost, process_image, data, budget or DECODES)
+
+
+def process_avatar(data: bytes) -> list[ProcessedImage]:
+    """Check an uploaded picture as :func:`process_image` does and make the avatar files from it.
+
+    The upright picture is cut to a centred square and scaled to each of :data:`AVATAR_SIZES`
+    (enlarged when it is smaller), written as brand-new WebP files: nothing of the upload's
+    metadata survives, and the first frame of an animation is kept. Raises what
+    :func:`process_image` raises. CPU-bound: see :func:`process_avatar_upload`.
+    """
+    with _opened(data) as img:
+        plan = _plan(img, fit=_cover, animate=False)
+        orientation = _orientation(img) if img.format == "PNG" else plan.orientation
+        fitted = _cover(img.height, img.width) if orientation in _SWAPS_AXES else plan.fitted
+        img.seek(0)
+        _check_pixels(img)
+        img.load()
+        frame = _prepare_frame(img, orientation, fitted, "WEBP", _srgb_transform(img))
+    side = min(frame.size)
+    left, top = (frame.width - side) // 2, (frame.height - side) // 2
+    square = frame.crop((left, top, left + side, top + side))
+    made = []
+    for size in AVATAR_SIZES:
+        out = io.BytesIO()
+        square.resize((size, size), Image.Resampling.LANCZOS).save(
+            out, format="WEBP", quality=WEBP_QUALITY, method=4
+        )
+        made.append(
+            ProcessedImage(
+                data=out.getvalue(),
+                content_type=CONTENT_TYPES["webp"],
+                extension="webp",
+                width=size,
+                height=size,
+                animated=False,
+            )
+        )
+    return made
+
+
+def avatar_decode_cost(data: bytes) -> int:
+    """The memory (bytes) :func:`process_avatar` may take for these bytes, from the headers alone."""
+    with _opened(data) as img:
+        return _plan(img, fit=_cover, animate=False).cost
+
+
+async def process_avatar_upload(data: bytes, budget: DecodeBudget | None = None) -> list[ProcessedImage]:
+    """:func:`process_avatar` on the decoding threads, within the same budget as message images.
+
+    Raises :class:`ImagesBusy` (503) when the budget stays full for ``budget.wait`` seconds.
+    """
+    return await _within_budget(avatar_decode_cost, process_avatar, data, budget or DECODES)
+
+
+async def _within_budget(
+    cost_of: Callable[[bytes], int], work: Callable[[bytes], _T], data: bytes, budget: DecodeBudget
+) -> _T:
+    """``work(data)`` on the decoding threads once ``cost_of(data)`` fits in ``budget``."""
     _return_freed_memory()
     loop = asyncio.get_running_loop()
-    cost = await loop.run_in_executor(_DECODERS, decode_cost, data)
+    cost = await loop.run_in_executor(_DECODERS, cost_of, data)
     await budget.reserve(cost)
     try:
-        job = _DECODERS.submit(process_image, data)
+        job = _DECODERS.submit(work, data)
     except BaseException:
         budget.release(cost)
         raise
@@ -230,13 +310,17 @@ class _Plan:
     cost: int
 
 
-def _plan(img: Image.Image) -> _Plan:
+def _plan(
+    img: Image.Image, *, fit: Callable[[int, int], tuple[int, int]] | None = None, animate: bool = True
+) -> _Plan:
     """Decide, from the headers, how to process the image and what it costs; refuse what is too costly.
 
     A JPEG is set to decode at reduced size here (libjpeg scales by 1/2, 1/4 or 1/8 while decoding).
-    An animation stays animated only while every frame fits in the budget; otherwise its first frame
-    is kept. An image whose first frame alone would not fit is refused.
+    An animation stays animated only while every frame fits in the budget (and ``animate``);
+    otherwise its first frame is kept. An image whose first frame alone would not fit is refused.
+    ``fit`` gives the final size of the upright picture (default: within 800×600).
     """
+    fit = fit or _fit
     fmt = img.format or ""
     if fmt not in _OUTPUT:  # pragma: no cover - Image.open was limited to the sniffed format
         raise UnsupportedMediaType(UNSUPPORTED_MESSAGE)
@@ -249,7 +333,7 @@ def _plan(img: Image.Image) -> _Plan:
     # A PNG may carry its EXIF after the pixels; reading it would decode them, so a PNG's upright
     # size is only known while processing (the cost does not depend on it).
     orientation = _orientation(img) if fmt != "PNG" else 1
-    fitted = _fit(*((height, width) if orientation in _SWAPS_AXES else (width, height)))
+    fitted = fit(*((height, width) if orientation in _SWAPS_AXES else (width, height)))
 
     if fmt in ("JPEG", "MPO"):
         # Decode at 1/2, 1/4 or 1/8 scale when the photo is far larger than the result; the final
@@ -266,7 +350,7 @@ def _plan(img: Image.Image) -> _Plan:
     if cost > DECODE_BUDGET_BYTES:
         raise BadRequest(_TOO_COSTLY_MESSAGE)
 
-    if 1 < frame_count <= MAX_ANIMATION_FRAMES and frame_count * pixels <= MAX_ANIMATION_PIXELS:
+    if animate and 1 < frame_count <= MAX_ANIMATION_FRAMES and frame_count * pixels <= MAX_ANIMATION_PIXELS:
         per_pixel = _WEBP_ANIMATED_BYTES_PER_PIXEL if fmt == "WEBP" else _COMPOSITED_BYTES_PER_PIXEL
         kept = frame_count * fitted[0] * fitted[1] * 4
         animated = max(first, pixels * per_pixel) + shrinking + kept + _DECODE_OVERHEAD_BYTES
@@ -384,6 +468,12 @@ def _orientation(img: Image.Image) -> int:
     except Exception:  # malformed EXIF blocks raise all sorts of errors; the pixels are still fine
         return 1
     return value if isinstance(value, int) and value in range(1, 9) else 1
+
+
+def _cover(width: int, height: int) -> tuple[int, int]:
+    """The smallest size whose shorter side still covers the largest avatar, never larger than the original."""
+    scale = min(AVATAR_SIZES[0] / min(width, height), 1.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _fit(width: int, height: int) -> tuple[int, int]:

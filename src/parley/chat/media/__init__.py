@@ -1,1 +1,0 @@
-"""Images in messages: checking and re-encoding uploads (:mod:`.images`) and where they are kept (:mod:`.storage`)."""
