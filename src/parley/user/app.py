@@ -12,6 +12,7 @@ from parley.core.database import Database
 from parley.core.resources import build_bus, build_cache, build_tokens
 from parley.core.settings import Settings
 from parley.user.contacts import ChatContacts
+from parley.user.notifications import MissedMessageMailer
 from parley.user.otp import OtpStore, derive_key
 from parley.user.ratelimit import RateLimiter
 from parley.user.routes import routers
@@ -83,6 +84,16 @@ def create_app(settings: Settings) -> FastAPI:
                 login_rate=limits.login_rate_per_minute,
                 verify_rate=limits.verify_rate_per_minute,
             )
+            mailer = MissedMessageMailer(
+                db=db,
+                cache=cache,
+                bus=bus,
+                links=app.state.unsubscribe_links,
+                mail_queue=settings.bus.mail_queue,
+                public_url=settings.app.public_url,
+                delay_seconds=settings.limits.missed_message_email_seconds,
+            )
+            await mailer.start()
             app.state.checks = {"database": db.ping, "cache": cache.ping, "broker": bus.ping}
             app.state.trust_forwarded_for = limits.trust_forwarded_for
             yield
