@@ -30,6 +30,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from parley.chat import store
+from parley.chat.notifications import CHECK_QUEUE, MissedMessages, parse_check
+from parley.core.bus import PermanentFailure
 from parley.core.database import migrate
 from parley.core.settings import Settings
 from parley.mail.app import create_app as create_mail_app
@@ -40,6 +43,8 @@ from tests.fixtures.stack import OTP_PATTERN, Person, Stack, make_settings, uniq
 from tests.mail.helpers import SmtpServer, mail_parts, rabbit_vhost, wait_for
 
 DELAY = 1.5
+# The broker outage test's check: long enough for the command line to take the broker away first.
+OUTAGE_DELAY = 10.0
 # How long a test that expects no (more) mail lets the pipeline run after the control's mail came.
 GRACE = 2 * DELAY
 
@@ -279,14 +284,24 @@ async def test_exactly_one_email_across_a_broker_outage_mid_delay(setup: Setup) 
     services are back it is handled once."""
     if not setup.stack.backend.real:
         pytest.skip("the in-process queue cannot be taken away")
-    from parley.chat.notifications import CHECK_QUEUE
-
     vhost = unquote(urlsplit(setup.settings.bus.url).path.lstrip("/"))
     alice, bob = await setup.login("alice"), await setup.login("bob")
     chat_id = await direct_chat(alice, bob)
-    await send(alice, chat_id, "sent just before the outage")
+    chat_app: Any = setup.stack.apps["chat"]
+    missed: MissedMessages = chat_app.state.missed_messages
+    # This check waits longer than the module's delay: taking the broker away takes the CLI a few
+    # seconds, and the check must come due while it is away.
+    chat_app.state.writer.after_batch = None
+    try:
+        message = await send(alice, chat_id, "sent just before the outage")
+    finally:
+        chat_app.state.writer.after_batch = missed.schedule
+    async with chat_app.state.db.session() as session:
+        seq = (await store.messages_by_ids(session, [message["_id"]]))[message["_id"]].seq
+    await missed.bus.publish_later(CHECK_QUEUE, {"chats": {chat_id: seq}}, OUTAGE_DELAY)
     try:
         await asyncio.to_thread(cut_off, vhost)
+        assert await asyncio.to_thread(queued, vhost, f"{CHECK_QUEUE}.delay.{int(OUTAGE_DELAY * 1000)}") == 1
         # Due while nobody is connected: the TTL moved it into the (durable) check queue.
         await wait_for(
             lambda: asyncio.to_thread(queued, vhost, CHECK_QUEUE), timeout=30, what="the due check"
@@ -311,3 +326,72 @@ async def test_the_unsubscribe_link_cannot_be_forged_for_someone_else(setup: Set
     settings = await alice.client.get("/api/v1/me/settings")
     assert settings.json()["emailNotifications"] is True
     assert re.search(r"\?user=[0-9a-f]+&sig=", str(mail["List-Unsubscribe"]))
+
+
+async def test_checks_of_the_same_messages_at_once_email_one_time(setup: Setup) -> None:
+    """Redelivered or repeated checks (several instances, the start-up recovery) race on the claim."""
+    alice, bob = await setup.login("alice"), await setup.login("bob")
+    chat_id = await direct_chat(alice, bob)
+    missed: MissedMessages = setup.stack.apps["chat"].state.missed_messages
+    message = await send(alice, chat_id, "raced")
+    async with setup.stack.apps["chat"].state.db.session() as session:
+        seq = (await store.messages_by_ids(session, [message["_id"]]))[message["_id"]].seq
+    await asyncio.gather(*(missed.check(chat_id, seq) for _ in range(4)))
+    (mail,) = await setup.notified(bob)
+    assert "raced" in text_of(mail)
+    await asyncio.sleep(GRACE)
+    assert len(setup.notifications(bob)) == 1
+
+
+async def test_a_check_lost_before_it_was_published_is_made_up_at_start(setup: Setup) -> None:
+    """The chat service dies between storing a batch and publishing its check: at start-up it checks
+    the recently active chats again, and the member still gets exactly one email."""
+    alice, bob = await setup.login("alice"), await setup.login("bob")
+    chat_id = await direct_chat(alice, bob)
+    writer = setup.stack.apps["chat"].state.writer
+    missed: MissedMessages = setup.stack.apps["chat"].state.missed_messages
+    writer.after_batch = None  # the check of this batch is never published
+    try:
+        await send(alice, chat_id, "stored, never scheduled")
+    finally:
+        writer.after_batch = missed.schedule
+    assert await missed.recover() >= 1  # what the chat service does when it starts
+    (mail,) = await setup.notified(bob)
+    assert "stored, never scheduled" in text_of(mail)
+    await missed.recover()  # a second instance starting: checks again, emails nobody twice
+    await asyncio.sleep(GRACE)
+    assert len(setup.notifications(bob)) == 1
+
+
+def test_a_malformed_check_is_parked_not_retried() -> None:
+    for body in (
+        {},
+        {"chats": []},
+        {"chats": {"x": 1}},
+        {"chats": {"a" * 24: "1"}},
+        {"chats": {"a" * 24: 0}},
+    ):
+        with pytest.raises(PermanentFailure):
+            parse_check(body)
+
+
+async def test_messages_stored_while_the_broker_is_away_are_checked_once_it_is_back(setup: Setup) -> None:
+    """Sending needs no broker; the check is kept and published when the broker returns."""
+    if not setup.stack.backend.real:
+        pytest.skip("the in-process queue cannot be taken away")
+    vhost = unquote(urlsplit(setup.settings.bus.url).path.lstrip("/"))
+    alice, bob = await setup.login("alice"), await setup.login("bob")
+    chat_id = await direct_chat(alice, bob)
+    missed: MissedMessages = setup.stack.apps["chat"].state.missed_messages
+    try:
+        await asyncio.to_thread(cut_off, vhost)
+        before = missed.published
+        await send(alice, chat_id, "sent while the broker was away")
+        await asyncio.sleep(DELAY)  # the check could not be published meanwhile
+        assert missed.published == before and not missed.scheduled
+    finally:
+        await asyncio.to_thread(rabbitmqctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    (mail,) = await setup.notified(bob)
+    assert "sent while the broker was away" in text_of(mail)
+    await asyncio.sleep(GRACE)
+    assert len(setup.notifications(bob)) == 1

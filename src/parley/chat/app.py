@@ -107,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "media": storage.ping,
             }
             await missed.start()
+            resources.push_async_callback(missed.stop)
             await realtime.start()
             resources.push_async_callback(realtime.stop)
             # Stopped first: what was submitted is stored and announced before the rest closes.

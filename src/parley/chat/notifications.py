@@ -1,8 +1,11 @@
 """Missed-message emails, the chat service's half: schedule a check, find what is still unseen, claim it.
 
-1. After the writer stores a batch, :meth:`MissedMessages.schedule` publishes ONE delayed check
-   for the batch, ``{"chats": {chatId: seq of the batch's last message there}}``, due after
-   ``MISSED_MESSAGE_EMAIL_SECONDS`` (on RabbitMQ it waits, persisted, in a TTL queue).
+1. After the writer stores a batch, :meth:`MissedMessages.schedule` notes its chats and a
+   background task publishes ONE delayed check for what gathered, ``{"chats": {chatId: seq of
+   the last message there}}``, due after ``MISSED_MESSAGE_EMAIL_SECONDS`` (on RabbitMQ it waits,
+   persisted, in a TTL queue). The writer never waits for the broker; while the broker is away the
+   chats are kept and published once it is back; what a crash loses before it was published, the
+   start-up :meth:`~MissedMessages.recover` checks again.
 2. When it is due, the check (this class, consuming :data:`CHECK_QUEUE`) looks at each member of
    each chat: someone who still has not read another member's message up to that ``seq``, and has
    not been emailed about it, gets one email covering every message of others they have not read.
@@ -19,6 +22,8 @@ The user service owns addresses and ``emailNotifications``; see :mod:`parley.cor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,6 +52,17 @@ MAX_CHATS = 1000
 # How many of a chat's newest unseen messages one check reads.
 LOAD_LIMIT = 200
 RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0)
+# Start-up recovery: how far back it looks at least, and how many chats it checks at most.
+MIN_LOOKBACK_SECONDS = 600.0
+MAX_RECOVERED = 5000
+CHUNK = 500
+# How long the scheduler waits before trying the broker again.
+SCHEDULE_RETRY_SECONDS = 1.0
+
+
+def _chunks(due: dict[str, int]) -> list[dict[str, int]]:
+    items = list(due.items())
+    return [dict(items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
 
 
 def parse_check(body: dict[str, Any]) -> dict[str, int]:
@@ -79,21 +95,109 @@ class MissedMessages:
         self.db = db
         self.bus = bus
         self.delay = delay
+        # Chats to schedule a check for (the highest seq of each), not yet published.
+        self._pending: dict[str, int] = {}
+        self._wakeup = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._publisher: asyncio.Task[None] | None = None
+        self.published = 0  # checks scheduled (confirmed by the broker), for tests and metrics
 
     async def start(self) -> None:
         await self.bus.consume(CHECK_QUEUE, self, retry_delays=RETRY_DELAYS, prefetch=4)
+        self._publisher = asyncio.create_task(self._publish_loop(), name="missed-mail-schedule")
+        try:
+            await self.recover()
+        except Exception as exc:  # a nicety on top of the schedule; never a reason not to start
+            log.warning("chat.missed_mail.recover_failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def stop(self, timeout: float = 5) -> None:
+        """Publish what is still pending (for up to ``timeout`` seconds), then stop."""
+        if self._publisher is None:
+            return
+        if not self._drained.is_set() and not self._publisher.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), timeout)
+        self._publisher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._publisher
+        self._publisher = None
+        if self._pending:
+            # Start-up recovery checks these chats again (see recover()).
+            log.warning("chat.missed_mail.unscheduled", chats=len(self._pending))
+
+    async def recover(self, now: datetime | None = None) -> int:
+        """Check again the chats with recent messages; how many chats it scheduled.
+
+        A batch's check is published shortly after its commit; a process that died in between
+        left those messages without one. Checking a chat again is harmless (the claims make it
+        email nobody twice), so at start-up every chat active within the last
+        :meth:`lookback` gets a check: at once if its newest message is already due, else after
+        the delay.
+        """
+        now = now or datetime.now(UTC)
+        async with self.db.session() as session:
+            recent = await store.recently_active_chats(session, now - self.lookback(), MAX_RECOVERED)
+        due_now = {cid: seq for cid, seq, at in recent if (now - at).total_seconds() >= self.delay}
+        later = {cid: seq for cid, seq, at in recent if cid not in due_now}
+        for chunk in _chunks(due_now):
+            await self.bus.publish(CHECK_QUEUE, {"chats": chunk})
+        for chunk in _chunks(later):
+            await self.bus.publish_later(CHECK_QUEUE, {"chats": chunk}, self.delay)
+        if recent:
+            log.info("chat.missed_mail.recovered", chats=len(recent))
+        return len(recent)
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether every check asked for so far is published (confirmed by the broker)."""
+        return self._drained.is_set()
+
+    def lookback(self) -> timedelta:
+        return timedelta(seconds=max(2 * self.delay, MIN_LOOKBACK_SECONDS))
 
     async def schedule(self, due: dict[str, int]) -> None:
-        """Check these chats (up to these ``seq``) once the delay has passed: one publish."""
-        if due:
-            await self.bus.publish_later(CHECK_QUEUE, {"chats": due}, self.delay)
+        """Check these chats (up to these ``seq``) once the delay has passed.
+
+        Never waits for the broker: the writer calls it once per batch, and a background task
+        publishes what gathered meanwhile as one delayed message (so at most one publish per
+        batch, fewer under load); while the broker is away it keeps them and tries again.
+        """
+        for chat_id, seq in due.items():
+            if seq > self._pending.get(chat_id, 0):
+                self._pending[chat_id] = seq
+        self._drained.clear()
+        self._wakeup.set()
+
+    async def _publish_loop(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                taken, self._pending = self._pending, {}
+                try:
+                    for chunk in _chunks(taken):
+                        await self.bus.publish_later(CHECK_QUEUE, {"chats": chunk}, self.delay)
+                        self.published += 1
+                except Exception as exc:
+                    # Put them back (a chunk published twice is checked twice: harmless) and wait
+                    # for the broker; the robust connection comes back by itself.
+                    for chat_id, seq in taken.items():
+                        if seq > self._pending.get(chat_id, 0):
+                            self._pending[chat_id] = seq
+                    log.warning(
+                        "chat.missed_mail.schedule_failed", chats=len(self._pending), error=type(exc).__name__
+                    )
+                    await asyncio.sleep(SCHEDULE_RETRY_SECONDS)
+            self._drained.set()
 
     async def __call__(self, envelope: Envelope) -> None:
         for chat_id, due_seq in parse_check(envelope.body).items():
             wait = await self.check(chat_id, due_seq)
             if wait is not None:
-                # Someone here was emailed less than the delay ago: look again when that has passed.
-                await self.bus.publish_later(CHECK_QUEUE, {"chats": {chat_id: due_seq}}, wait)
+                # Someone here was emailed less than the delay ago: look again once it has passed.
+                # Always the one delay (one waiting queue on the broker, not one per wait).
+                await self.bus.publish_later(CHECK_QUEUE, {"chats": {chat_id: due_seq}}, self.delay)
 
     async def check(self, chat_id: str, due_seq: int, now: datetime | None = None) -> float | None:
         """Email the members who left the chat's messages up to ``due_seq`` unseen; how long to wait

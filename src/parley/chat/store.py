@@ -971,3 +971,16 @@ async def claim_missed_mail(
         .execution_options(synchronize_session=False)
     )
     return bool(moved.rowcount)  # type: ignore[attr-defined]
+
+
+async def recently_active_chats(
+    session: AsyncSession, since: datetime, limit: int
+) -> list[tuple[str, int, datetime]]:
+    """``(chat id, latest message seq, last activity)`` of chats with a message since ``since``, newest first."""
+    stmt = (
+        select(Chat.id, Chat.latest_message_seq, Chat.last_activity_at)
+        .where(Chat.last_activity_at >= since, Chat.latest_message_seq.is_not(None))
+        .order_by(Chat.last_activity_at.desc())
+        .limit(limit)
+    )
+    return [(str(cid), int(seq or 0), at) for cid, seq, at in (await session.execute(stmt)).all()]
