@@ -38,7 +38,7 @@ from parley.core.settings import Settings
 from parley.mail.app import create_app as create_mail_app
 from parley.web.gateway import create_app
 from tests.chat.helpers import direct_chat, group_chat, history, send
-from tests.fixtures.backends import Backend
+from tests.fixtures.backends import PG_HOST, PG_PORT, PG_USER, Backend, create_databases, drop_databases
 from tests.fixtures.stack import OTP_PATTERN, Person, Stack, make_settings, unique_email
 from tests.mail.helpers import SmtpServer, mail_parts, rabbit_vhost, wait_for
 
@@ -94,22 +94,38 @@ class Setup:
 
 
 @asynccontextmanager
-async def broker_of_its_own(backend: Backend) -> AsyncIterator[str]:
-    if backend.real:
+async def backends_of_its_own(backend: Backend) -> AsyncIterator[dict[str, Any]]:
+    """A broker and databases of the module's own: no other stack consumes its queues, and the
+    start-up recovery sees only this module's chats."""
+    tag = secrets.token_hex(4)
+    if not backend.real:
+        yield {
+            "amqp_url": f"memory://missed-{tag}",
+            "data_dir": backend.overrides["data_dir"] / f"missed-{tag}",
+        }
+        return
+    names = {service: f"parley_test_missed_{service}_{tag}" for service in ("user", "chat")}
+    await create_databases(list(names.values()))
+    pg = f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}"
+    try:
         async with rabbit_vhost() as url:
-            yield url
-    else:
-        yield f"memory://missed-{secrets.token_hex(4)}"
+            yield {
+                "amqp_url": url,
+                "user_database_url": f"{pg}/{names['user']}",
+                "chat_database_url": f"{pg}/{names['chat']}",
+            }
+    finally:
+        await drop_databases(list(names.values()))
 
 
 @pytest.fixture(scope="module")
 async def setup(backend: Backend) -> AsyncIterator[Setup]:
     smtp = SmtpServer()
     await smtp.start()
-    async with broker_of_its_own(backend) as bus_url:
+    async with backends_of_its_own(backend) as own:
         settings = make_settings(
             backend,
-            amqp_url=bus_url,
+            **own,
             missed_message_email_seconds=DELAY,
             smtp_host="127.0.0.1",
             smtp_port=smtp.port,
