@@ -38,6 +38,8 @@ from parley.core.settings import Settings
 from parley.mail.app import create_app as create_mail_app
 from parley.web.gateway import create_app
 from tests.chat.helpers import direct_chat, group_chat, history, send
+from tests.chat.live_helpers import serve
+from tests.chat.realtime_helpers import Peer
 from tests.fixtures.backends import PG_HOST, PG_PORT, PG_USER, Backend, create_databases, drop_databases
 from tests.fixtures.stack import OTP_PATTERN, Person, Stack, make_settings, unique_email
 from tests.mail.helpers import SmtpServer, mail_parts, rabbit_vhost, wait_for
@@ -222,25 +224,25 @@ async def test_messages_read_in_time_muted_chats_and_notifications_off_send_noth
     assert len(setup.notifications(control)) == 1
 
 
-async def test_a_message_read_while_the_chat_is_open_sends_nothing(setup: Setup) -> None:
-    """Reading by ``joinChat``'s path: a member who has the chat open reads new messages at once."""
+async def test_messages_read_by_opening_the_chat_send_nothing(setup: Setup) -> None:
+    """``joinChat`` reads what is there, and while the chat is open new messages are read at once."""
     alice, viewer, control = await setup.login("alice"), await setup.login("viewer"), await setup.login("ctl")
     chat_id = await group_chat(alice, viewer, control, name="Open")
-    chat_app: Any = setup.stack.apps["chat"]
-    original = chat_app.state.viewers
-
-    async def viewers(of: str) -> set[str]:
-        found: set[str] = await original(of)
-        return found | {viewer.id} if of == chat_id else found
-
-    chat_app.state.viewers = viewers
+    served = await serve(setup.stack.app, lifespan=False)
+    tab = Peer(served.url)
     try:
-        await send(alice, chat_id, "seen at once")
+        await tab.connect(viewer.token)
+        await tab.wait_for("getOnlineUser")
+        await send(alice, chat_id, "there before opening")
+        await tab.call("joinChat", {"chatId": chat_id})
+        await send(alice, chat_id, "arrives while open")
+        (mail,) = await setup.notified(control)
+        assert "2 unread messages" in text_of(mail)
+        await asyncio.sleep(GRACE)
+        assert setup.notifications(viewer) == []
     finally:
-        chat_app.state.viewers = original
-    await setup.notified(control)
-    await asyncio.sleep(GRACE)
-    assert setup.notifications(viewer) == []
+        await tab.close()
+        await served.stop()
 
 
 async def test_later_messages_get_a_later_email_not_a_second_one_for_the_same(setup: Setup) -> None:
