@@ -253,3 +253,35 @@ async def test_the_bus_recovers_when_the_broker_drops_its_connections(
     assert handler.finished == [{"n": "before"}, {"n": "after"}]
     assert reconnected.is_set(), "the broker did drop the connection"
     await bus.ping()
+
+
+async def test_a_message_published_for_later_arrives_once_after_its_delay(
+    make_bus: MakeBus, probe: QueueProbe, queue: str
+) -> None:
+    publisher, consumer = await make_bus(), await make_bus()
+    handler = Recorder()
+    await consumer.consume(queue, handler, retry_delays=[])
+    published = time.monotonic()
+    await publisher.publish_later(queue, {"n": 1}, 0.5)
+    await wait_for(lambda: handler.deliveries, what="the delayed message")
+    assert [d.body for d in handler.deliveries] == [{"n": 1}]
+    assert handler.times[0] - published >= 0.45, "not before its delay"
+    assert await probe.count(queue) == 0
+
+
+async def test_a_delayed_message_waits_in_the_broker_not_in_the_publisher(
+    bus_url: str, make_bus: MakeBus, probe: QueueProbe, queue: str
+) -> None:
+    """The publisher goes away at once; the message still comes due (RabbitMQ: a TTL queue that
+    dead-letters into the queue, persisted; in process: a timer shared by the process)."""
+    publisher = await make_bus()
+    await publisher.publish_later(queue, {"n": 2}, 0.3)
+    await publisher.close()
+    if not probe.memory:
+        assert await probe.count(f"{queue}.delay.300") == 1, "waiting, persisted, in the delay queue"
+    await wait_for(lambda: probe.count(queue), what="the message to come due")
+    handler = Recorder()
+    consumer = await make_bus()
+    await consumer.consume(queue, handler, retry_delays=[])
+    await wait_for(lambda: handler.deliveries, what="the delayed message")
+    assert [d.body for d in handler.deliveries] == [{"n": 2}]

@@ -123,6 +123,7 @@ def test_an_empty_database_url_means_the_default(monkeypatch: pytest.MonkeyPatch
         ("USER_SERVICE", "user:5000"),
         ("MAIL_RETRY_DELAYS", "10,soon"),
         ("PARLEY_ENV", "staging"),
+        ("MISSED_MESSAGE_EMAIL_SECONDS", "0"),
     ],
 )
 def test_a_malformed_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -257,3 +258,9 @@ def test_a_production_user_service_needs_a_broker(isolated: Path) -> None:
         Settings(env="production", jwt_secret=GENERATED).check_production("user")
     Settings(env="production", jwt_secret=GENERATED).check_production("chat")
     Settings(env="production", jwt_secret=GENERATED, amqp_url="amqp://localhost/").check_production("user")
+
+
+def test_the_missed_message_email_delay_defaults_to_ten_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(env_file=False).limits.missed_message_email_seconds == 600
+    monkeypatch.setenv("MISSED_MESSAGE_EMAIL_SECONDS", "1.5")
+    assert Settings(env_file=False).limits.missed_message_email_seconds == 1.5

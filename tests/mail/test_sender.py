@@ -7,6 +7,7 @@ from typing import Any
 
 import aiosmtplib
 import pytest
+from pydantic import ValidationError
 
 from parley.core.settings import Settings, SmtpSettings
 from parley.mail.errors import MailDeferred, MailRejected
@@ -201,3 +202,24 @@ async def test_a_server_that_is_down(smtp_server: SmtpServer) -> None:
     with pytest.raises(MailDeferred) as caught:
         await sender.send(otp_mail())
     assert isinstance(caught.value.__cause__, aiosmtplib.SMTPConnectError | OSError)
+
+
+def test_a_notification_has_its_links_clickable_and_no_code_highlighted() -> None:
+    mail = MailRequest.model_validate(
+        {
+            "to": "bob@example.com",
+            "subject": "Parley: 2 unread messages from Alice",
+            "body": "Alice: call 555123\n\nOpen the chat: https://p.example/chats?c=1\n\nStop: https://p.example/u?s=2",
+            "actionUrl": "https://p.example/chats?c=1",
+            "unsubscribeUrl": "https://p.example/u?s=2",
+        }
+    )
+    html = mail_parts(build_message(mail, "Parley <no-reply@p.example>"))["text/html"]
+    assert 'href="https://p.example/chats?c=1"' in html and 'href="https://p.example/u?s=2"' in html
+    assert "font-size:32px" not in html
+
+
+def test_an_action_link_must_be_one_http_link() -> None:
+    for bad in ("javascript:alert(1)", "https://a.example/\r\nBcc: x@y.z", "https://a b"):
+        with pytest.raises(ValidationError):
+            MailRequest.model_validate({"to": "a@example.com", "subject": "s", "body": "b", "actionUrl": bad})

@@ -44,3 +44,12 @@ def test_mailbox_page_lists_mail_and_escapes_it() -> None:
 
 def test_an_empty_mailbox_says_so() -> None:
     assert "No mail yet" in mailbox_page([])
+
+
+def test_mail_html_links_only_the_named_links_and_can_leave_numbers_alone() -> None:
+    chat = "https://parley.example/chats?c=abc&x=1"
+    body = f"Bob: meet at 123456, see https://evil.example\n\nOpen the chat: {chat}"
+    html = mail_html("News", body, links=[chat], codes=False)
+    assert '<a href="https://parley.example/chats?c=abc&amp;x=1"' in html
+    assert 'href="https://evil.example' not in html, "a link inside quoted text stays text"
+    assert "font-size:32px" not in html, "a number in a message is not a login code"

@@ -15,6 +15,7 @@ from parley.chat.deps import chat_service
 from parley.chat.directory import ChatDirectory
 from parley.chat.documents import MediaLinks
 from parley.chat.events import EventSink, Viewers
+from parley.chat.notifications import MissedMessages
 from parley.chat.realtime import Realtime
 from parley.chat.routes import media_router, router
 from parley.chat.service import UsageLimits
@@ -27,7 +28,7 @@ from parley.core.database import Database
 from parley.core.http import service_client
 from parley.core.media.storage import MediaStorage, storage_from_url
 from parley.core.ratelimit import RateLimiter
-from parley.core.resources import build_cache, build_tokens
+from parley.core.resources import build_bus, build_cache, build_tokens
 from parley.core.settings import SettingError, Settings
 
 
@@ -54,6 +55,13 @@ def create_app(settings: Settings) -> FastAPI:
             limiter = RateLimiter(settings.cache.redis_url, strategy="sliding-window-counter")
             resources.push_async_callback(limiter.close)
 
+            # Closed after the writer stops (the stack unwinds in reverse): its last batches'
+            # missed-message checks are still published.
+            bus = await build_bus(settings)
+            resources.push_async_callback(bus.close)
+            missed = MissedMessages(db, bus, settings.limits.missed_message_email_seconds)
+            app.state.missed_messages = missed
+
             app.state.db = db
             app.state.cache = cache
             app.state.tokens = build_tokens(settings, cache)
@@ -75,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
                 lambda: _sink(app),
                 lambda chat_ids: _viewers_of(app, chat_ids),
                 lambda readers: _read_on_arrival(app, readers),
+                after_batch=missed.schedule,
             )
             app.state.directory = ChatDirectory(
                 db, lambda: _sink(app), lambda uow: chat_service(app.state, uow), app.state.users
@@ -91,7 +100,14 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.realtime = realtime
             app.state.events = realtime.sink
             app.state.viewers = realtime.viewers
-            app.state.checks = {"database": db.ping, "cache": cache.ping, "media": storage.ping}
+            app.state.checks = {
+                "database": db.ping,
+                "cache": cache.ping,
+                "broker": bus.ping,
+                "media": storage.ping,
+            }
+            await missed.start()
+            resources.push_async_callback(missed.stop)
             await realtime.start()
             resources.push_async_callback(realtime.stop)
             # Stopped first: what was submitted is stored and announced before the rest closes.

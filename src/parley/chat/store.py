@@ -164,6 +164,24 @@ class Reaction(Base):  # type: ignore[misc,valid-type]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
+class MissedMailClaim(Base):  # type: ignore[misc,valid-type]
+    """How far a member has been dealt with by missed-message emails in a chat.
+
+    ``up_to_seq``: messages up to this ``seq`` never cause another email (emailed, or passed over
+    while the chat was muted); ``emailed_at``: when the last email was handed on. Claimed with a
+    compare-and-set, so two checks of the same messages can never both email.
+    """
+
+    __tablename__ = "missed_mail_claims"
+
+    chat_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    up_to_seq: Mapped[int] = mapped_column(Seq, nullable=False)
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 def direct_key(a: str, b: str) -> str:
     """The one key of the 1:1 chat between ``a`` and ``b``, whoever starts it."""
     first, second = sorted((a, b))
@@ -872,3 +890,97 @@ async def insert_system_message(
     return Message(
         seq=int(result.scalar_one()), seen_at=None, edited_at=None, reply_to=None, client_id=None, **values
     )
+
+
+# --- missed-message emails --------------------------------------------------------------------------------
+
+
+@dataclass
+class MissedMailMember:
+    """A member of a chat as the missed-message check sees them."""
+
+    user_id: str
+    last_read_seq: int
+    muted_until: datetime | None
+    # The claim so far: None when this member was never claimed in this chat.
+    claimed_seq: int | None
+    emailed_at: datetime | None
+
+
+async def missed_mail_members(session: AsyncSession, chat_id: str) -> list[MissedMailMember]:
+    """Every member of the chat with their read position, mute and missed-mail claim (one query)."""
+    claim = MissedMailClaim
+    stmt = (
+        select(Member.user_id, Member.last_read_seq, Member.muted_until, claim.up_to_seq, claim.emailed_at)
+        .outerjoin(claim, and_(claim.chat_id == Member.chat_id, claim.user_id == Member.user_id))
+        .where(Member.chat_id == chat_id)
+        .order_by(Member.user_id)
+    )
+    return [
+        MissedMailMember(str(uid), int(read), muted, None if up_to is None else int(up_to), emailed)
+        for uid, read, muted, up_to, emailed in (await session.execute(stmt)).all()
+    ]
+
+
+async def unseen_candidates(
+    session: AsyncSession, chat_id: str, *, after_seq: int, limit: int
+) -> list[Message]:
+    """The newest ``limit`` messages past ``after_seq`` that can be unseen (not system, not deleted),
+    oldest first."""
+    stmt = (
+        select(Message)
+        .where(
+            Message.chat_id == chat_id,
+            Message.seq > after_seq,
+            Message.message_type != TYPE_SYSTEM,
+            Message.deleted.is_(False),
+        )
+        .order_by(Message.seq.desc())
+        .limit(limit)
+    )
+    return list(reversed((await session.scalars(stmt)).all()))
+
+
+async def claim_missed_mail(
+    session: AsyncSession,
+    chat_id: str,
+    user_id: str,
+    *,
+    previous: int | None,
+    up_to: int,
+    emailed_at: datetime | None,
+) -> bool:
+    """Move the member's claim from ``previous`` (None: no claim yet) to ``up_to``; False when
+    someone else moved it first (then they email, not the caller)."""
+    if previous is None:
+        values = {"chat_id": chat_id, "user_id": user_id, "up_to_seq": up_to, "emailed_at": emailed_at}
+        stmt = _insert_ignoring_conflicts(session, MissedMailClaim, values, ["chat_id", "user_id"])
+        inserted = await session.execute(stmt.returning(MissedMailClaim.user_id))
+        return inserted.first() is not None
+    changes: dict[str, Any] = {"up_to_seq": up_to}
+    if emailed_at is not None:
+        changes["emailed_at"] = emailed_at
+    moved = await session.execute(
+        update(MissedMailClaim)
+        .where(
+            MissedMailClaim.chat_id == chat_id,
+            MissedMailClaim.user_id == user_id,
+            MissedMailClaim.up_to_seq == previous,
+        )
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(moved.rowcount)  # type: ignore[attr-defined]
+
+
+async def recently_active_chats(
+    session: AsyncSession, since: datetime, limit: int
+) -> list[tuple[str, int, datetime]]:
+    """``(chat id, latest message seq, last activity)`` of chats with a message since ``since``, newest first."""
+    stmt = (
+        select(Chat.id, Chat.latest_message_seq, Chat.last_activity_at)
+        .where(Chat.last_activity_at >= since, Chat.latest_message_seq.is_not(None))
+        .order_by(Chat.last_activity_at.desc())
+        .limit(limit)
+    )
+    return [(str(cid), int(seq or 0), at) for cid, seq, at in (await session.execute(stmt)).all()]

@@ -113,6 +113,9 @@ class Sent:
     created: bool
 
 
+# Called once per stored batch, after its senders were answered, with {chat id: the batch's last
+# message seq there} (the missed-message email's schedule).
+AfterBatch = Callable[[dict[str, int]], Awaitable[None]]
 # Who has each of these chats open right now (user ids), for read-on-arrival.
 ViewersOf = Callable[[list[str]], Awaitable[dict[str, set[str]]]]
 # Marks ``chat`` read up to ``seq`` for each (chat, reader, seq, sender's token); returns {message id: seen at}.
@@ -152,6 +155,7 @@ class MessageWriter:
         max_batch: int = 256,
         max_pending: int = 2000,
         max_wait: float = 1.0,
+        after_batch: AfterBatch | None = None,
     ) -> None:
         self.db = db
         self.links = links
@@ -161,6 +165,7 @@ class MessageWriter:
         self.max_batch = max_batch
         self.max_pending = max_pending
         self.max_wait = max_wait
+        self.after_batch = after_batch
         self.batches = 0  # committed transactions, for tests and metrics
         self._waiting: deque[Draft] = deque()
         self._pending = 0
@@ -206,6 +211,7 @@ class MessageWriter:
             batch = self._deliveries.get_nowait()
             if batch is not None:
                 self._answer(batch)
+                await self._after(batch)
         for draft in self._waiting:
             if not draft.future.done():
                 draft.future.set_exception(ServiceUnavailable("The chat service is stopping"))
@@ -356,6 +362,19 @@ class MessageWriter:
                 log.error("chat.delivery.failed", error=f"{type(exc).__name__}: {exc}")
             finally:
                 self._answer(batch)
+            await self._after(batch)
+
+    async def _after(self, batch: _Batch) -> None:
+        """Hand the batch's chats to ``after_batch`` (once per batch; the senders already have their answer)."""
+        if self.after_batch is None or not batch.stored:
+            return
+        latest: dict[str, int] = {}
+        for stored in batch.stored:
+            latest[stored.message.chat_id] = max(latest.get(stored.message.chat_id, 0), stored.message.seq)
+        try:
+            await self.after_batch(latest)
+        except Exception as exc:
+            log.error("chat.after_batch.failed", chats=len(latest), error=f"{type(exc).__name__}: {exc}")
 
     async def _deliver(self, batch: _Batch) -> None:
         if not batch.stored:

@@ -5,6 +5,11 @@ persistent delivery mode, durable queues) before ``publish`` returns; a consumed
 acknowledged only after its handler finished; a failing handler's message is retried after each
 of ``retry_delays`` and then parked in ``<queue>.dead``; a message that is not a JSON object, or
 whose handler raises :class:`PermanentFailure`, is parked at once. Nothing is dropped.
+
+``publish_later`` delivers a message to its queue after a delay. On RabbitMQ it waits, persisted,
+in a queue per delay (``<queue>.delay.<ms>``, whose TTL dead-letters it into ``<queue>``), so it
+survives restarts of the broker and of every service; in process it is a timer, which lasts as long
+as the process does.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class Bus(Protocol):
     async def publish(
         self, queue: str, body: dict[str, Any], *, headers: dict[str, Any] | None = None
     ) -> None: ...
+    async def publish_later(self, queue: str, body: dict[str, Any], delay: float) -> None: ...
     async def consume(
         self, queue: str, handler: Handler, *, retry_delays: Sequence[float], prefetch: int = 10
     ) -> None: ...
@@ -164,6 +170,8 @@ class MemoryBus:
     """An in-process broker: queues live in this process and are shared by every service in it."""
 
     _brokers: ClassVar[dict[str, dict[str, asyncio.Queue[tuple[bytes, dict[str, Any]]]]]] = {}
+    # Delayed deliveries (``publish_later``), kept apart from any one bus so closing it keeps them.
+    _delayed: ClassVar[set[asyncio.TimerHandle]] = set()
 
     def __init__(self, url: str = "memory://") -> None:
         self.queues = MemoryBus._brokers.setdefault(url, {})
@@ -188,6 +196,19 @@ class MemoryBus:
 
     async def publish_raw(self, queue: str, raw: bytes, headers: dict[str, Any] | None = None) -> None:
         self._queue(queue).put_nowait((raw, dict(headers or {})))
+
+    async def publish_later(self, queue: str, body: dict[str, Any], delay: float) -> None:
+        # A timer of the process: every service in it shares the queues, so a restarted service
+        # still gets it; a restart of the process loses it (durability is the broker's).
+        item = (json.dumps(body).encode(), _outgoing_headers(None))
+        q = self._queue(queue)
+
+        def fire() -> None:
+            MemoryBus._delayed.discard(timer)
+            q.put_nowait(item)
+
+        timer = asyncio.get_running_loop().call_later(max(0.0, delay), fire)
+        MemoryBus._delayed.add(timer)
 
     async def consume(
         self, queue: str, handler: Handler, *, retry_delays: Sequence[float], prefetch: int = 10
@@ -300,11 +321,20 @@ class RabbitBus:
         await self._ensure(queue)
         await self._send(queue, raw, dict(headers or {}))
 
+    async def publish_later(self, queue: str, body: dict[str, Any], delay: float) -> None:
+        await self._ensure(queue)
+        target = await self._delay_queue(queue, delay, "delay")
+        await self._send(target, json.dumps(body).encode(), _outgoing_headers(None))
+
     async def _retry_queue(self, queue: str, delay: float) -> str:
+        return await self._delay_queue(queue, delay, "retry")
+
+    async def _delay_queue(self, queue: str, delay: float, kind: str) -> str:
         # One queue per delay: its TTL sends every message back to ``queue`` when due. The delay is
         # in the name so a changed schedule declares new queues instead of clashing with old ones.
+        # Every message of one such queue waits as long, so the oldest is always the first due.
         ms = max(1, int(delay * 1000))
-        name = f"{queue}.retry.{ms}"
+        name = f"{queue}.{kind}.{ms}"
         if name not in self._declared:
             assert self._publish_channel is not None
             await self._declare(

@@ -261,6 +261,8 @@ class LimitSettings(_Base):
     avatar_rate_per_hour: int = Field(20, ge=1)
     # How long after sending a sender may still edit a message.
     edit_window_seconds: int = Field(3600, ge=0)
+    # How long a message may stay unseen by a member before they get a missed-message email.
+    missed_message_email_seconds: float = Field(600, gt=0, le=7 * 24 * 3600)
     # Trust X-Forwarded-For from a proxy in front (the web gateway, an ingress).
     trust_forwarded_for: bool = False
 

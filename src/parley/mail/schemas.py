@@ -23,8 +23,10 @@ class MailRequest(BaseModel):
     # Notification mails: the one-click unsubscribe link, sent as RFC 8058 ``List-Unsubscribe``
     # and ``List-Unsubscribe-Post`` headers.
     unsubscribe_url: str | None = Field(None, alias="unsubscribeUrl", max_length=URL_MAX)
+    # The link the mail is about (a chat): clickable in the HTML part.
+    action_url: str | None = Field(None, alias="actionUrl", max_length=URL_MAX)
 
-    @field_validator("unsubscribe_url")
+    @field_validator("unsubscribe_url", "action_url")
     @classmethod
     def _link(cls, v: str | None) -> str | None:
         # RFC 8058 asks for HTTPS; plain HTTP is kept for local and development setups. Nothing that
@@ -32,7 +34,7 @@ class MailRequest(BaseModel):
         if v is not None and (
             not v.startswith(("https://", "http://")) or any(ch in v for ch in "\r\n\x00<> ")
         ):
-            raise ValueError("unsubscribeUrl must be one http(s) link")
+            raise ValueError("must be one http(s) link")
         return v
 
     @field_validator("subject")

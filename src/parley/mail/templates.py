@@ -12,6 +12,7 @@ from parley.mail.schemas import MailboxEntry
 CODE_PATTERN = re.compile(r"(?<!\d)\d{6}(?!\d)")
 
 _FONT = "-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
+_LINK_STYLE = "color:#4f46e5;word-break:break-all"
 _CODE_STYLE = (
     "display:inline-block;font-size:32px;font-weight:700;letter-spacing:6px;"
     "font-family:Menlo,Consolas,'Courier New',monospace;padding:4px 12px;margin:4px 0;"
@@ -30,18 +31,32 @@ def _highlight_codes(escaped: str) -> str:
     return CODE_PATTERN.sub(lambda m: f'<span style="{_CODE_STYLE}">{m.group(0)}</span>', escaped)
 
 
-def _paragraphs(text: str) -> str:
+def _linked(escaped: str, links: Sequence[str]) -> str:
+    # Only the links the publisher named become clickable; a link inside quoted text stays text.
+    for link in links:
+        target = escape(link)
+        escaped = escaped.replace(target, f'<a href="{target}" style="{_LINK_STYLE}">{target}</a>')
+    return escaped
+
+
+def _paragraphs(text: str, links: Sequence[str], codes: bool) -> str:
     blocks = [b for b in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()) if b.strip()]
+
+    def line_html(line: str) -> str:
+        escaped = escape(line)
+        return _linked(_highlight_codes(escaped) if codes else escaped, links)
+
     return "\n".join(
         '<p style="margin:0 0 16px;font-size:16px;line-height:1.5">'
-        + "<br>".join(_highlight_codes(escape(line)) for line in block.split("\n"))
+        + "<br>".join(line_html(line) for line in block.split("\n"))
         + "</p>"
         for block in blocks
     )
 
 
-def mail_html(subject: str, body: str) -> str:
-    """The HTML part of a mail: the text body, escaped, with any 6-digit code shown large."""
+def mail_html(subject: str, body: str, *, links: Sequence[str] = (), codes: bool = True) -> str:
+    """The HTML part of a mail: the text body, escaped, with any 6-digit code shown large (unless
+    ``codes`` is false) and each of ``links`` clickable where the body shows it."""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -52,7 +67,7 @@ def mail_html(subject: str, body: str) -> str:
 <body style="margin:0;padding:24px;background:#f4f5f7;font-family:{_FONT};color:#1f2328">
 <div style="max-width:480px;margin:0 auto;background:#ffffff;border-radius:8px;padding:24px">
 <p style="margin:0 0 16px;font-size:13px;font-weight:600;color:#6366f1">Parley</p>
-{_paragraphs(body)}
+{_paragraphs(body, links, codes)}
 </div>
 </body>
 </html>

@@ -13,6 +13,7 @@ from parley.core.resources import build_bus, build_cache, build_storage, build_t
 from parley.core.settings import Settings
 from parley.user.avatars import Avatars
 from parley.user.contacts import ChatContacts
+from parley.user.notifications import MissedMessageMailer
 from parley.user.otp import OtpStore, derive_key
 from parley.user.ratelimit import RateLimiter
 from parley.user.routes import routers
@@ -91,6 +92,16 @@ def create_app(settings: Settings) -> FastAPI:
                 login_rate=limits.login_rate_per_minute,
                 verify_rate=limits.verify_rate_per_minute,
             )
+            mailer = MissedMessageMailer(
+                db=db,
+                cache=cache,
+                bus=bus,
+                links=app.state.unsubscribe_links,
+                mail_queue=settings.bus.mail_queue,
+                public_url=settings.app.public_url,
+                delay_seconds=settings.limits.missed_message_email_seconds,
+            )
+            await mailer.start()
             app.state.checks = {
                 "database": db.ping,
                 "cache": cache.ping,
