@@ -121,7 +121,7 @@ export async function post(entry: OutboxEntry): Promise<Message> {
   try {
     answer = await s
       .timeout(SOCKET_ACK_TIMEOUT_MS)
-      .emitWithAck("sendMessage", { chatId, text, clientId, ...(replyTo ? { replyTo } : {}) });
+      .emitWithAck("sendMessage", { chatId, text, clientId, replyTo: replyTo ?? null });
   } catch {
     return overHttp(entry);
   }
