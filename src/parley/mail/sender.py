@@ -52,7 +52,7 @@ def build_message(mail: MailRequest, mail_from: str) -> EmailMessage:
         message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(mail.body)
-    message.add_alternative(mail_html(mail.subject, mail.body), subtype="html")
+    message.add_alternative(mail_html(mail.subject, mail.body, mail.code), subtype="html")
     return message
 
 

@@ -8,9 +8,6 @@ from html import escape
 
 from parley.mail.schemas import MailboxEntry
 
-# Six digits standing alone: a login code (not part of a longer number).
-CODE_PATTERN = re.compile(r"(?<!\d)\d{6}(?!\d)")
-
 _FONT = "-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
 _CODE_STYLE = (
     "display:inline-block;font-size:32px;font-weight:700;letter-spacing:6px;"
@@ -19,29 +16,27 @@ _CODE_STYLE = (
 )
 
 
-def find_code(text: str) -> str | None:
-    """The first 6-digit code in ``text``, if there is one."""
-    match = CODE_PATTERN.search(text)
-    return match.group(0) if match else None
+def _highlight_code(escaped: str, code: str | None) -> str:
+    # Only the code the mail says it carries (digits, unchanged by escaping) is shown large; other
+    # numbers, such as those in a quoted chat message, stay as they are.
+    if not code:
+        return escaped
+    standalone = re.compile(rf"(?<![0-9]){re.escape(code)}(?![0-9])")
+    return standalone.sub(f'<span style="{_CODE_STYLE}">{code}</span>', escaped)
 
 
-def _highlight_codes(escaped: str) -> str:
-    # Runs on escaped text: escaping leaves digits alone, so the codes are still where they were.
-    return CODE_PATTERN.sub(lambda m: f'<span style="{_CODE_STYLE}">{m.group(0)}</span>', escaped)
-
-
-def _paragraphs(text: str) -> str:
+def _paragraphs(text: str, code: str | None) -> str:
     blocks = [b for b in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()) if b.strip()]
     return "\n".join(
         '<p style="margin:0 0 16px;font-size:16px;line-height:1.5">'
-        + "<br>".join(_highlight_codes(escape(line)) for line in block.split("\n"))
+        + "<br>".join(_highlight_code(escape(line), code) for line in block.split("\n"))
         + "</p>"
         for block in blocks
     )
 
 
-def mail_html(subject: str, body: str) -> str:
-    """The HTML part of a mail: the text body, escaped, with any 6-digit code shown large."""
+def mail_html(subject: str, body: str, code: str | None = None) -> str:
+    """The HTML part of a mail: the text body, escaped, with its login ``code`` (if any) shown large."""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -52,7 +47,7 @@ def mail_html(subject: str, body: str) -> str:
 <body style="margin:0;padding:24px;background:#f4f5f7;font-family:{_FONT};color:#1f2328">
 <div style="max-width:480px;margin:0 auto;background:#ffffff;border-radius:8px;padding:24px">
 <p style="margin:0 0 16px;font-size:13px;font-weight:600;color:#6366f1">Parley</p>
-{_paragraphs(body)}
+{_paragraphs(body, code)}
 </div>
 </body>
 </html>
@@ -92,8 +87,7 @@ _PAGE_SCRIPT = """
 
 
 def _entry(mail: MailboxEntry) -> str:
-    code = find_code(mail.body)
-    shown = f'<div class="code">{code}</div>' if code else ""
+    shown = f'<div class="code">{escape(mail.code)}</div>' if mail.code else ""
     return f"""<article>
 <div class="meta"><span>To: {escape(mail.to)}</span><time>{escape(mail.received_at)}</time></div>
 <div class="subject">{escape(mail.subject)}</div>
