@@ -184,7 +184,8 @@ export function MessageList({
     if (!el || !divider) return;
     el.scrollTo({ top: Math.max(0, divider.offsetTop - 8), behavior: "smooth" });
     setUnreadAbove(false);
-    divider.focus({ preventScroll: true });
+    // The button goes away: keep the keyboard in the messages.
+    el.focus({ preventScroll: true });
   }, [unreadDivider]);
 
   function onScroll() {
@@ -261,7 +262,6 @@ export function MessageList({
                         role="separator"
                         aria-label="Unread messages"
                         data-testid="unread-divider"
-                        tabIndex={-1}
                         className="my-2 flex items-center gap-3 text-xs font-semibold text-accent"
                       >
                         <span className="h-px flex-1 bg-accent/40" />
