@@ -6,6 +6,7 @@ WEB_SOURCES := $(shell find web/app web/components web/lib web/public -type f 2>
 	$(wildcard web/*.ts web/*.mjs web/*.js web/*.json)
 
 API_TYPES := lib/api-types.gen.ts
+SOCKET_TYPES := lib/socket-types.gen.ts
 
 export NEXT_TELEMETRY_DISABLED := 1
 
@@ -49,10 +50,17 @@ lint: dev web/node_modules/.package-lock.json
 	@# The committed API types must match what the server's OpenAPI document generates today.
 	$(BIN)/python -m parley.web.openapi | (cd web && npx --no-install openapi-typescript --check -o $(API_TYPES)) \
 		|| { echo "web/$(API_TYPES) is stale: run make api-types"; exit 1; }
+	@# The same for the Socket.IO event types and the chat service's /asyncapi.json.
+	$(BIN)/python -m parley.chat.realtime.asyncapi --typescript-input \
+		| (cd web && npx --no-install openapi-typescript --check -o $(SOCKET_TYPES)) \
+		|| { echo "web/$(SOCKET_TYPES) is stale: run make api-types"; exit 1; }
 
-# The web app's HTTP types, generated from the merged /openapi.json of `parley up` (committed).
+# The web app's HTTP types, generated from the merged /openapi.json of `parley up`, and its
+# Socket.IO event types, from the chat service's /asyncapi.json (both committed).
 api-types: dev web/node_modules/.package-lock.json
 	$(BIN)/python -m parley.web.openapi | (cd web && npx --no-install openapi-typescript -o $(API_TYPES))
+	$(BIN)/python -m parley.chat.realtime.asyncapi --typescript-input \
+		| (cd web && npx --no-install openapi-typescript -o $(SOCKET_TYPES))
 
 format: dev web/node_modules/.package-lock.json
 	$(BIN)/ruff check --fix src tests

@@ -21,5 +21,12 @@ export default defineConfig([
       ],
     },
   },
-  globalIgnores([".next/**", "out/**", "node_modules/**", "next-env.d.ts", "lib/api-types.gen.ts"]),
+  globalIgnores([
+    ".next/**",
+    "out/**",
+    "node_modules/**",
+    "next-env.d.ts",
+    "lib/api-types.gen.ts",
+    "lib/socket-types.gen.ts",
+  ]),
 ]);

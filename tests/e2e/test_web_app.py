@@ -295,7 +295,7 @@ def test_writing_offline_survives_a_restart_and_a_reload_and_goes_out_once_in_or
             first = bob.page.get_by_test_id("message-list").get_by_text("Chapter 1", exact=True)
             expect(first).to_be_in_viewport()
             expect(
-                bob.page.get_by_test_id("message").filter(has=bob.page.get_by_text("Chapter 40", exact=True))
+                bob.page.get_by_test_id("message-list").get_by_text("Chapter 40", exact=True)
             ).not_to_be_in_viewport()
             # Alice's app is installed for offline use before the server goes; she reads both chats.
             alice.page.evaluate("navigator.serviceWorker.ready.then(() => true)")
@@ -303,9 +303,7 @@ def test_writing_offline_survives_a_restart_and_a_reload_and_goes_out_once_in_or
             alice.page.wait_for_function("navigator.serviceWorker.controller !== null")
             open_chat(alice, direct, "bob", phone=False)
             expect(
-                alice.page.get_by_test_id("message").filter(
-                    has=alice.page.get_by_text("Chapter 40", exact=True)
-                )
+                alice.page.get_by_test_id("message-list").get_by_text("Chapter 40", exact=True)
             ).to_be_visible()
             open_chat(alice, other, "carol", phone=False)
             expect(alice.page.get_by_test_id("message").filter(has_text="Hi Carol")).to_be_visible()
@@ -314,7 +312,7 @@ def test_writing_offline_survives_a_restart_and_a_reload_and_goes_out_once_in_or
         chat_item(alice, direct).click()
         expect(alice.page).to_have_url(re.compile(rf"/chats\?c={direct}$"))
         expect(
-            alice.page.get_by_test_id("message").filter(has=alice.page.get_by_text("Chapter 40", exact=True))
+            alice.page.get_by_test_id("message-list").get_by_text("Chapter 40", exact=True)
         ).to_be_visible()
         chat_item(alice, other).click()
         expect(alice.page.get_by_test_id("message").filter(has_text="Hi Carol")).to_be_visible()

@@ -362,6 +362,8 @@ def mail(to: str, code: str | None = None, **extra: Any) -> dict[str, Any]:
         "to": to,
         "subject": "Your Parley login code",
         "body": f"Your Parley login code is {code}\n\nIt expires in 5 minutes and works once.",
+        "kind": "otp",
+        "code": code,
         **extra,
     }
 

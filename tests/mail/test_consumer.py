@@ -64,6 +64,9 @@ async def test_a_good_message_is_sent_and_logged_by_domain_only() -> None:
         {"to": "alice@example.com", "subject": "Hi", "body": "x" * (BODY_MAX + 1)},
         {"to": ["alice@example.com"], "subject": "Hi", "body": "text"},
         {"to": "alice@example.com", "subject": 42, "body": "text"},
+        {**GOOD, "code": "12ab56"},
+        {**GOOD, "code": 123456},
+        {**GOOD, "kind": "Not a kind"},
     ],
 )
 async def test_an_invalid_message_fails_for_good(body: dict[str, Any]) -> None:
@@ -75,6 +78,15 @@ async def test_an_invalid_message_fails_for_good(body: dict[str, Any]) -> None:
     assert mails("dead") == before + 1
     assert str(caught.value).startswith("invalid mail (")
     assert "eve@" not in str(caught.value), "the reason names fields, not values"
+
+
+async def test_the_code_is_a_field_of_its_own_and_the_seeds_message_still_works() -> None:
+    sender = FakeSender()
+    consumer = MailConsumer(sender, retry_delays=[1])
+    await consumer(envelope({**GOOD, "kind": "otp", "code": "123456"}))
+    await consumer(envelope(GOOD))  # as the seed publishes it
+    await consumer(envelope({**GOOD, "kind": "digest", "template": "v2"}))  # kinds it does not know yet
+    assert [(m.kind, m.code) for m in sender.sent] == [("otp", "123456"), (None, None), ("digest", None)]
 
 
 async def test_limits_are_inclusive() -> None:

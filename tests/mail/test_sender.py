@@ -33,6 +33,8 @@ def otp_mail(to: str = "alice@example.com", code: str = "482913") -> MailRequest
         to=to,
         subject="Your Parley login code",
         body=f"Your Parley login code is {code}\n\nIt expires in 5 minutes & works <once>.",
+        kind="otp",
+        code=code,
     )
 
 

@@ -43,7 +43,7 @@ def render(req: MissedMessagesEmail, names: dict[str, str]) -> dict[str, str]:
         chat_url="https://parley.example/chats?c=" + "c" * 24,
         unsubscribe_url="https://parley.example/api/v1/user/unsubscribe?user=b&sig=s",
         delay_seconds=600,
-    )
+    ).to_message()
 
 
 def test_a_group_mail_names_the_group_quotes_by_name_and_counts_the_rest() -> None:

@@ -81,7 +81,7 @@ async def test_first_login_creates_the_user(stack: Stack) -> None:
     seen = len(await stack.mails_to(email.lower()))
     response = await client.post("/api/v1/login", json={"email": f"  {email.upper()} "})
     assert response.status_code == 200, response.text
-    assert response.json() == {"message": "OTP sent to your email"}
+    assert response.json() == {"message": "OTP sent to your email", "expiresIn": 300, "resendIn": 60}
     mail = await stack.mail_for(email.lower(), seen=seen)
     assert mail["subject"] == "Your Parley login code"
     assert "5 minutes" in mail["body"]
@@ -109,6 +109,30 @@ async def test_logging_in_again_finds_the_same_user(stack: Stack, alice: Person)
     again = await stack.login(alice.email)
     assert again.id == alice.id
     assert again.token != alice.token
+
+
+async def test_the_login_answer_and_the_queued_mail_carry_the_real_lifetime_and_the_code(
+    stack: Stack,
+) -> None:
+    """``expiresIn``/``resendIn`` follow the settings; the queue message names its code (no parsing)."""
+    queue_url = f"memory://lifetime-{new_id()}"
+    settings = make_settings(stack.backend, amqp_url=queue_url, otp_ttl_seconds=90, otp_resend_seconds=15)
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app, client=(random_ip(), 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://user") as client:
+            email = unique_email("lifetime")
+            response = await client.post("/api/v1/login", json={"email": email})
+            assert response.status_code == 200, response.text
+            assert response.json() == {"message": "OTP sent to your email", "expiresIn": 90, "resendIn": 15}
+            raw, _ = MemoryBus(queue_url).queues["send-otp"].get_nowait()
+            mail = json.loads(raw)
+            # The seed's three fields, and what the mail is and which code it carries.
+            assert set(mail) == {"to", "subject", "body", "kind", "code"}
+            assert (mail["to"], mail["kind"]) == (email, "otp")
+            assert mail["body"].count(mail["code"]) == 1 and "90 seconds" in mail["body"]
+            verified = await client.post("/api/v1/verify", json={"email": email, "otp": mail["code"]})
+            assert verified.status_code == 200, verified.text
 
 
 @pytest.mark.parametrize(

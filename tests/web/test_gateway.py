@@ -35,6 +35,8 @@ from tests.fixtures.stack import Stack
         ("/dev/mail", "mail"),
         ("/dev/mail/messages", "mail"),
         ("/.well-known/jwks.json", "user"),
+        ("/asyncapi.json", "chat"),
+        ("/openapi.json", None),
         ("/", None),
         ("/chats", None),
     ],

@@ -16,7 +16,16 @@ import {
   replaceMessage,
   upsertMessage,
 } from "@/lib/messages";
-import { dequeue, enqueue, flushOutbox, onOutboxResult, outboxEntries } from "@/lib/outbox";
+import {
+  dequeue,
+  enqueue,
+  flushOutbox,
+  onOutboxProgress,
+  onOutboxResult,
+  outboxEntries,
+  outboxImage,
+  type OutboxEntry,
+} from "@/lib/outbox";
 import { shownConversations } from "@/lib/shown";
 import type { Message, UiMessage } from "@/lib/types";
 import { uuid } from "@/lib/utils";
@@ -49,9 +58,40 @@ function withOutbox(list: UiMessage[], chatId: string): UiMessage[] {
         sender: entry.sender,
         text: entry.text,
         now: new Date(entry.createdAt),
+        // Its image is shown once it is read back from storage (see useConversation).
+        width: entry.image?.width,
+        height: entry.image?.height,
       }),
     );
   return waiting.length ? [...list, ...waiting] : list;
+}
+
+/** An outbox entry for a message and, when it has one, its image. */
+function entryFor(
+  clientId: string,
+  chatId: string,
+  sender: string,
+  text: string,
+  createdAt: string,
+  replyTo: string | null,
+  image: { file: File; width?: number; height?: number } | null,
+): OutboxEntry {
+  return {
+    clientId,
+    chatId,
+    sender,
+    text,
+    createdAt,
+    replyTo,
+    image: image
+      ? {
+          name: image.file.name || "image",
+          type: image.file.type,
+          width: image.width,
+          height: image.height,
+        }
+      : null,
+  };
 }
 
 /**
@@ -191,36 +231,44 @@ export function useConversation(chatId: string) {
     }
   }, [chatId, hasMore, loadingOlder]);
 
-  const fail = useCallback((clientId: string, err: unknown) => {
-    if (err instanceof DOMException && err.name === "AbortError") return;
-    setMessages((current) =>
-      patchByClientId(current, clientId, {
-        status: "failed",
-        error: describeError(err, "send"),
-        failedStatus: err instanceof ApiError ? err.status : 0,
-        progress: undefined,
-      }),
+  // Images waiting in the outbox since before a reload: their previews, read back from storage.
+  const missingPreviews = messages
+    .filter((m) => m.status === "pending" && !m.image && m.clientId)
+    .map((m) => m.clientId as string)
+    .join(" ");
+  useEffect(() => {
+    if (!missingPreviews) return;
+    let cancelled = false;
+    const entries = outboxEntries(chatId).filter(
+      (e) => e.image && missingPreviews.split(" ").includes(e.clientId),
     );
-  }, []);
+    for (const entry of entries) {
+      void outboxImage(entry.clientId).then((blob) => {
+        if (cancelled || !blob || !entry.image) return;
+        const file = new File([blob], entry.image.name, { type: entry.image.type });
+        const url = URL.createObjectURL(file);
+        objectUrls.current.push(url);
+        setMessages((current) =>
+          patchByClientId(current, entry.clientId, {
+            image: { url, width: entry.image?.width, height: entry.image?.height },
+            messageType: "image",
+            file,
+          }),
+        );
+      });
+    }
+    return () => {
+      cancelled = true;
+    };
+  }, [chatId, missingPreviews]);
 
-  const stored = useCallback(
-    (clientId: string, message: Message) =>
-      setMessages((current) => upsertMessage(current, message, clientId)),
+  // Upload progress of the images the outbox is sending.
+  useEffect(
+    () =>
+      onOutboxProgress((clientId, progress) =>
+        setMessages((current) => patchByClientId(current, clientId, { progress })),
+      ),
     [],
-  );
-
-  /** Sends an image over HTTP (multipart, with upload progress); text goes through the outbox. */
-  const transmit = useCallback(
-    (clientId: string, text: string, file: File | null, replyTo: string | null) => {
-      const input = { chatId, text, clientId, image: file, replyTo };
-      api
-        .sendMessage(input, (progress) =>
-          setMessages((current) => patchByClientId(current, clientId, { progress })),
-        )
-        .promise.then(({ message }) => stored(clientId, message))
-        .catch((err: unknown) => fail(clientId, err));
-    },
-    [chatId, fail, stored],
   );
 
   // Messages from the outbox: stored by the server now, or refused by it.
@@ -247,21 +295,6 @@ export function useConversation(chatId: string) {
     (text: string, image: OutgoingImage | null, replyTo: UiMessage | null = null) => {
       if (removedRef.current) return;
       const clientId = uuid();
-      if (!image) {
-        // Text goes through the outbox: kept across reloads, sent in order once we are online.
-        const bubble = pendingMessage({ clientId, chatId, sender: user._id, text, replyTo });
-        enqueue({
-          clientId,
-          chatId,
-          sender: user._id,
-          text,
-          createdAt: bubble.createdAt,
-          replyTo: replyTo?._id ?? null,
-        });
-        setMessages((current) => [...current, bubble]);
-        void flushOutbox();
-        return;
-      }
       if (image) objectUrls.current.push(image.previewUrl);
       const bubble = pendingMessage({
         clientId,
@@ -274,10 +307,16 @@ export function useConversation(chatId: string) {
         height: image?.height,
         replyTo,
       });
+      // Everything goes through the outbox, images too: kept across reloads (images in
+      // IndexedDB), sent in the order written once we are online.
+      enqueue(
+        entryFor(clientId, chatId, user._id, text, bubble.createdAt, replyTo?._id ?? null, image),
+        image?.file,
+      );
       setMessages((current) => [...current, bubble]);
-      transmit(clientId, text, image?.file ?? null, replyTo?._id ?? null);
+      void flushOutbox();
     },
-    [chatId, transmit, user._id],
+    [chatId, user._id],
   );
 
   /** Sends a failed message again with the same clientId, so the server stores it once. */
@@ -293,21 +332,22 @@ export function useConversation(chatId: string) {
           progress: 0,
         }),
       );
-      if (!message.file) {
-        enqueue({
+      const file = message.file ?? null;
+      enqueue(
+        entryFor(
           clientId,
           chatId,
-          sender: message.sender,
-          text: message.text,
-          createdAt: message.createdAt,
-          replyTo: message.replyTo?._id ?? null,
-        });
-        void flushOutbox();
-        return;
-      }
-      transmit(clientId, message.text, message.file ?? null, message.replyTo?._id ?? null);
+          message.sender,
+          message.text,
+          message.createdAt,
+          message.replyTo?._id ?? null,
+          file ? { file, width: message.image?.width, height: message.image?.height } : null,
+        ),
+        file,
+      );
+      void flushOutbox();
     },
-    [chatId, transmit],
+    [chatId],
   );
 
   const discard = useCallback((clientId: string) => {
@@ -380,6 +420,40 @@ export function useConversation(chatId: string) {
     [chatId],
   );
 
+  /**
+   * Loads older pages until `count` messages from others are loaded (the ones unread when the
+   * chat opened), or the start of the history, so the unread divider can mark the first of them.
+   */
+  const ensureUnreadLoaded = useCallback(
+    async (count: number) => {
+      const fromOthers = (list: readonly { sender: string; messageType?: string }[]) =>
+        list.filter((m) => m.sender !== user._id && m.messageType !== "system").length;
+      const stored = messagesRef.current.filter((m) => m.status !== "pending");
+      let have = fromOthers(stored);
+      if (have >= count || stored.length < MESSAGE_PAGE_SIZE) return;
+      let before = oldestStoredId(messagesRef.current);
+      const pages: Message[][] = [];
+      for (let i = 0; i < MAX_JUMP_PAGES && before && have < count; i++) {
+        try {
+          const page = await api.getMessages(chatId, { before, limit: MESSAGE_PAGE_SIZE });
+          const list = Array.isArray(page?.messages) ? page.messages : [];
+          pages.unshift(list);
+          have += fromOthers(list);
+          if (list.length < MESSAGE_PAGE_SIZE) {
+            setHasMore(false);
+            break;
+          }
+          before = list[0]?._id ?? null;
+        } catch {
+          break;
+        }
+      }
+      const older = pages.flat();
+      if (older.length) setMessages((current) => prependHistory(current, older));
+    },
+    [chatId, user._id],
+  );
+
   useEffect(() => {
     const urls = objectUrls.current;
     return () => urls.forEach((url) => URL.revokeObjectURL(url));
@@ -400,6 +474,7 @@ export function useConversation(chatId: string) {
     remove,
     react,
     ensureLoaded,
+    ensureUnreadLoaded,
     removed,
     reload: loadLatest,
   };

@@ -234,7 +234,7 @@ export interface paths {
         put?: never;
         /**
          * Email a one-time login code
-         * @description Sends a 6-digit code to the address; it expires after a few minutes and works once. The same address may ask again after a cooldown (429 with `Retry-After` until then).
+         * @description Sends a 6-digit code to the address; it works once, for `expiresIn` seconds. The same address may ask again after `resendIn` seconds (429 with `Retry-After` until then).
          */
         post: operations["auth-login"];
         delete?: never;
@@ -1058,6 +1058,26 @@ export interface components {
              * @example alice@example.com
              */
             email: string;
+        };
+        /**
+         * LoginResponse
+         * @description A code is on its way; how long it works, and when another may be asked for.
+         */
+        LoginResponse: {
+            /**
+             * Expiresin
+             * @description Seconds the code works for, from now.
+             * @example 300
+             */
+            expiresIn: number;
+            /** Message */
+            message: string;
+            /**
+             * Resendin
+             * @description Seconds until another code may be asked for.
+             * @example 60
+             */
+            resendIn: number;
         };
         /**
          * MailboxEntry
@@ -2272,7 +2292,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MessageResponse"];
+                    "application/json": components["schemas"]["LoginResponse"];
                 };
             };
             /** @description Bad Request */

@@ -114,7 +114,8 @@ const enc = encodeURIComponent;
 
 // ---- user service -------------------------------------------------------
 
-export function login(email: string): Promise<Schemas["MessageResponse"]> {
+/** Emails a code: the answer says how long it works (`expiresIn`) and when to ask again (`resendIn`). */
+export function login(email: string): Promise<Schemas["LoginResponse"]> {
   return call("POST", "/login", { body: { email }, auth: false });
 }
 

@@ -1,10 +1,12 @@
 /**
- * Messages written while the server could not be reached. They are kept in localStorage (so a
- * reload keeps them), shown as pending in their chat, and sent once each, in the order they were
- * written, when the connection returns: one at a time, each with its `clientId`, so a send that
- * reached the server before the connection dropped is stored once.
+ * Messages on their way, and those written while the server could not be reached. They are kept
+ * in localStorage (so a reload keeps them), their images in IndexedDB, shown as pending in their
+ * chat, and sent once each, in the order they were written, when the connection returns: one at
+ * a time, each with its `clientId`, so a send that reached the server before the connection
+ * dropped is stored once.
  */
-import { sendText } from "./api";
+import { createStore, del, get, set, type UseStore } from "idb-keyval";
+import { sendMessage, sendText } from "./api";
 import { ApiError } from "./errors";
 import type { ParleySocket } from "./socket";
 import type { Message } from "./types";
@@ -17,6 +19,8 @@ export interface OutboxEntry {
   createdAt: string;
   /** The id of the message this one answers. */
   replyTo?: string | null;
+  /** An image goes with the text: the file waits in IndexedDB under the entry's clientId. */
+  image?: { name: string; type: string; width?: number; height?: number } | null;
 }
 
 export type OutboxResult =
@@ -50,16 +54,60 @@ export function outboxEntries(chatId?: string): OutboxEntry[] {
   return chatId ? all.filter((entry) => entry.chatId === chatId) : all;
 }
 
-export function enqueue(entry: OutboxEntry): void {
+// ---- images -------------------------------------------------------------
+
+let imageStore: UseStore | null = null;
+
+function images(): UseStore | null {
+  if (typeof indexedDB === "undefined") return null;
+  imageStore ??= createStore("parley-outbox", "images");
+  return imageStore;
+}
+
+/** This page's files by clientId: they go out from here, IndexedDB keeps them for after a reload. */
+const files = new Map<string, Blob>();
+
+/** The image of a waiting entry: from this page, else from IndexedDB (after a reload); or null. */
+export async function outboxImage(clientId: string): Promise<Blob | null> {
+  const here = files.get(clientId);
+  if (here) return here;
+  const store = images();
+  if (!store) return null;
+  try {
+    const kept = await get<Blob>(clientId, store);
+    return kept instanceof Blob ? kept : null;
+  } catch {
+    return null;
+  }
+}
+
+function forgetImage(clientId: string): void {
+  files.delete(clientId);
+  const store = images();
+  if (store) void del(clientId, store).catch(() => undefined);
+}
+
+/** Queues `entry` behind what waits already; its image, if any, is `file`. */
+export function enqueue(entry: OutboxEntry, file?: Blob | null): void {
+  if (entry.image && file) {
+    files.set(entry.clientId, file);
+    const store = images();
+    // Storage full or disabled: the image still goes out from this page.
+    if (store) void set(entry.clientId, file, store).catch(() => undefined);
+  }
   const all = read().filter((e) => e.clientId !== entry.clientId);
   write([...all, entry]);
 }
 
 export function dequeue(clientId: string): void {
-  write(read().filter((e) => e.clientId !== clientId));
+  const all = read();
+  if (all.some((e) => e.clientId === clientId && e.image)) forgetImage(clientId);
+  write(all.filter((e) => e.clientId !== clientId));
 }
 
 export function clearOutbox(): void {
+  for (const entry of read()) if (entry.image) forgetImage(entry.clientId);
+  files.clear();
   write([]);
 }
 
@@ -69,6 +117,16 @@ const listeners = new Set<(result: OutboxResult) => void>();
 export function onOutboxResult(listener: (result: OutboxResult) => void): () => void {
   listeners.add(listener);
   return () => listeners.delete(listener);
+}
+
+const progressListeners = new Set<(clientId: string, fraction: number) => void>();
+
+/** Hears the upload progress (0..1) of images on their way; returns the unsubscribe. */
+export function onOutboxProgress(
+  listener: (clientId: string, fraction: number) => void,
+): () => void {
+  progressListeners.add(listener);
+  return () => progressListeners.delete(listener);
 }
 
 let flushing: Promise<void> | null = null;
@@ -109,12 +167,25 @@ async function overHttp(entry: OutboxEntry): Promise<Message> {
   return (await sendText({ chatId, text, clientId, replyTo })).message;
 }
 
+/** An image goes as multipart over HTTP, with upload progress. */
+async function withImage(entry: OutboxEntry): Promise<Message> {
+  const { chatId, text, clientId, replyTo, image } = entry;
+  const blob = await outboxImage(clientId);
+  // The file is gone (storage cleared): the server says what a message without it lacks.
+  const file = blob && image ? new File([blob], image.name, { type: image.type }) : null;
+  const handle = sendMessage({ chatId, text, clientId, replyTo, image: file }, (fraction) =>
+    progressListeners.forEach((listener) => listener(clientId, fraction)),
+  );
+  return (await handle.promise).message;
+}
+
 /**
  * One send: `sendMessage` over the socket with an acknowledgement while it is connected, else
  * JSON over HTTP. No acknowledgement in time (a connection lost on the way) goes over HTTP with
  * the same clientId, which the server stores once.
  */
 export async function post(entry: OutboxEntry): Promise<Message> {
+  if (entry.image) return withImage(entry);
   const s = socket;
   if (!s || !s.connected) return overHttp(entry);
   const { chatId, text, clientId, replyTo } = entry;
@@ -122,7 +193,7 @@ export async function post(entry: OutboxEntry): Promise<Message> {
   try {
     answer = await s
       .timeout(SOCKET_ACK_TIMEOUT_MS)
-      .emitWithAck("sendMessage", { chatId, text, clientId, ...(replyTo ? { replyTo } : {}) });
+      .emitWithAck("sendMessage", { chatId, text, clientId, replyTo: replyTo ?? null });
   } catch {
     return overHttp(entry);
   }

@@ -117,9 +117,33 @@ export function subscribeSession(listener: (change: SessionChange) => void): () 
 /** When the last code was requested for an email, so the resend countdown survives a reload. */
 const CODE_SENT_KEY = "parley.codeSent";
 
-export function rememberCodeSent(email: string, availableAt: number): void {
+interface CodeSent {
+  email?: string;
+  availableAt?: number;
+  expiresAt?: number;
+}
+
+function readCodeSent(email: string): CodeSent {
   try {
-    window.sessionStorage.setItem(CODE_SENT_KEY, JSON.stringify({ email, availableAt }));
+    const raw = window.sessionStorage.getItem(CODE_SENT_KEY);
+    const parsed = raw ? (JSON.parse(raw) as CodeSent) : {};
+    return parsed.email === email ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Remembers when a new code may be asked for `email` and, when known, when its code stops
+ * working (epoch ms); without `expiresAt` the expiry already remembered for it is kept.
+ */
+export function rememberCodeSent(email: string, availableAt: number, expiresAt?: number): void {
+  try {
+    const kept = expiresAt ?? readCodeSent(email).expiresAt;
+    window.sessionStorage.setItem(
+      CODE_SENT_KEY,
+      JSON.stringify({ email, availableAt, ...(kept ? { expiresAt: kept } : {}) }),
+    );
   } catch {
     /* ignore */
   }
@@ -127,16 +151,14 @@ export function rememberCodeSent(email: string, availableAt: number): void {
 
 /** Epoch ms when a new code may be requested for `email`, or 0. */
 export function resendAvailableAt(email: string): number {
-  try {
-    const raw = window.sessionStorage.getItem(CODE_SENT_KEY);
-    if (!raw) return 0;
-    const parsed = JSON.parse(raw) as { email?: string; availableAt?: number };
-    return parsed.email === email && typeof parsed.availableAt === "number"
-      ? parsed.availableAt
-      : 0;
-  } catch {
-    return 0;
-  }
+  const { availableAt } = readCodeSent(email);
+  return typeof availableAt === "number" ? availableAt : 0;
+}
+
+/** Epoch ms when the last code sent to `email` stops working, or 0 when it is not known. */
+export function codeExpiresAt(email: string): number {
+  const { expiresAt } = readCodeSent(email);
+  return typeof expiresAt === "number" ? expiresAt : 0;
 }
 
 const NAMING_KEY = "parley.offer-naming";

@@ -4,33 +4,30 @@
  */
 import { io, type Socket } from "socket.io-client";
 import { SOCKET_URL } from "./config";
-import type { ChatUpdatedEvent, Message, SeenEvent, TypingEvent } from "./types";
+import type { components } from "./socket-types.gen";
 
-export interface ServerToClientEvents {
-  getOnlineUser: (userIds: string[]) => void;
-  newMessage: (message: Message) => void;
-  messagesSeen: (event: SeenEvent) => void;
-  userTyping: (event: TypingEvent) => void;
-  userStoppedTyping: (event: TypingEvent) => void;
-  newChat: (event: { chatId: string }) => void;
-  messageUpdated: (message: Message) => void;
-  chatUpdated: (event: ChatUpdatedEvent) => void;
-  removedFromChat: (event: { chatId: string }) => void;
-}
+/**
+ * The event payloads, generated from the chat service's AsyncAPI document
+ * (`/asyncapi.json`, `make api-types`): event name → payload.
+ */
+type Events = components["schemas"];
+type ServerEvents = Events["ServerToClientEvents"];
+type ClientEvents = Events["ClientToServerEvents"];
+type ClientAcks = Events["ClientToServerAcks"];
 
-/** The acknowledgement of `sendMessage`. */
-export type SendAck = { message: Message } | { error: { message: string; code?: string } };
+export type ServerToClientEvents = {
+  [E in keyof ServerEvents]: (payload: ServerEvents[E]) => void;
+};
 
-export interface ClientToServerEvents {
-  typing: (payload: { chatId: string }) => void;
-  stopTyping: (payload: { chatId: string }) => void;
-  joinChat: (payload: { chatId: string }) => void;
-  leaveChat: (payload: { chatId: string }) => void;
-  sendMessage: (
-    payload: { chatId: string; text: string; clientId: string; replyTo?: string },
-    ack: (answer: SendAck) => void,
-  ) => void;
-}
+/** Client events; those the server acknowledges take a callback for its answer. */
+export type ClientToServerEvents = {
+  [E in keyof ClientEvents]: E extends keyof ClientAcks
+    ? (payload: ClientEvents[E], ack: (answer: ClientAcks[E]) => void) => void
+    : (payload: ClientEvents[E]) => void;
+};
+
+/** The acknowledgement of `sendMessage`: `{message}` once stored, or `{error: {message, code}}`. */
+export type SendAck = ClientAcks["sendMessage"];
 
 export type ParleySocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 

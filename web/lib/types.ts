@@ -32,14 +32,6 @@ export type SystemInfo = Schemas["SystemOut"];
 
 export type Message = Schemas["MessageOut"];
 
-/** `chatUpdated`: a group was renamed or its members changed. */
-export interface ChatUpdatedEvent {
-  chatId: string;
-  name?: string | null;
-  users: string[];
-  admins?: string[];
-}
-
 export type MessageStatus = "pending" | "sent" | "seen" | "failed";
 
 /** A message as the conversation view holds it: stored, or still on its way. */
@@ -57,15 +49,4 @@ export interface UiMessage extends Omit<Message, "image"> {
   failedStatus?: number;
   /** The file to send again on retry. */
   file?: File | null;
-}
-
-export interface SeenEvent {
-  chatId: string;
-  seenBy: string;
-  messageIds: string[];
-}
-
-export interface TypingEvent {
-  chatId: string;
-  userId: string;
 }

@@ -17,6 +17,7 @@ from parley.chat.documents import MediaLinks
 from parley.chat.events import EventSink, Viewers
 from parley.chat.notifications import MissedMessages
 from parley.chat.realtime import Realtime
+from parley.chat.realtime.asyncapi import router as asyncapi_router
 from parley.chat.routes import media_router, router
 from parley.chat.service import UsageLimits
 from parley.chat.uow import unit_of_work
@@ -119,7 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
         service="chat",
         title="Parley chat",
         description="Chats, groups, messages, read receipts and images.",
-        routers=[router, media_router],
+        routers=[router, media_router, asyncapi_router],
         lifespan=lifespan,
     )
     app.add_middleware(

@@ -15,7 +15,6 @@ from rich.panel import Panel
 from rich.text import Text
 
 from parley.mail.schemas import MailboxEntry, MailRequest
-from parley.mail.templates import CODE_PATTERN
 
 CAPACITY = 200
 
@@ -36,14 +35,19 @@ class DevMailbox:
 
     async def send(self, mail: MailRequest) -> None:
         entry = MailboxEntry(
-            to=str(mail.to), subject=mail.subject, body=mail.body, received_at=iso(datetime.now(UTC))
+            to=str(mail.to),
+            subject=mail.subject,
+            body=mail.body,
+            received_at=iso(datetime.now(UTC)),
+            code=mail.code,
         )
         self._mails.appendleft(entry)
         self.show(entry)
 
     def show(self, mail: MailboxEntry) -> None:
         body = Text(mail.body)
-        body.highlight_regex(CODE_PATTERN, "bold reverse")
+        if mail.code:
+            body.highlight_words([mail.code], "bold reverse")
         title = Text.assemble(("Mail to ", "dim"), (mail.to, "bold"), ("  ·  ", "dim"), mail.subject)
         self.console.print(Panel(body, title=title, title_align="left", expand=False))
 

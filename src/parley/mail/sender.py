@@ -53,9 +53,7 @@ def build_message(mail: MailRequest, mail_from: str) -> EmailMessage:
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(mail.body)
     links = [url for url in (mail.action_url, mail.unsubscribe_url) if url]
-    # A notification quotes people's messages: a number in them is not a login code.
-    html = mail_html(mail.subject, mail.body, links=links, codes=mail.unsubscribe_url is None)
-    message.add_alternative(html, subtype="html")
+    message.add_alternative(mail_html(mail.subject, mail.body, mail.code, links=links), subtype="html")
     return message
 
 

@@ -8,9 +8,6 @@ from html import escape
 
 from parley.mail.schemas import MailboxEntry
 
-# Six digits standing alone: a login code (not part of a longer number).
-CODE_PATTERN = re.compile(r"(?<!\d)\d{6}(?!\d)")
-
 _FONT = "-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
 _LINK_STYLE = "color:#4f46e5;word-break:break-all"
 _CODE_STYLE = (
@@ -20,15 +17,13 @@ _CODE_STYLE = (
 )
 
 
-def find_code(text: str) -> str | None:
-    """The first 6-digit code in ``text``, if there is one."""
-    match = CODE_PATTERN.search(text)
-    return match.group(0) if match else None
-
-
-def _highlight_codes(escaped: str) -> str:
-    # Runs on escaped text: escaping leaves digits alone, so the codes are still where they were.
-    return CODE_PATTERN.sub(lambda m: f'<span style="{_CODE_STYLE}">{m.group(0)}</span>', escaped)
+def _highlight_code(escaped: str, code: str | None) -> str:
+    # Only the code the mail says it carries (digits, unchanged by escaping) is shown large; other
+    # numbers, such as those in a quoted chat message, stay as they are.
+    if not code:
+        return escaped
+    standalone = re.compile(rf"(?<![0-9]){re.escape(code)}(?![0-9])")
+    return standalone.sub(f'<span style="{_CODE_STYLE}">{code}</span>', escaped)
 
 
 def _linked(escaped: str, links: Sequence[str]) -> str:
@@ -39,24 +34,20 @@ def _linked(escaped: str, links: Sequence[str]) -> str:
     return escaped
 
 
-def _paragraphs(text: str, links: Sequence[str], codes: bool) -> str:
+def _paragraphs(text: str, code: str | None, links: Sequence[str]) -> str:
     blocks = [b for b in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()) if b.strip()]
-
-    def line_html(line: str) -> str:
-        escaped = escape(line)
-        return _linked(_highlight_codes(escaped) if codes else escaped, links)
 
     return "\n".join(
         '<p style="margin:0 0 16px;font-size:16px;line-height:1.5">'
-        + "<br>".join(line_html(line) for line in block.split("\n"))
+        + "<br>".join(_linked(_highlight_code(escape(line), code), links) for line in block.split("\n"))
         + "</p>"
         for block in blocks
     )
 
 
-def mail_html(subject: str, body: str, *, links: Sequence[str] = (), codes: bool = True) -> str:
-    """The HTML part of a mail: the text body, escaped, with any 6-digit code shown large (unless
-    ``codes`` is false) and each of ``links`` clickable where the body shows it."""
+def mail_html(subject: str, body: str, code: str | None = None, *, links: Sequence[str] = ()) -> str:
+    """The HTML part of a mail: the text body, escaped, with its login ``code`` (if any) shown large
+    and each of ``links`` clickable where the body shows it."""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -67,7 +58,7 @@ def mail_html(subject: str, body: str, *, links: Sequence[str] = (), codes: bool
 <body style="margin:0;padding:24px;background:#f4f5f7;font-family:{_FONT};color:#1f2328">
 <div style="max-width:480px;margin:0 auto;background:#ffffff;border-radius:8px;padding:24px">
 <p style="margin:0 0 16px;font-size:13px;font-weight:600;color:#6366f1">Parley</p>
-{_paragraphs(body, links, codes)}
+{_paragraphs(body, code, links)}
 </div>
 </body>
 </html>
@@ -107,8 +98,7 @@ _PAGE_SCRIPT = """
 
 
 def _entry(mail: MailboxEntry) -> str:
-    code = find_code(mail.body)
-    shown = f'<div class="code">{code}</div>' if code else ""
+    shown = f'<div class="code">{escape(mail.code)}</div>' if mail.code else ""
     return f"""<article>
 <div class="meta"><span>To: {escape(mail.to)}</span><time>{escape(mail.received_at)}</time></div>
 <div class="subject">{escape(mail.subject)}</div>

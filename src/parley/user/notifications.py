@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from parley.core.bus import Bus, Envelope, PermanentFailure
 from parley.core.database import Database
+from parley.core.mail import MailRequest
 from parley.core.notifications import MISSED_MESSAGES_EMAIL_QUEUE, MissedMessagesEmail
 from parley.user import store
 from parley.user.unsubscribe import UnsubscribeLinks
@@ -27,6 +28,8 @@ RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0)
 # How long a handled key is remembered: far longer than any redelivery takes.
 KEY_TTL_SECONDS = 7 * 24 * 3600
 SUBJECT_MAX = 150
+# ``kind`` of a missed-message mail on the mail queue.
+MISSED_MESSAGES_KIND = "missed-messages"
 SOMEONE = "Someone"
 IMAGE = "[Image]"
 
@@ -56,8 +59,8 @@ def missed_messages_mail(
     chat_url: str,
     unsubscribe_url: str,
     delay_seconds: float,
-) -> dict[str, str]:
-    """The mail queue's message (``{to, subject, body, actionUrl, unsubscribeUrl}``) for ``request``.
+) -> MailRequest:
+    """The mail queue's message (``{to, subject, body, kind, actionUrl, unsubscribeUrl}``) for ``request``.
 
     Senders appear by name only: no one's address but the recipient's is in the mail.
     """
@@ -88,13 +91,14 @@ def missed_messages_mail(
             f"To stop these emails: {unsubscribe_url}",
         ]
     )
-    return {
-        "to": recipient.email,
-        "subject": _one_line(_short(f"Parley: {subject}", SUBJECT_MAX)),
-        "body": body,
-        "actionUrl": chat_url,
-        "unsubscribeUrl": unsubscribe_url,
-    }
+    return MailRequest(
+        to=recipient.email,
+        subject=_one_line(_short(f"Parley: {subject}", SUBJECT_MAX)),
+        body=body,
+        kind=MISSED_MESSAGES_KIND,
+        action_url=chat_url,
+        unsubscribe_url=unsubscribe_url,
+    )
 
 
 class MissedMessageMailer:
@@ -147,7 +151,7 @@ class MissedMessageMailer:
         )
         # Queued (confirmed by the broker) before the key is remembered: a crash between the two
         # can send it twice, never lose it.
-        await self.bus.publish(self.mail_queue, mail)
+        await self.bus.publish(self.mail_queue, mail.to_message())
         await self.cache.set(done, "1", ex=KEY_TTL_SECONDS)
         log.info(
             "user.missed_mail.queued", user_id=recipient.id, chat_id=request.chat_id, total=request.total

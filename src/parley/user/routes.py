@@ -32,6 +32,7 @@ from parley.user.schemas import (
     BlockRelationsRequest,
     ErrorResponse,
     LoginRequest,
+    LoginResponse,
     MessageResponse,
     ProfileChanged,
     ProfileDocument,
@@ -62,14 +63,16 @@ wellknown = APIRouter(tags=["auth"])
     "/login",
     summary="Email a one-time login code",
     description=(
-        "Sends a 6-digit code to the address; it expires after a few minutes and works once. "
-        "The same address may ask again after a cooldown (429 with `Retry-After` until then)."
+        "Sends a 6-digit code to the address; it works once, for `expiresIn` seconds. "
+        "The same address may ask again after `resendIn` seconds (429 with `Retry-After` until then)."
     ),
     responses=errors(400, 429, 503),
 )
-async def login(body: LoginRequest, login: LoginDep, ip: ClientIP) -> MessageResponse:
+async def login(body: LoginRequest, login: LoginDep, ip: ClientIP) -> LoginResponse:
     await login.request_code(body.email, ip)
-    return MessageResponse(message="OTP sent to your email")
+    return LoginResponse(
+        message="OTP sent to your email", expiresIn=login.otps.ttl, resendIn=login.otps.resend_seconds
+    )
 
 
 @auth.post(

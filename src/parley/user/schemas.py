@@ -195,6 +195,13 @@ class ProfileChanged(BaseModel):
     user: UserDocument
 
 
+class LoginResponse(MessageResponse):
+    """A code is on its way; how long it works, and when another may be asked for."""
+
+    expiresIn: int = Field(description="Seconds the code works for, from now.", examples=[300])
+    resendIn: int = Field(description="Seconds until another code may be asked for.", examples=[60])
+
+
 class AuthResponse(BaseModel):
     """A successful login or profile change: the user and a token that says who they are now."""
 

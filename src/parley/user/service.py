@@ -27,6 +27,7 @@ from parley.core.auth import Identity, Tokens
 from parley.core.bus import Bus
 from parley.core.database import Database
 from parley.core.ids import is_id
+from parley.core.mail import OTP_KIND, MailRequest
 from parley.core.metrics import OTPS_ISSUED, OTPS_REFUSED
 from parley.core.redact import email_ref
 from parley.core.revocations import Revocation
@@ -111,8 +112,8 @@ def default_name(email: str) -> str:
         return FALLBACK_NAME
 
 
-def otp_mail(email: str, code: str, ttl_seconds: int) -> dict[str, str]:
-    """The code's email, as the mail queue carries it (``{to, subject, body}``, as the seed)."""
+def otp_mail(email: str, code: str, ttl_seconds: int) -> MailRequest:
+    """The code's email for the mail queue: the seed's ``{to, subject, body}``, with its ``code``."""
     if ttl_seconds % 60 == 0:
         minutes = ttl_seconds // 60
         lifetime = f"{minutes} minute{'s' if minutes != 1 else ''}"
@@ -123,7 +124,7 @@ def otp_mail(email: str, code: str, ttl_seconds: int) -> dict[str, str]:
         f"It expires in {lifetime} and works once. "
         "If you did not try to log in, you can ignore this email."
     )
-    return {"to": email, "subject": OTP_SUBJECT, "body": body}
+    return MailRequest(to=email, subject=OTP_SUBJECT, body=body, kind=OTP_KIND, code=code)
 
 
 def _in_time(seconds: int) -> str:
@@ -200,7 +201,9 @@ class Login:
         try:
             # A bus that knows it is disconnected fails at once instead of after the timeout.
             await self.bus.ping()
-            await asyncio.wait_for(self.bus.publish(self.mail_queue, mail), PUBLISH_TIMEOUT_SECONDS)
+            await asyncio.wait_for(
+                self.bus.publish(self.mail_queue, mail.to_message()), PUBLISH_TIMEOUT_SECONDS
+            )
         except Exception as exc:
             log.warning("user.otp.unsent", email=email_ref(email), error=type(exc).__name__)
             with backend_errors():

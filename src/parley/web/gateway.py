@@ -37,7 +37,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
         "/api/v1/sessions",
         "/.well-known",
     ),
-    "chat": ("/api/v1/chat", "/api/v1/message", "/api/v1/search", "/socket.io", "/media"),
+    "chat": ("/api/v1/chat", "/api/v1/message", "/api/v1/search", "/socket.io", "/media", "/asyncapi.json"),
     "mail": ("/dev/mail",),
 }
 EMBEDDED_ORDER = ("user", "mail", "chat")

@@ -69,8 +69,9 @@ export function LoginForm() {
     setError(null);
     setSubmitting(true);
     try {
-      await api.login(address);
-      rememberCodeSent(address, Date.now() + OTP_RESEND_SECONDS * 1000);
+      const sent = await api.login(address);
+      const now = Date.now();
+      rememberCodeSent(address, now + sent.resendIn * 1000, now + sent.expiresIn * 1000);
       router.push(verifyHref(address, next));
     } catch (err) {
       if (isApiError(err, 429)) {

@@ -4,15 +4,27 @@ import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useEffect, useId, useRef, useState } from "react";
 import * as api from "@/lib/api";
-import { DEV_MAIL_URL, OTP_LENGTH, OTP_RESEND_SECONDS } from "@/lib/config";
+import { DEV_MAIL_URL, OTP_LENGTH } from "@/lib/config";
 import { deadCode, describeError, isApiError } from "@/lib/errors";
 import { safeNext } from "@/lib/redirect";
-import { announceSession, offerNaming, rememberCodeSent, resendAvailableAt } from "@/lib/session";
+import {
+  announceSession,
+  codeExpiresAt,
+  offerNaming,
+  rememberCodeSent,
+  resendAvailableAt,
+} from "@/lib/session";
 import { useCountdown } from "@/hooks/use-countdown";
 import { Button } from "@/components/ui/button";
 import { FieldError } from "@/components/ui/input";
 import { MailIcon } from "@/components/ui/icons";
 import { OtpInput } from "@/components/otp-input";
+
+/** `4:05` for 245 seconds; `45 s` under a minute. */
+function lifetime(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+}
 
 export function VerifyForm() {
   const router = useRouter();
@@ -26,10 +38,13 @@ export function VerifyForm() {
   const [verifying, setVerifying] = useState(false);
   const [resending, setResending] = useState(false);
   const [availableAt, setAvailableAt] = useState(0);
+  const [expiresAt, setExpiresAt] = useState(0);
   const [devMail, setDevMail] = useState(false);
   const errorId = useId();
   const submitted = useRef<string | null>(null);
   const left = useCountdown(availableAt);
+  const validFor = useCountdown(expiresAt);
+  const expired = expiresAt > 0 && validFor === 0;
   const [offerResend, setOfferResend] = useState(false);
 
   useEffect(() => {
@@ -40,6 +55,7 @@ export function VerifyForm() {
 
   useEffect(() => {
     setAvailableAt(resendAvailableAt(email));
+    setExpiresAt(codeExpiresAt(email));
   }, [email]);
 
   useEffect(() => {
@@ -71,6 +87,7 @@ export function VerifyForm() {
       if (deadCode(err)) {
         rememberCodeSent(email, 0);
         setAvailableAt(0);
+        setExpiresAt(0);
       }
       setVerifying(false);
       submitted.current = null;
@@ -90,10 +107,12 @@ export function VerifyForm() {
     setError(null);
     setNotice(null);
     try {
-      await api.login(email);
-      const at = Date.now() + OTP_RESEND_SECONDS * 1000;
-      rememberCodeSent(email, at);
+      const sent = await api.login(email);
+      const now = Date.now();
+      const at = now + sent.resendIn * 1000;
+      rememberCodeSent(email, at, now + sent.expiresIn * 1000);
       setAvailableAt(at);
+      setExpiresAt(now + sent.expiresIn * 1000);
       setCode("");
       setNotice(`We sent a new code to ${email}.`);
     } catch (err) {
@@ -133,9 +152,24 @@ export function VerifyForm() {
       <h1 className="text-xl font-semibold">Check your email</h1>
       <p className="mt-1 text-sm text-muted">
         We sent a six-digit code to{" "}
-        <span className="font-medium wrap-anywhere text-fg">{email}</span>. It expires in a few
-        minutes.
+        <span className="font-medium wrap-anywhere text-fg">{email}</span>.{" "}
+        {expiresAt === 0 ? (
+          "It expires in a few minutes."
+        ) : expired ? null : (
+          <>
+            It expires in{" "}
+            <span data-testid="code-expiry" className="font-medium text-fg tabular-nums">
+              {lifetime(validFor)}
+            </span>
+            .
+          </>
+        )}
       </p>
+      {expired ? (
+        <p role="alert" data-testid="code-expired" className="mt-2 text-sm font-medium text-danger">
+          This code has expired. Ask for a new one with Resend code below.
+        </p>
+      ) : null}
 
       <div className="mt-6">
         <OtpInput

@@ -60,6 +60,19 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
   const entry = chats.find((e) => e.chat._id === chatId) ?? null;
   // Counted before opening the chat marks its messages seen: where the unread divider goes.
   const [unreadAtOpen] = useState(() => entry?.chat.unseenCount ?? 0);
+  // More unread than one page: older pages load first, so the divider marks the first of them.
+  const [unreadLoaded, setUnreadLoaded] = useState(unreadAtOpen === 0);
+  const { status: loadStatus, ensureUnreadLoaded } = convo;
+  useEffect(() => {
+    if (unreadLoaded || loadStatus !== "ready") return;
+    let live = true;
+    void ensureUnreadLoaded(unreadAtOpen).finally(() => {
+      if (live) setUnreadLoaded(true);
+    });
+    return () => {
+      live = false;
+    };
+  }, [unreadLoaded, loadStatus, ensureUnreadLoaded, unreadAtOpen]);
 
   const loadDetails = useCallback(async () => {
     try {
@@ -411,6 +424,7 @@ export function Conversation({ chatId, onBack, onLeft }: ConversationProps) {
                 onJumpTo={onJumpTo}
                 footer={<TypingIndicator text={typingLine} />}
                 unreadAtOpen={unreadAtOpen}
+                unreadLoaded={unreadLoaded}
               />
             )}
             <p

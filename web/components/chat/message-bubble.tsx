@@ -298,7 +298,8 @@ export const MessageBubble = memo(function MessageBubble({
               onClick={() => onOpenImage(message)}
               className="relative block overflow-hidden rounded-xl bg-surface-3"
               style={{ width: box.width, height: box.height }}
-              aria-label={`Open image${text ? `: ${text}` : ""} from ${own ? "you" : senderName}`}
+              // While it uploads the visible percentage is part of the name (WCAG 2.5.3).
+              aria-label={`Open image${text ? `: ${text}` : ""} from ${own ? "you" : senderName}${uploading ? `, ${percent}%` : ""}`}
               data-testid="message-image"
             >
               {/* Plain <img>: signed media URLs are served as they are (static export, no optimizer). */}

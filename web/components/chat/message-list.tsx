@@ -41,6 +41,8 @@ export interface MessageListProps {
   footer?: React.ReactNode;
   /** How many messages were unread when the chat opened: a divider marks the first of them. */
   unreadAtOpen?: number;
+  /** False while older pages holding the first unread message are still loading. */
+  unreadLoaded?: boolean;
 }
 
 /** Within this many pixels of the bottom, new messages keep the view pinned to the bottom. */
@@ -69,6 +71,7 @@ export function MessageList({
   onJumpTo,
   footer,
   unreadAtOpen = 0,
+  unreadLoaded = true,
 }: MessageListProps) {
   const scroller = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
@@ -78,6 +81,8 @@ export function MessageList({
   const anchor = useRef<{ height: number; top: number } | null>(null);
   const [unseenBelow, setUnseenBelow] = useState(0);
   const initialised = useRef(false);
+  /** The unread divider is above what is on screen: offer to jump back to it. */
+  const [unreadAbove, setUnreadAbove] = useState(false);
 
   const groups = useMemo(() => groupByDay(messages), [messages]);
   const knownKeys = useRef<Set<string>>(new Set());
@@ -86,10 +91,13 @@ export function MessageList({
   // messages from others, fixed once found so the divider stays while reading.
   const [firstUnread, setFirstUnread] = useState<string | null>(null);
   const unreadFixed = useRef(false);
-  if (!unreadFixed.current && messages.length > 0) {
+  if (!unreadFixed.current && messages.length > 0 && unreadLoaded) {
     unreadFixed.current = true;
     if (unreadAtOpen > 0) {
-      const fromOthers = messages.filter((m) => m.sender !== myId && m.status !== "pending");
+      // System messages never count as unread.
+      const fromOthers = messages.filter(
+        (m) => m.sender !== myId && m.status !== "pending" && m.messageType !== "system",
+      );
       const first = fromOthers[Math.max(0, fromOthers.length - unreadAtOpen)];
       if (first) setFirstUnread(first.key);
     }
@@ -111,6 +119,8 @@ export function MessageList({
     const first = messages[0]?.key ?? null;
     const last = messages[messages.length - 1] ?? null;
 
+    // Placed once the first unread message is loaded (older pages may come first).
+    if (!initialised.current && !unreadLoaded) return;
     const known = knownKeys.current;
     // Messages that arrived below what was shown: live ones, and those merged in by a catch-up.
     const arrived =
@@ -142,7 +152,7 @@ export function MessageList({
     }
     firstKey.current = first;
     lastKey.current = last?.key ?? null;
-  }, [messages, myId, scrollToBottom, firstUnread]);
+  }, [messages, myId, scrollToBottom, firstUnread, unreadLoaded]);
 
   // A failed load leaves nothing to anchor; the next attempt measures again.
   useLayoutEffect(() => {
@@ -151,7 +161,7 @@ export function MessageList({
 
   const requestOlder = useCallback(() => {
     const el = scroller.current;
-    if (!el || !hasMore || loadingOlder) return;
+    if (!el || !hasMore || loadingOlder || !initialised.current) return;
     anchor.current = { height: el.scrollHeight, top: el.scrollTop };
     onLoadOlder();
   }, [hasMore, loadingOlder, onLoadOlder]);
@@ -161,7 +171,22 @@ export function MessageList({
     const el = scroller.current;
     if (el && hasMore && !loadingOlder && el.scrollHeight <= el.clientHeight + LOAD_OLDER_PX)
       requestOlder();
-  }, [messages, hasMore, loadingOlder, requestOlder]);
+  }, [messages, hasMore, loadingOlder, requestOlder, unreadLoaded]);
+
+  const unreadDivider = useCallback(
+    () => scroller.current?.querySelector<HTMLElement>('[data-testid="unread-divider"]') ?? null,
+    [],
+  );
+
+  const jumpToFirstUnread = useCallback(() => {
+    const el = scroller.current;
+    const divider = unreadDivider();
+    if (!el || !divider) return;
+    el.scrollTo({ top: Math.max(0, divider.offsetTop - 8), behavior: "smooth" });
+    setUnreadAbove(false);
+    // The button goes away: keep the keyboard in the messages.
+    el.focus({ preventScroll: true });
+  }, [unreadDivider]);
 
   function onScroll() {
     const el = scroller.current;
@@ -169,6 +194,8 @@ export function MessageList({
     const bottomGap = el.scrollHeight - el.scrollTop - el.clientHeight;
     atBottom.current = bottomGap < STICKY_PX;
     if (atBottom.current && unseenBelow) setUnseenBelow(0);
+    const divider = firstUnread ? unreadDivider() : null;
+    setUnreadAbove(Boolean(divider && divider.offsetTop + divider.offsetHeight < el.scrollTop));
     if (el.scrollTop < LOAD_OLDER_PX) requestOlder();
   }
 
@@ -275,6 +302,17 @@ export function MessageList({
         </div>
       </div>
       {footer}
+      {unreadAbove ? (
+        <button
+          type="button"
+          onClick={jumpToFirstUnread}
+          className="absolute top-3 left-1/2 z-20 inline-flex min-h-11 -translate-x-1/2 items-center gap-1.5 rounded-full bg-accent px-3 py-2 text-sm font-medium text-accent-fg shadow-lg hover:bg-accent-hover"
+          data-testid="jump-to-unread-button"
+        >
+          <ArrowDownIcon size={16} className="rotate-180" />
+          Jump to first unread
+        </button>
+      ) : null}
       {unseenBelow > 0 ? (
         <button
           type="button"

@@ -1,6 +1,7 @@
 """The real-time layer (Socket.IO v4 at ``/socket.io/``), in parts.
 
 - :mod:`.protocol`: event names, payloads, limits, acknowledgements, the :class:`Directory` it asks;
+- :mod:`.events`: every event with its payload model; :mod:`.asyncapi` publishes them (``/asyncapi.json``);
 - :mod:`.ordering`: each chat's messages handed on in ``seq`` order (:class:`InOrder`);
 - :mod:`.fanout`: the client managers that carry events to every instance, one publish per batch;
 - :mod:`.server`: :class:`Realtime`, sockets, presence, typing, open chats and revocations.

@@ -7,8 +7,9 @@ import time
 from typing import Any, Literal, Protocol
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from parley.chat.schemas import ErrorOut, MessageOut
 from parley.core.auth import Identity
 from parley.core.errors import AppError
 
@@ -36,7 +37,8 @@ MAX_PENDING_PACKETS = 2000
 
 
 def error_ack(error: AppError) -> dict[str, Any]:
-    return {"error": {"message": error.message, "code": error.code}}
+    """The acknowledgement of a refused ``sendMessage`` (:class:`SendMessageFailed`)."""
+    return SendMessageFailed(error=ErrorOut(message=error.message, code=error.code)).model_dump(mode="json")
 
 
 def user_room(user_id: str) -> str:
@@ -80,6 +82,37 @@ class ChatRef(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     chat_id: str = Field(alias="chatId", pattern=r"^[0-9a-f]{24}$")
+
+
+class OnlineUsers(RootModel[list[str]]):
+    """The payload of ``getOnlineUser``: the full current list, never a change."""
+
+    root: list[str] = Field(description="Ids of the online users among the people who share a chat with you.")
+
+
+class TypingEvent(BaseModel):
+    """The payload of ``userTyping`` and ``userStoppedTyping``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    chatId: str
+    userId: str = Field(description="Who is typing, or stopped.")
+
+
+class SendMessageStored(BaseModel):
+    """``sendMessage`` stored the message (or had stored it already, for the same ``clientId``)."""
+
+    message: MessageOut
+
+
+class SendMessageFailed(BaseModel):
+    """``sendMessage`` was refused, for the same reasons and with the same codes as ``POST /message``."""
+
+    error: ErrorOut
+
+
+class SendMessageAck(RootModel[SendMessageStored | SendMessageFailed]):
+    """The acknowledgement of ``sendMessage``."""
 
 
 class TokenBucket:

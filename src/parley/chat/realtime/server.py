@@ -68,6 +68,7 @@ from parley.chat.realtime.protocol import (
     ChatRef,
     Directory,
     TokenBucket,
+    TypingEvent,
     error_ack,
     user_room,
 )
@@ -824,7 +825,7 @@ class Realtime:
             return
         rooms = [user_room(m) for m in others if m not in blocking]
         if rooms:
-            await self._emit(event, {"chatId": chat_id, "userId": user_id}, room=rooms)
+            await self._emit(event, TypingEvent(chatId=chat_id, userId=user_id).model_dump(), room=rooms)
 
     async def _typing(self, connection: _Connection, chat_id: str) -> None:
         if not await self._is_member(chat_id, connection.user_id):
