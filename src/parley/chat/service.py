@@ -7,12 +7,14 @@ after the commit (see :mod:`parley.chat.events`). Access is checked first, throu
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -84,7 +86,7 @@ from parley.chat.schemas import (
 from parley.chat.store import Chat, Member, Message
 from parley.chat.uow import UnitOfWork
 from parley.chat.users import Profile, UserDirectory, sends_read_receipts, unknown_profile
-from parley.chat.writer import Draft, MessageWriter
+from parley.chat.writer import Draft, MessageWriter, Overloaded, Sent
 from parley.core import text as text_rules
 from parley.core.auth import Identity
 from parley.core.errors import NotFound
@@ -101,6 +103,11 @@ DEFAULT_PAGE = 50
 MAX_PAGE = 100
 MAX_REACTIONS = 20
 MAX_EMOJI_LENGTH = 64
+
+# The writer's answers that mean a draft was certainly not stored (its image may go).
+_NOT_STORED = (ChatNotFound, NotAMember, ClientIdReused, Overloaded)
+# Image deletions scheduled after a sender went away, kept referenced until they finish.
+_CLEANUPS: set[asyncio.Task[None]] = set()
 
 # --- checking input ---------------------------------------------------------------------------------------
 
@@ -515,18 +522,33 @@ class ChatService:
                 earlier = await store.message_by_client_id(self.session, me.id, client_id)
                 if earlier is not None:
                     return self._repeat(earlier, chat), False
+            # Decoding, re-encoding and uploading take a while: hold no pooled connection meanwhile
+            # (the writer stores the message with its own).
+            await self.uow.release_connection()
             processed = await process_upload(image)
             draft.image_key = new_media_key(processed.extension)
-            await self.storage.put(draft.image_key, processed.data, processed.content_type)
+            try:
+                await self.storage.put(draft.image_key, processed.data, processed.content_type)
+            except BaseException:
+                await self._forget_image(draft.image_key)  # never submitted: nothing points to it
+                raise
             draft.message_type = store.TYPE_IMAGE
             draft.image_width = processed.width
             draft.image_height = processed.height
             draft.image_content_type = processed.content_type
         try:
             sent = await self.writer.submit(draft)
-        except BaseException:
+        except asyncio.CancelledError:
+            # The sender went away, but the writer stores the draft all the same (it may have
+            # already): the image goes only once the writer says the message was not stored.
+            if draft.image_key is not None:
+                draft.future.add_done_callback(self._forget_image_unless_stored(draft.image_key))
+            raise
+        except _NOT_STORED:
             await self._forget_image(draft.image_key)
             raise
+        # Any other failure (a database error, the writer stopping mid-batch) leaves it unknown
+        # whether the message was stored: the image stays, as a stored message may point to it.
         if not sent.created:
             await self._forget_image(draft.image_key)
         return sent.message, sent.created
@@ -535,6 +557,23 @@ class ChatService:
         if key is not None:
             with contextlib.suppress(Exception):
                 await self.storage.delete(key)
+
+    def _forget_image_unless_stored(self, key: str) -> Callable[[asyncio.Future[Sent]], None]:
+        """A callback for a draft's answer: delete its image when the message was not stored."""
+
+        def answered(future: asyncio.Future[Sent]) -> None:
+            if future.cancelled():
+                return
+            error = future.exception()
+            if error is None and future.result().created:
+                return
+            if error is not None and not isinstance(error, _NOT_STORED):
+                return
+            task = asyncio.get_running_loop().create_task(self._forget_image(key))
+            _CLEANUPS.add(task)
+            task.add_done_callback(_CLEANUPS.discard)
+
+        return answered
 
     async def read_on_arrival(self, readers: list[tuple[str, str, int, str]]) -> dict[str, datetime]:
         """Each ``(chat, reader, seq, token)``: the reader has the chat open and reads up to ``seq``.
