@@ -1,7 +1,9 @@
 """The user service's logic: logging in with an emailed code, profiles, settings, blocks, the directory.
 
 Functions take the session (or the :class:`Login` that holds the cache, bus and tokens) explicitly
-and never commit: the request's unit of work commits once, before the answer is sent.
+and never commit: the request's unit of work commits once, before the answer is sent. The exceptions
+are changes something outside the database must follow, only once they are durable: token
+revocations (:func:`_commit_then_revoke`) and block changes (:func:`announce_block_change`).
 """
 
 from __future__ import annotations
@@ -271,7 +273,17 @@ def _ends(row: store.LoginSession | None, identity: Identity) -> int:
     return until
 
 
-async def _revoke(tokens: Tokens, revocations: list[Revocation]) -> None:
+async def _commit_then_revoke(session: AsyncSession, tokens: Tokens, revocations: list[Revocation]) -> None:
+    """Make the change durable, then announce the revocations to every service.
+
+    In this order because the database is what makes a revocation last (it is written back into
+    the cache at every start): announced first, a revocation whose commit then failed would refuse
+    tokens for a change that never happened (a rename whose new token never reached its client)
+    and come undone at the next start. The other way round, an announcement that fails after the
+    commit answers 503 and errs on the safe side: the session is already refused from the next
+    start on, and a retried logout or rename announces again.
+    """
+    await session.commit()
     with backend_errors():
         await tokens.revoke_sessions(revocations)
 
@@ -281,10 +293,11 @@ async def logout(session: AsyncSession, tokens: Tokens, identity: Identity) -> N
     row = await store.get_session(session, identity.session, for_update=True)
     if row is not None and row.user_id == identity.id:
         row.revoked_at = store.utcnow()
-        await session.flush()
     else:
         row = None
-    await _revoke(tokens, [Revocation(identity.session, None, _ends(row, identity), identity.id)])
+    await _commit_then_revoke(
+        session, tokens, [Revocation(identity.session, None, _ends(row, identity), identity.id)]
+    )
     log.info("user.logout", user_id=identity.id, session_id=identity.session)
 
 
@@ -296,8 +309,7 @@ async def logout_everywhere(session: AsyncSession, tokens: Tokens, identity: Ide
     for row in rows:
         row.revoked_at = now
         revocations.append(Revocation(row.id, None, int(row.expires_at.timestamp()) + 1, identity.id))
-    await session.flush()
-    await _revoke(tokens, revocations)
+    await _commit_then_revoke(session, tokens, revocations)
     log.info("user.logout_all", user_id=identity.id, sessions=len(rows))
     return len(rows)
 
@@ -314,8 +326,9 @@ async def end_session(session: AsyncSession, tokens: Tokens, identity: Identity,
     if row is None or row.user_id != identity.id or row.revoked_at is not None or row.expires_at <= now:
         raise SessionNotFound()
     row.revoked_at = now
-    await session.flush()
-    await _revoke(tokens, [Revocation(row.id, None, int(row.expires_at.timestamp()) + 1, identity.id)])
+    await _commit_then_revoke(
+        session, tokens, [Revocation(row.id, None, int(row.expires_at.timestamp()) + 1, identity.id)]
+    )
     log.info("user.session.ended", user_id=identity.id, session_id=row.id)
 
 
@@ -392,8 +405,7 @@ async def rename(
         # A token without a session of ours (from before sessions): the new one gets a session.
         replaced = Revocation(identity.session, None, identity.exp + 1, identity.id)
         row = await store.create_session(session, identity.id, "", token_expiry(tokens))
-    await session.flush()
-    await _revoke(tokens, [replaced])
+    await _commit_then_revoke(session, tokens, [replaced])
     log.info("user.renamed", user_id=user.id)
     return user, tokens.issue(token_claims(user), session=row.id, generation=row.generation)
 
