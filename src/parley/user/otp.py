@@ -127,7 +127,7 @@ class OtpStore:
                     count = await pipe.get(key)
                     if count is None or int(count) <= 0:
                         return
-                    pipe.multi()
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
                     pipe.decr(key)
                     await pipe.execute()
                     return
