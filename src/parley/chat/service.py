@@ -14,7 +14,7 @@ import contextlib
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -323,7 +323,7 @@ class ChatService:
         members = await store.members_by_chat(self.session, chat_ids=ids) if ids else {}
         unseen = await store.unseen_counts(self.session, me.id, chat_ids=ids) if ids else {}
         others = {chat.id: other for chat in chats if (other := store.other_in_direct(chat, me.id))}
-        profiles = await self.users.profiles(others.values(), me.token) if others else {}
+        profiles = await self._profiles(me, others.values()) if others else {}
         page = ChatList(
             chats=[
                 ChatListItem(
@@ -344,11 +344,27 @@ class ChatService:
     async def _view(self, me: Identity, chat: Chat) -> ChatView:
         members = (await store.members_by_chat(self.session, chat_id=chat.id)).get(chat.id, [])
         unseen = (await store.unseen_counts(self.session, me.id, chat.id)).get(chat.id, 0)
-        profiles = await self.users.profiles([m.user_id for m in members], me.token)
+        profiles = await self._profiles(me, [m.user_id for m in members])
         return ChatView(
             chat=chat_detail(chat, members, unseen, me.id),
             members=[user_document(profiles[m.user_id]) for m in members],
         )
+
+    async def _profiles(self, me: Identity, ids: Iterable[str]) -> dict[str, Profile]:
+        """Profiles of ``ids`` as the caller may see them: an address only of those who took part
+        in a chat with the caller (see :func:`store.address_contacts_of`).
+
+        The profile cache is shared by every caller, so the address is cut here, per caller; it
+        costs a query only when some profile carries someone else's address.
+        """
+        profiles = await self.users.profiles(ids, me.token)
+        addressed = [uid for uid, p in profiles.items() if uid != me.id and p.get("email")]
+        if addressed:
+            shown = set(await store.address_contacts_of(self.session, me.id, among=addressed))
+            for uid in addressed:
+                if uid not in shown:
+                    profiles[uid] = {**profiles[uid], "email": ""}
+        return profiles
 
     # --- groups -----------------------------------------------------------------------------------------
 
@@ -607,7 +623,7 @@ class ChatService:
         if page and page[-1].seq > mine.last_read_seq:
             seen_now = await self._mark_read(chat, me.id, page[-1].seq, me.token)
         other = store.other_in_direct(chat, me.id)
-        profiles = await self.users.profiles([me.id] if other is None else [me.id, other], me.token)
+        profiles = await self._profiles(me, [me.id] if other is None else [me.id, other])
         user = user_document(profiles[other]) if other is not None else None
         # With read receipts off (the caller's, or the other person's in a 1:1 chat), the caller's
         # own messages show as unseen.

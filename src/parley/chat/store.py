@@ -119,6 +119,7 @@ class Message(Base):  # type: ignore[misc,valid-type]
     __table_args__ = (
         UniqueConstraint("sender_id", "client_id"),
         Index("ix_messages_chat_id_seq", "chat_id", "seq"),
+        Index("ix_messages_chat_id_sender_id", "chat_id", "sender_id"),
         Index("uq_messages_chat_id_chat_seq", "chat_id", "chat_seq", unique=True),
         {"sqlite_autoincrement": True},
     )
@@ -308,6 +309,36 @@ async def contacts_of(session: AsyncSession, user_id: str) -> list[str]:
         .where(Member.chat_id.in_(chat_ids_visible_to(user_id)), Member.user_id != user_id)
         .distinct()
     )
+    return sorted(str(uid) for uid in (await session.scalars(stmt)).all())
+
+
+async def address_contacts_of(
+    session: AsyncSession, user_id: str, among: Sequence[str] | None = None
+) -> list[str]:
+    """Those (of ``among``) whose email address ``user_id`` may see.
+
+    Everyone who shares a chat with ``user_id`` in which they took part: they started it (the 1:1
+    chat, the group) or sent something in it (a message, or a group change of theirs). Being
+    put into a chat by someone else shows that person nothing, so a stranger cannot collect
+    addresses by starting chats or groups with people.
+    """
+    spoke = (
+        select(Message.seq)
+        .where(Message.chat_id == Member.chat_id, Message.sender_id == Member.user_id)
+        .exists()
+    )
+    stmt = (
+        select(Member.user_id)
+        .join(Chat, Chat.id == Member.chat_id)
+        .where(
+            Member.chat_id.in_(chat_ids_visible_to(user_id)),
+            Member.user_id != user_id,
+            or_(Chat.created_by == Member.user_id, spoke),
+        )
+        .distinct()
+    )
+    if among is not None:
+        stmt = stmt.where(Member.user_id.in_(list(among)))
     return sorted(str(uid) for uid in (await session.scalars(stmt)).all())
 
 

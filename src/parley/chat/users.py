@@ -4,9 +4,9 @@ The chat service owns no user data: it asks the user service, always with the ca
 
 * Profiles: ``POST /api/v1/user/batch`` ``{ids}`` → ``{users: [{_id, name, email?, createdAt,
   updatedAt, readReceipts}]}``, one call for many ids, kept in the cache for a short while.
-  ``email`` is present only for the caller and the people who share a chat with the caller (the
-  only people the chat service shows), so only profiles that carry it are cached: a cached
-  profile may be shown to any of that person's contacts. A profile without one reads ``""``.
+  ``email`` is present only for the caller and the people who took part in a chat shared with the
+  caller, so only profiles that carry it are cached; the chat service cuts the address again per
+  caller before showing a profile (``ChatService._profiles``). A profile without one reads ``""``.
   ``readReceipts`` is the person's setting (see :func:`sends_read_receipts`); a change reaches
   the chat service within the cache's lifetime.
 * Blocks: ``POST /api/v1/user/block-relations`` ``{ids}`` → ``{blocking: [...], blockedBy:

@@ -575,8 +575,9 @@ async def emails_shown(
 ) -> set[str]:
     """The ids among ``users`` whose address the caller may see.
 
-    Someone's address is shown to the people who share a chat with them, and to a search for
-    exactly that address (which the searcher knows already); never to the directory at large.
+    Someone's address is shown to the people who share a chat in which they took part (see
+    :mod:`parley.user.contacts`), and to a search for exactly that address (which the searcher
+    knows already); never to the directory at large.
     """
     exact = (query or "").strip().lower()
     shown = {user.id for user in users if user.id == identity.id or (exact and user.email == exact)}
