@@ -30,6 +30,7 @@ from parley.core.bus import Bus
 from parley.core.database import Database
 from parley.core.ids import is_id
 from parley.core.metrics import OTPS_ISSUED, OTPS_REFUSED
+from parley.core.ratelimit import RateLimiter
 from parley.core.redact import email_ref
 from parley.core.revocations import Revocation
 from parley.user import store
@@ -55,7 +56,6 @@ from parley.user.errors import (
     UserNotFound,
 )
 from parley.user.otp import Check, OtpStore, well_formed
-from parley.user.ratelimit import RateLimiter
 from parley.user.store import EMAIL_MAX, NAME_MAX, User
 from parley.user.unsubscribe import UnsubscribeLinks
 
