@@ -36,6 +36,7 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    literal_column,
     or_,
     select,
     update,
@@ -49,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 from sqlalchemy.sql import column, table
 
-from parley.chat.search import MAX_CANDIDATES, fold, fts_query, like_pattern
+from parley.chat.search import MAX_CANDIDATES, fold, fts_query, like_pattern, needs_middle_variants
 from parley.core.database import UTCDateTime, make_base
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -725,13 +726,16 @@ async def set_latest_preview(session: AsyncSession, chat_id: str, seq: int, prev
 
 # --- search ---------------------------------------------------------------------------------------------
 #
-# PostgreSQL indexes ``parley_fold(messages.text)`` (migration 0004) and keeps the index itself.
+# PostgreSQL indexes the stored folded text (migrations 0004, 0006) and keeps the index itself.
 # SQLite keeps each message's folded text in the FTS5 table ``messages_fts`` under its ``seq``:
 # the functions below write it, and are no-ops on PostgreSQL. Whoever changes a message's text
 # calls :func:`reindex_message`; whoever deletes a message (or blanks it to a tombstone) calls
 # :func:`unindex_message`, in the same transaction.
 
 _FTS = table("messages_fts", column("rowid"), column("body"))
+# PostgreSQL: ``parley_fold(text)``, stored by the database itself (a generated column, migration
+# 0006); not a mapped attribute, as SQLite has no such column.
+_TEXT_FOLDED = literal_column("messages.text_folded", Text)
 # System messages (group changes) are never found.
 _NOT_SEARCHED = TYPE_SYSTEM
 
@@ -788,7 +792,7 @@ async def search_candidates(
     if chat_id is not None:
         conditions.append(Message.chat_id == chat_id)
     if _is_postgres(session):
-        folded = func.parley_fold(Message.text)
+        folded = _TEXT_FOLDED
         typo = [w for w in words if len(w) >= 5]
         for word in words:
             found = folded.like(like_pattern(word), escape="\\")
@@ -801,7 +805,7 @@ async def search_candidates(
     else:
         body = _FTS.c.body
         stmt = select(Message, body).join(_FTS, _FTS.c.rowid == Message.seq).where(*conditions)
-        match = fts_query(words)
+        match = fts_query(words, await _middle_letters(session, words))
         if match is not None:
             stmt = stmt.where(sql_text("messages_fts MATCH :match").bindparams(match=match))
         for word in words:
@@ -809,6 +813,33 @@ async def search_candidates(
                 stmt = stmt.where(body.like(like_pattern(word), escape="\\"))
     stmt = stmt.order_by(Message.seq.desc()).limit(MAX_CANDIDATES)
     return [(message, str(folded_text)) for message, folded_text in (await session.execute(stmt)).all()]
+
+
+# The FTS5 table's vocabulary: every trigram it holds, in order (SQLite only; migration 0006).
+_FTS_VOCAB = table("messages_fts_vocab", column("term"))
+# At most this many other middle letters are tried for one word (the bound on the query's size).
+MAX_MIDDLE_LETTERS = 64
+
+
+async def _middle_letters(session: AsyncSession, words: list[str]) -> dict[str, list[str]]:
+    """For each five-letter word, the letters that follow its first two anywhere in the index.
+
+    One range read of the trigram vocabulary per such word: "hexlo" looks up the trigrams that
+    start with "he" and so tries "hello", "helps" … as its variants (see ``search.fts_query``).
+    """
+    found: dict[str, list[str]] = {}
+    for word in words:
+        if not needs_middle_variants(word):
+            continue
+        prefix = word[:2]
+        stmt = (
+            select(_FTS_VOCAB.c.term)
+            .where(_FTS_VOCAB.c.term >= prefix, _FTS_VOCAB.c.term < prefix + "\U0010ffff")
+            .limit(MAX_MIDDLE_LETTERS * 2)
+        )
+        terms = [str(term) for term in (await session.scalars(stmt)).all()]
+        found[word] = [t[2] for t in terms if len(t) == 3 and t.startswith(prefix)][:MAX_MIDDLE_LETTERS]
+    return found
 
 
 async def messages_after(session: AsyncSession, chat_id: str, *, after_seq: int, limit: int) -> list[Message]:
