@@ -25,8 +25,6 @@ def differences(conn: Connection) -> list[Any]:
         for d in diffs
         if not (d[0] == "remove_table" and d[1].name.startswith(("alembic_version", "messages_fts")))
         and not (d[0] == "remove_index" and d[1].name == "ix_messages_text_search")
-        # PostgreSQL's stored folded text (migration 0006), read by the search alone.
-        and not (d[0] == "remove_column" and d[3].name == "text_folded")
     ]
 
 

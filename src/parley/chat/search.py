@@ -6,8 +6,8 @@ words too ("ello" finds "hello"), or, for a word of :data:`TYPO_MIN_LENGTH` lett
 a word of the text is one wrong, missing or extra letter away from it ("hallo", "helllo" find
 "hello").
 
-The database finds candidates with its trigram index (PostgreSQL: ``pg_trgm`` on the stored
-folded text; SQLite: the FTS5 table ``messages_fts``, and its vocabulary for a five-letter word
+The database finds candidates with its trigram index (PostgreSQL: ``pg_trgm`` on
+``parley_fold(text)``; SQLite: the FTS5 table ``messages_fts``, and its vocabulary for a five-letter word
 whose middle letter may be wrong), newest first and at most
 :data:`MAX_CANDIDATES` of them; this module checks each candidate and ranks it: messages where
 every word is a whole word of the text first, then those matched inside words, then those

@@ -36,7 +36,6 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    literal_column,
     or_,
     select,
     update,
@@ -726,16 +725,13 @@ async def set_latest_preview(session: AsyncSession, chat_id: str, seq: int, prev
 
 # --- search ---------------------------------------------------------------------------------------------
 #
-# PostgreSQL indexes the stored folded text (migrations 0004, 0006) and keeps the index itself.
+# PostgreSQL indexes ``parley_fold(messages.text)`` (migration 0004) and keeps the index itself.
 # SQLite keeps each message's folded text in the FTS5 table ``messages_fts`` under its ``seq``:
 # the functions below write it, and are no-ops on PostgreSQL. Whoever changes a message's text
 # calls :func:`reindex_message`; whoever deletes a message (or blanks it to a tombstone) calls
 # :func:`unindex_message`, in the same transaction.
 
 _FTS = table("messages_fts", column("rowid"), column("body"))
-# PostgreSQL: ``parley_fold(text)``, stored by the database itself (a generated column, migration
-# 0006); not a mapped attribute, as SQLite has no such column.
-_TEXT_FOLDED = literal_column("messages.text_folded", Text)
 # System messages (group changes) are never found.
 _NOT_SEARCHED = TYPE_SYSTEM
 
@@ -792,7 +788,7 @@ async def search_candidates(
     if chat_id is not None:
         conditions.append(Message.chat_id == chat_id)
     if _is_postgres(session):
-        folded = _TEXT_FOLDED
+        folded = func.parley_fold(Message.text)
         typo = [w for w in words if len(w) >= 5]
         for word in words:
             found = folded.like(like_pattern(word), escape="\\")
