@@ -225,7 +225,7 @@ def up(
     from parley.core.logging import configure_logging
 
     fmt = "console" if settings.app.log_format == "auto" else settings.app.log_format
-    configure_logging(fmt, settings.app.log_level)
+    configure_logging(fmt, settings.app.log_level, ref_secret=settings.log_ref_secret())
     sock = listen(host, port)
     run_migrations(settings, WITH_TABLES)
     check_broker(settings)
@@ -263,7 +263,7 @@ def serve(
     settings = load_settings(name)
     from parley.core.logging import configure_logging
 
-    configure_logging(settings.app.log_format, settings.app.log_level)
+    configure_logging(settings.app.log_format, settings.app.log_level, ref_secret=settings.log_ref_secret())
     bind_host = host or settings.app.host or "0.0.0.0"  # noqa: S104 a service listens on every interface
     bind_port = port or settings.app.port or PORTS[name]
     sock = listen(bind_host, bind_port)

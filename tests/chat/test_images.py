@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 from collections.abc import AsyncIterator
@@ -11,9 +12,22 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from PIL import ExifTags, Image
 
+from parley.chat import service as service_module
+from parley.chat import writer as writer_module
+from parley.chat.writer import Overloaded
 from parley.core.media import images as media
 from parley.core.media.images import DecodeBudget, sign_media_path
-from tests.chat.helpers import direct_chat, encode, history, listed, photo_with_gps, png_declaring
+from tests.chat.helpers import (
+    direct_chat,
+    encode,
+    eventually,
+    history,
+    listed,
+    photo_with_gps,
+    png_declaring,
+    send,
+)
+from tests.chat.test_send_path import writer_of
 from tests.fixtures.stack import Person
 
 SIX_MB = 6 * 1024 * 1024
@@ -182,3 +196,87 @@ async def test_a_chunked_body_is_cut_off_at_the_limit(alice: Person, bob: Person
 async def test_a_large_json_body_is_413(alice: Person) -> None:
     response = await alice.client.post("/api/v1/chat/group", json={"name": "x" * 400_000, "userIds": []})
     assert response.status_code == 413
+
+
+# ---------------------------------------------------------------------------- the send path's resources
+
+
+async def test_an_upload_whose_sender_goes_away_after_the_commit_keeps_its_image(
+    alice: Person, bob: Person, chat_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stored message must never point to a deleted image."""
+    chat_id = await direct_chat(alice, bob)
+    delivery = asyncio.Event()
+
+    async def held_delivery(sink: Any, events: Any) -> None:
+        await delivery.wait()
+
+    monkeypatch.setattr(writer_module, "emit_all", held_delivery)
+    sending = asyncio.create_task(upload(alice, chat_id, photo_with_gps((100, 80))))
+
+    async def committed() -> bool:
+        return len((await history(bob, chat_id))["messages"]) == 1
+
+    await eventually(committed)  # stored; its sender not answered yet
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    delivery.set()
+    monkeypatch.undo()
+    # Deliveries go in order: once a later send is answered, the first one has been too.
+    await send(alice, chat_id, "after")
+    image = (await history(bob, chat_id))["messages"][0]["image"]
+    assert (await bob.client.get(image["url"])).status_code == 200
+
+
+async def test_a_refused_upload_leaves_no_image_behind(
+    alice: Person, bob: Person, chat_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat_id = await direct_chat(alice, bob)
+    stored: list[str] = []
+    deleted: list[str] = []
+    storage = chat_app.state.storage
+    real_put, real_delete = storage.put, storage.delete
+
+    async def put(key: str, data: bytes, content_type: str) -> None:
+        stored.append(key)
+        await real_put(key, data, content_type)
+
+    async def delete(key: str) -> None:
+        deleted.append(key)
+        await real_delete(key)
+
+    async def overloaded(draft: Any) -> Any:
+        raise Overloaded()
+
+    monkeypatch.setattr(storage, "put", put)
+    monkeypatch.setattr(storage, "delete", delete)
+    monkeypatch.setattr(writer_of(chat_app), "submit", overloaded)
+    response = await upload(alice, chat_id, photo_with_gps((100, 80)))
+    assert response.status_code == 503
+    assert len(stored) == 1
+    assert deleted == stored
+
+
+async def test_no_database_connection_is_held_while_an_image_is_processed_and_stored(
+    alice: Person, bob: Person, chat_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat_id = await direct_chat(alice, bob)
+    pool = chat_app.state.db.engine.pool
+    held: dict[str, int] = {}
+    storage = chat_app.state.storage
+    real_put = storage.put
+
+    async def processing(data: bytes) -> Any:
+        held["processing"] = pool.checkedout()
+        return await media.process_upload(data)
+
+    async def put(key: str, data: bytes, content_type: str) -> None:
+        held["storing"] = pool.checkedout()
+        await real_put(key, data, content_type)
+
+    monkeypatch.setattr(service_module, "process_upload", processing)
+    monkeypatch.setattr(storage, "put", put)
+    response = await upload(alice, chat_id, photo_with_gps((100, 80)), clientId="no-connection")
+    assert response.status_code == 201, response.text
+    assert held == {"processing": 0, "storing": 0}

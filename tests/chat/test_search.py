@@ -38,6 +38,11 @@ async def talk(alice: Person, bob: Person) -> str:
         ("hello", ["hello there", "Othello is a play"]),  # the whole word before the part of one
         ("hallo", ["hello there"]),  # one wrong letter
         ("helllo", ["hello there"]),  # one extra letter
+        ("hexlo", ["hello there"]),  # a wrong middle letter: no three letters in a row are right
+        ("heilo", ["hello there"]),
+        ("plxit", ["Un café crème, s'il vous plaît"]),  # … also where the text has an accent
+        ("crxme", ["Un café crème, s'il vous plaît"]),
+        ("hexxo", []),  # two letters off in the middle
         ("ther", ["hello there"]),  # inside a word
         ("there hello", ["hello there"]),  # every word, in any order
         ("hallo nothing", []),
@@ -241,3 +246,11 @@ async def test_edits_and_deletions_through_the_api(alice: Person, bob: Person, c
     assert await found(carol, "station", chatId=chat_id) == ["meet at the station"]
     # The group's own system messages ("created") are never results, whatever is searched.
     assert await found(carol, "e", chatId=chat_id) == ["meet at the station"]
+
+
+def test_a_five_letter_word_is_also_looked_for_with_other_middle_letters() -> None:
+    assert search.needs_middle_variants("hexlo")
+    assert not search.needs_middle_variants("hexlos")  # a typo leaves a six-letter word a trigram
+    assert search.middle_variants("hexlo", ["l", "x", "a", "l"]) == ["hello", "healo"]
+    query = search.fts_query(["hexlo"], {"hexlo": ["l"]})
+    assert query == '("hexlo" OR "hex" OR "exl" OR "xlo" OR "hello")'

@@ -16,9 +16,8 @@ from parley.chat.documents import iso, preview_of
 from parley.chat.errors import InvalidMessage, InvalidName, UserNotFound, UserServiceUnavailable
 from parley.chat.service import clean_client_id, clean_name, clean_text
 from parley.chat.store import Chat, direct_key, other_in_direct
-from parley.chat.uploads import BodyLimitMiddleware
 from parley.chat.users import CACHE_PREFIX, UserDirectory
-from parley.core.app import install_error_handlers
+from parley.core.app import BodyLimitMiddleware, install_error_handlers
 from parley.core.ids import new_id
 
 # --- input --------------------------------------------------------------------------------------------------
@@ -199,7 +198,7 @@ def limited_app(limit: int) -> tuple[FastAPI, list[int]]:
         sizes.append(len(await file.read()))
         return {"size": sizes[-1]}
 
-    app.add_middleware(BodyLimitMiddleware, default=1024, limits={("POST", "/api/upload"): limit})
+    app.add_middleware(BodyLimitMiddleware, limit=1024, routes={("POST", "/api/upload"): limit})
     return app, sizes
 
 
@@ -223,9 +222,7 @@ async def test_declared_length_over_the_limit_is_refused_unread() -> None:
         "headers": [(b"content-length", b"20000"), (b"content-type", b"multipart/form-data; boundary=x")],
         "query_string": b"",
     }
-    await BodyLimitMiddleware(app, default=1024, limits={("POST", "/api/upload"): 10_000})(
-        scope, receive, send
-    )
+    await BodyLimitMiddleware(app, limit=1024, routes={("POST", "/api/upload"): 10_000})(scope, receive, send)
     assert sent[0]["status"] == 413
     assert json.loads(sent[1]["body"])["code"] == "too_large"
     assert received == []

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
 
 from parley.core.logging import configure_logging
 from parley.core.redact import email_ref, mask_emails
+from parley.core.settings import Settings
 
 
 @pytest.fixture
@@ -59,3 +62,29 @@ def test_the_formatter_masks_addresses_in_every_line(
     for address in ("bob@example.com", "carol@example.org", "dave@example.net", "erin@example.com"):
         assert address not in err
     assert "example.com" in err  # the domain is kept: delivery problems are about it
+
+
+def plain_sha256_ref(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:12]
+
+
+def test_a_reference_is_keyed_by_the_server_secret(configured_logging: None) -> None:
+    """Anyone with the logs must not be able to confirm a guessed address by hashing it."""
+    configure_logging("json", "INFO", ref_secret="a" * 20 + "-first-deployment-secret")
+    first = email_ref("bob@example.com")
+    assert first.split()[0] == email_ref("Bob@Example.com").split()[0]
+    assert not first.startswith(plain_sha256_ref("bob@example.com"))
+    configure_logging("json", "INFO", ref_secret="b" * 20 + "-other-deployment-secret")
+    assert email_ref("bob@example.com") != first
+    configure_logging("json", "INFO", ref_secret="a" * 20 + "-first-deployment-secret")
+    assert email_ref("bob@example.com") == first  # the same in every process of a deployment
+
+
+def test_the_reference_secret_comes_from_its_setting_or_the_token_secret(tmp_path: Path) -> None:
+    token_secret = "t" * 16 + "-token-secret-of-this-deployment"
+    assert Settings(env_file=False, jwt_secret=token_secret).log_ref_secret() == token_secret
+    own = "l" * 16 + "-log-secret-of-this-deployment"
+    assert Settings(env_file=False, jwt_secret=token_secret, log_ref_secret=own).log_ref_secret() == own
+    # A verifier with public keys only, in production, has no secret to key with.
+    verifier = Settings(env_file=False, env="production", jwt_public_keys="k", data_dir=tmp_path)
+    assert verifier.log_ref_secret() is None

@@ -68,3 +68,31 @@ async def test_right_expired_and_malformed_codes_do_not_count(stack: Stack, otps
 def test_the_budget_is_a_setting() -> None:
     assert Settings(env_file=False).limits.otp_max_failures_per_day == 50
     assert Settings(env_file=False, otp_max_failures_per_day=7).limits.otp_max_failures_per_day == 7
+
+
+async def test_giving_a_guess_back_never_recreates_an_ended_window(stack: Stack, otps: OtpStore) -> None:
+    """On the in-process cache and on Redis alike: the window's count only goes back while it lasts."""
+    cache = stack.apps["user"].state.cache
+    email = unique_email("ended")
+    key = FAILURES_PREFIX + email
+    assert await otps.take_guess(email) == 0
+    await cache.delete(key)  # the window ended between taking the guess and giving it back
+    await otps.give_back_guess(email)
+    assert await cache.exists(key) == 0
+    # The full budget is there, not one guess more.
+    assert [await otps.take_guess(email) for _ in range(otps.max_failures)] == [0] * otps.max_failures
+    assert await otps.take_guess(email) > 0
+
+
+async def test_giving_a_guess_back_keeps_the_window_and_stops_at_zero(stack: Stack, otps: OtpStore) -> None:
+    cache = stack.apps["user"].state.cache
+    email = unique_email("kept")
+    key = FAILURES_PREFIX + email
+    assert await otps.take_guess(email) == 0
+    assert await otps.take_guess(email) == 0
+    await otps.give_back_guess(email)
+    assert await cache.get(key) == "1"
+    assert 0 < await cache.ttl(key) <= FAILURE_WINDOW_SECONDS
+    await otps.give_back_guess(email)
+    await otps.give_back_guess(email)  # one more than was taken
+    assert await cache.get(key) == "0"

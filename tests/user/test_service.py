@@ -15,6 +15,7 @@ from parley.core.auth import Tokens
 from parley.core.database import Database
 from parley.core.errors import AppError
 from parley.core.ids import new_id
+from parley.core.ratelimit import RateLimiter, storage_url
 from parley.user import service, store
 from parley.user.errors import (
     InvalidCursor,
@@ -25,7 +26,6 @@ from parley.user.errors import (
     TooManyRequests,
 )
 from parley.user.otp import CODE_PREFIX, COOLDOWN_PREFIX, OtpStore, derive_key
-from parley.user.ratelimit import RateLimiter, storage_url
 from tests.fixtures.stack import Stack, unique_email
 
 # ------------------------------------------------------------------ addresses

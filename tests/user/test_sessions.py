@@ -6,7 +6,12 @@ import base64
 import json
 from typing import Any
 
+import pytest
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from parley.user.service import SessionTouches
+from parley.user.store import LoginSession, get_session
 from tests.fixtures.stack import Person, Stack, start_stack, unique_email
 from tests.user.test_routes import forget_cooldown
 
@@ -174,3 +179,68 @@ async def test_logouts_and_renames_survive_a_restart_with_an_empty_cache(stack: 
     finally:
         await restarted.close()
         await manager.__aexit__(None, None, None)
+
+
+# ---------------------------------------------------------------- revocations follow the commit
+
+
+async def session_row(stack: Stack, token: str) -> LoginSession:
+    """The token's session as another connection sees it: what is committed."""
+    async with stack.apps["user"].state.db.session() as session:
+        row = await get_session(session, claims_of(token)["sid"])
+    assert row is not None
+    return row
+
+
+@pytest.mark.parametrize("change", ["logout", "logout-all", "end-session", "rename"])
+async def test_a_revocation_is_announced_only_once_it_is_committed(
+    stack: Stack, alice: Person, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    phone = await second_login(stack, alice)
+    tokens = stack.apps["user"].state.tokens
+    announce = tokens.revoke_sessions
+    durable: list[bool] = []
+
+    async def checked(revocations: list[Any]) -> None:
+        row = await session_row(stack, phone.token)
+        durable.append(row.revoked_at is not None or row.generation > 0)
+        await announce(revocations)
+
+    monkeypatch.setattr(tokens, "revoke_sessions", checked)
+    if change == "logout":
+        response = await phone.client.post("/api/v1/logout")
+    elif change == "logout-all":
+        response = await phone.client.post("/api/v1/logout/all")
+    elif change == "end-session":
+        response = await alice.client.delete(f"/api/v1/sessions/{claims_of(phone.token)['sid']}")
+    else:
+        response = await phone.client.post("/api/v1/update/user", json={"name": "Phone"})
+    assert response.status_code == 200, response.text
+    assert durable == [True]
+    await refused_everywhere(stack, phone.token)
+
+
+@pytest.mark.parametrize("change", ["logout", "rename"])
+async def test_a_change_whose_commit_fails_revokes_nothing(
+    stack: Stack, alice: Person, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    failed: list[bool] = []
+    commit = AsyncSession.commit
+
+    async def failing_once(self: AsyncSession) -> None:
+        if not failed and self.bind is stack.apps["user"].state.db.engine:
+            failed.append(True)
+            raise OperationalError("COMMIT", {}, ConnectionError("the database went away"))
+        await commit(self)
+
+    monkeypatch.setattr(AsyncSession, "commit", failing_once)
+    if change == "logout":
+        response = await alice.client.post("/api/v1/logout")
+    else:
+        response = await alice.client.post("/api/v1/update/user", json={"name": "Not Renamed"})
+    assert failed == [True]
+    assert response.status_code == 503, response.text
+    monkeypatch.undo()
+    await accepted_everywhere(stack, alice.token)
+    row = await session_row(stack, alice.token)
+    assert (row.revoked_at, row.generation) == (None, 0)

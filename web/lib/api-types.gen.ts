@@ -49,8 +49,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The ids of everyone who shares a chat with you
-         * @description Asked by the user service to decide whose email address the caller may see.
+         * The ids of the people whose email address you may see
+         * @description Everyone who shares a chat with you in which they took part: they started it or sent something in it. Asked by the user service to decide whose email address the caller may see.
          */
         get: operations["chat-list_contacts"];
         put?: never;
@@ -489,7 +489,7 @@ export interface paths {
         };
         /**
          * Find people to chat with
-         * @description Users whose name contains `q` (case-insensitive) or whose email is `q`, ordered by name. The caller is never in the list: it is for finding someone else. A user's `email` is present only when the caller shares a chat with them or `q` is exactly that address. When there are more, the `X-Next-Cursor` header carries the cursor of the next page.
+         * @description Users whose name contains `q` (case-insensitive) or whose email is `q`, ordered by name. The caller is never in the list: it is for finding someone else. A user's `email` is present only when the caller shares a chat in which they took part (started it or sent something) or `q` is exactly that address. When there are more, the `X-Next-Cursor` header carries the cursor of the next page.
          */
         get: operations["user-list_users"];
         put?: never;
@@ -555,7 +555,7 @@ export interface paths {
         put?: never;
         /**
          * Profiles of many users at once
-         * @description Unknown and malformed ids are simply absent from the answer. As everywhere, a user's `email` is present only for the caller and the people who share a chat with the caller. Each profile carries its `readReceipts` setting.
+         * @description Unknown and malformed ids are simply absent from the answer. As everywhere, a user's `email` is present only for the caller and the people who took part in a chat they share with the caller. Each profile carries its `readReceipts` setting.
          */
         post: operations["user-batch_users"];
         delete?: never;
@@ -637,7 +637,7 @@ export interface paths {
         };
         /**
          * One user's profile
-         * @description `email` is present only when the caller shares a chat with them.
+         * @description `email` is present only when the caller shares a chat in which they took part.
          */
         get: operations["user-get_user"];
         put?: never;
@@ -1241,7 +1241,7 @@ export interface components {
             createdAt: string;
             /**
              * Email
-             * @description In the directory, only for people who share a chat with you or whose address you searched for
+             * @description Only for people who took part in a chat you share (started it or sent something), or whose exact address you searched for
              * @example alice@example.com
              */
             email?: string | null;
@@ -1438,7 +1438,7 @@ export interface components {
             createdAt: string;
             /**
              * Email
-             * @description In the directory, only for people who share a chat with you or whose address you searched for
+             * @description Only for people who took part in a chat you share (started it or sent something), or whose exact address you searched for
              * @example alice@example.com
              */
             email?: string | null;

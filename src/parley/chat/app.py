@@ -10,6 +10,7 @@ from datetime import datetime
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from parley.chat import uploads
 from parley.chat.blocks import BlockGuard
 from parley.chat.deps import chat_service
 from parley.chat.directory import ChatDirectory
@@ -21,7 +22,6 @@ from parley.chat.realtime.asyncapi import router as asyncapi_router
 from parley.chat.routes import media_router, router
 from parley.chat.service import UsageLimits
 from parley.chat.uow import unit_of_work
-from parley.chat.uploads import DEFAULT_BODY_LIMIT, MESSAGE_BODY_LIMIT, BodyLimitMiddleware
 from parley.chat.users import UserDirectory
 from parley.chat.writer import MessageWriter
 from parley.core.app import allow_browser_origin, create_service_app, loopback_aliases
@@ -122,11 +122,9 @@ def create_app(settings: Settings) -> FastAPI:
         description="Chats, groups, messages, read receipts and images.",
         routers=[router, media_router, asyncapi_router],
         lifespan=lifespan,
-    )
-    app.add_middleware(
-        BodyLimitMiddleware,
-        default=DEFAULT_BODY_LIMIT,
-        limits={("POST", "/api/v1/message"): MESSAGE_BODY_LIMIT},
+        body_limit=uploads.DEFAULT_BODY_LIMIT,
+        body_routes=uploads.ROUTE_LIMITS,
+        body_messages=uploads.ROUTE_MESSAGES,
     )
     allow_browser_origin(app, settings.cors_origins())
     app.add_middleware(SocketIOMiddleware)

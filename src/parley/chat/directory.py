@@ -55,6 +55,11 @@ class ChatDirectory:
         async with self.db.session() as session:
             return await store.contacts_of(session, user_id)
 
+    async def address_contacts(self, user_id: str) -> list[str]:
+        """Whose email address ``user_id`` may see (see :func:`store.address_contacts_of`)."""
+        async with self.db.session() as session:
+            return await store.address_contacts_of(session, user_id)
+
     async def chat_members(self, chat_id: str) -> list[str]:
         if not is_id(chat_id):
             return []

@@ -114,12 +114,15 @@ async def list_chats(
 @router.get(
     "/chat/contacts",
     tags=["chat"],
-    summary="The ids of everyone who shares a chat with you",
-    description="Asked by the user service to decide whose email address the caller may see.",
+    summary="The ids of the people whose email address you may see",
+    description=(
+        "Everyone who shares a chat with you in which they took part: they started it or sent "
+        "something in it. Asked by the user service to decide whose email address the caller may see."
+    ),
 )
 async def list_contacts(me: CurrentUser, request: Request) -> dict[str, list[str]]:
     directory: ChatDirectory = request.app.state.directory
-    return {"users": await directory.contacts(me.id)}
+    return {"users": await directory.address_contacts(me.id)}
 
 
 @router.get(

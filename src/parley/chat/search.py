@@ -7,7 +7,8 @@ a word of the text is one wrong, missing or extra letter away from it ("hallo", 
 "hello").
 
 The database finds candidates with its trigram index (PostgreSQL: ``pg_trgm`` on
-``parley_fold(text)``; SQLite: the FTS5 table ``messages_fts``), newest first and at most
+``parley_fold(text)``; SQLite: the FTS5 table ``messages_fts``, and its vocabulary for a five-letter word
+whose middle letter may be wrong), newest first and at most
 :data:`MAX_CANDIDATES` of them; this module checks each candidate and ranks it: messages where
 every word is a whole word of the text first, then those matched inside words, then those
 matched with a typo; newest first within each.
@@ -20,6 +21,7 @@ import binascii
 import json
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from parley.chat.errors import InvalidCursor, InvalidSearch
@@ -138,19 +140,39 @@ def _phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def fts_query(words: list[str]) -> str | None:
+def needs_middle_variants(word: str) -> bool:
+    """Whether a typo in ``word`` can leave it no trigram in common with what it should match.
+
+    A typo leaves every trigram that does not touch the changed letter; only a wrong middle letter
+    of a five-letter word touches all three ("hexlo" shares none with "hello"). Such a word is
+    looked for as its variants with another middle letter (see :func:`fts_query`).
+    """
+    return len(word) == TYPO_MIN_LENGTH
+
+
+def middle_variants(word: str, middles: Iterable[str]) -> list[str]:
+    """``word`` with its middle letter replaced by each of ``middles`` (other than its own)."""
+    mid = len(word) // 2
+    return [word[:mid] + c + word[mid + 1 :] for c in dict.fromkeys(middles) if c != word[mid]]
+
+
+def fts_query(words: list[str], middles: Mapping[str, Iterable[str]] | None = None) -> str | None:
     """An FTS5 (trigram) query for the candidates of ``words``; None when no word has 3 characters.
 
     A word of three or more characters must occur; one of five or more may instead share one of
-    its trigrams with the text (a typo leaves at least one intact, except a wrong middle letter
-    of a five-letter word). Shorter words are checked with ``LIKE`` (see the store).
+    its trigrams with the text (any typo leaves at least one intact), or, for a five-letter word,
+    be one of its variants with another middle letter: ``middles[word]``, the letters that follow
+    the word's first two in the index (see :func:`needs_middle_variants`). Shorter words are
+    checked with ``LIKE`` (see the store).
     """
+    middles = middles or {}
     parts = []
     for word in words:
         if len(word) < 3:
             continue
         if len(word) >= TYPO_MIN_LENGTH:
-            parts.append("(" + " OR ".join(_phrase(t) for t in [word, *trigrams(word)]) + ")")
+            alternatives = [word, *trigrams(word), *middle_variants(word, middles.get(word, ()))]
+            parts.append("(" + " OR ".join(_phrase(t) for t in alternatives) + ")")
         else:
             parts.append(_phrase(word))
     return " AND ".join(parts) if parts else None

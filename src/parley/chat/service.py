@@ -7,12 +7,14 @@ after the commit (see :mod:`parley.chat.events`). Access is checked first, throu
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -82,7 +84,7 @@ from parley.chat.schemas import (
 from parley.chat.store import Chat, Member, Message
 from parley.chat.uow import UnitOfWork
 from parley.chat.users import Profile, UserDirectory, sends_read_receipts, unknown_profile
-from parley.chat.writer import Draft, MessageWriter
+from parley.chat.writer import Draft, MessageWriter, Overloaded, Sent
 from parley.core import text as text_rules
 from parley.core.auth import Identity
 from parley.core.errors import NotFound
@@ -101,6 +103,11 @@ DEFAULT_PAGE = 50
 MAX_PAGE = 100
 MAX_REACTIONS = 20
 MAX_EMOJI_LENGTH = 64
+
+# The writer's answers that mean a draft was certainly not stored (its image may go).
+_NOT_STORED = (ChatNotFound, NotAMember, ClientIdReused, Overloaded)
+# Image deletions scheduled after a sender went away, kept referenced until they finish.
+_CLEANUPS: set[asyncio.Task[None]] = set()
 
 # --- checking input ---------------------------------------------------------------------------------------
 
@@ -316,7 +323,7 @@ class ChatService:
         members = await store.members_by_chat(self.session, chat_ids=ids) if ids else {}
         unseen = await store.unseen_counts(self.session, me.id, chat_ids=ids) if ids else {}
         others = {chat.id: other for chat in chats if (other := store.other_in_direct(chat, me.id))}
-        profiles = await self.users.profiles(others.values(), me.token) if others else {}
+        profiles = await self._profiles(me, others.values()) if others else {}
         page = ChatList(
             chats=[
                 ChatListItem(
@@ -337,11 +344,27 @@ class ChatService:
     async def _view(self, me: Identity, chat: Chat) -> ChatView:
         members = (await store.members_by_chat(self.session, chat_id=chat.id)).get(chat.id, [])
         unseen = (await store.unseen_counts(self.session, me.id, chat.id)).get(chat.id, 0)
-        profiles = await self.users.profiles([m.user_id for m in members], me.token)
+        profiles = await self._profiles(me, [m.user_id for m in members])
         return ChatView(
             chat=chat_detail(chat, members, unseen, me.id),
             members=[user_document(profiles[m.user_id]) for m in members],
         )
+
+    async def _profiles(self, me: Identity, ids: Iterable[str]) -> dict[str, Profile]:
+        """Profiles of ``ids`` as the caller may see them: an address only of those who took part
+        in a chat with the caller (see :func:`store.address_contacts_of`).
+
+        The profile cache is shared by every caller, so the address is cut here, per caller; it
+        costs a query only when some profile carries someone else's address.
+        """
+        profiles = await self.users.profiles(ids, me.token)
+        addressed = [uid for uid, p in profiles.items() if uid != me.id and p.get("email")]
+        if addressed:
+            shown = set(await store.address_contacts_of(self.session, me.id, among=addressed))
+            for uid in addressed:
+                if uid not in shown:
+                    profiles[uid] = {**profiles[uid], "email": ""}
+        return profiles
 
     # --- groups -----------------------------------------------------------------------------------------
 
@@ -515,18 +538,33 @@ class ChatService:
                 earlier = await store.message_by_client_id(self.session, me.id, client_id)
                 if earlier is not None:
                     return self._repeat(earlier, chat), False
+            # Decoding, re-encoding and uploading take a while: hold no pooled connection meanwhile
+            # (the writer stores the message with its own).
+            await self.uow.release_connection()
             processed = await process_upload(image)
             draft.image_key = new_media_key(processed.extension)
-            await self.storage.put(draft.image_key, processed.data, processed.content_type)
+            try:
+                await self.storage.put(draft.image_key, processed.data, processed.content_type)
+            except BaseException:
+                await self._forget_image(draft.image_key)  # never submitted: nothing points to it
+                raise
             draft.message_type = store.TYPE_IMAGE
             draft.image_width = processed.width
             draft.image_height = processed.height
             draft.image_content_type = processed.content_type
         try:
             sent = await self.writer.submit(draft)
-        except BaseException:
+        except asyncio.CancelledError:
+            # The sender went away, but the writer stores the draft all the same (it may have
+            # already): the image goes only once the writer says the message was not stored.
+            if draft.image_key is not None:
+                draft.future.add_done_callback(self._forget_image_unless_stored(draft.image_key))
+            raise
+        except _NOT_STORED:
             await self._forget_image(draft.image_key)
             raise
+        # Any other failure (a database error, the writer stopping mid-batch) leaves it unknown
+        # whether the message was stored: the image stays, as a stored message may point to it.
         if not sent.created:
             await self._forget_image(draft.image_key)
         return sent.message, sent.created
@@ -535,6 +573,23 @@ class ChatService:
         if key is not None:
             with contextlib.suppress(Exception):
                 await self.storage.delete(key)
+
+    def _forget_image_unless_stored(self, key: str) -> Callable[[asyncio.Future[Sent]], None]:
+        """A callback for a draft's answer: delete its image when the message was not stored."""
+
+        def answered(future: asyncio.Future[Sent]) -> None:
+            if future.cancelled():
+                return
+            error = future.exception()
+            if error is None and future.result().created:
+                return
+            if error is not None and not isinstance(error, _NOT_STORED):
+                return
+            task = asyncio.get_running_loop().create_task(self._forget_image(key))
+            _CLEANUPS.add(task)
+            task.add_done_callback(_CLEANUPS.discard)
+
+        return answered
 
     async def read_on_arrival(self, readers: list[tuple[str, str, int, str]]) -> dict[str, datetime]:
         """Each ``(chat, reader, seq, token)``: the reader has the chat open and reads up to ``seq``.
@@ -568,7 +623,7 @@ class ChatService:
         if page and page[-1].seq > mine.last_read_seq:
             seen_now = await self._mark_read(chat, me.id, page[-1].seq, me.token)
         other = store.other_in_direct(chat, me.id)
-        profiles = await self.users.profiles([me.id] if other is None else [me.id, other], me.token)
+        profiles = await self._profiles(me, [me.id] if other is None else [me.id, other])
         user = user_document(profiles[other]) if other is not None else None
         # With read receipts off (the caller's, or the other person's in a 1:1 chat), the caller's
         # own messages show as unseen.

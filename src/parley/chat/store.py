@@ -49,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 from sqlalchemy.sql import column, table
 
-from parley.chat.search import MAX_CANDIDATES, fold, fts_query, like_pattern
+from parley.chat.search import MAX_CANDIDATES, fold, fts_query, like_pattern, needs_middle_variants
 from parley.core.database import UTCDateTime, make_base
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -119,6 +119,7 @@ class Message(Base):  # type: ignore[misc,valid-type]
     __table_args__ = (
         UniqueConstraint("sender_id", "client_id"),
         Index("ix_messages_chat_id_seq", "chat_id", "seq"),
+        Index("ix_messages_chat_id_sender_id", "chat_id", "sender_id"),
         Index("uq_messages_chat_id_chat_seq", "chat_id", "chat_seq", unique=True),
         {"sqlite_autoincrement": True},
     )
@@ -326,6 +327,36 @@ async def contacts_of(session: AsyncSession, user_id: str) -> list[str]:
         .where(Member.chat_id.in_(chat_ids_visible_to(user_id)), Member.user_id != user_id)
         .distinct()
     )
+    return sorted(str(uid) for uid in (await session.scalars(stmt)).all())
+
+
+async def address_contacts_of(
+    session: AsyncSession, user_id: str, among: Sequence[str] | None = None
+) -> list[str]:
+    """Those (of ``among``) whose email address ``user_id`` may see.
+
+    Everyone who shares a chat with ``user_id`` in which they took part: they started it (the 1:1
+    chat, the group) or sent something in it (a message, or a group change of theirs). Being
+    put into a chat by someone else shows that person nothing, so a stranger cannot collect
+    addresses by starting chats or groups with people.
+    """
+    spoke = (
+        select(Message.seq)
+        .where(Message.chat_id == Member.chat_id, Message.sender_id == Member.user_id)
+        .exists()
+    )
+    stmt = (
+        select(Member.user_id)
+        .join(Chat, Chat.id == Member.chat_id)
+        .where(
+            Member.chat_id.in_(chat_ids_visible_to(user_id)),
+            Member.user_id != user_id,
+            or_(Chat.created_by == Member.user_id, spoke),
+        )
+        .distinct()
+    )
+    if among is not None:
+        stmt = stmt.where(Member.user_id.in_(list(among)))
     return sorted(str(uid) for uid in (await session.scalars(stmt)).all())
 
 
@@ -788,7 +819,7 @@ async def search_candidates(
     else:
         body = _FTS.c.body
         stmt = select(Message, body).join(_FTS, _FTS.c.rowid == Message.seq).where(*conditions)
-        match = fts_query(words)
+        match = fts_query(words, await _middle_letters(session, words))
         if match is not None:
             stmt = stmt.where(sql_text("messages_fts MATCH :match").bindparams(match=match))
         for word in words:
@@ -796,6 +827,33 @@ async def search_candidates(
                 stmt = stmt.where(body.like(like_pattern(word), escape="\\"))
     stmt = stmt.order_by(Message.seq.desc()).limit(MAX_CANDIDATES)
     return [(message, str(folded_text)) for message, folded_text in (await session.execute(stmt)).all()]
+
+
+# The FTS5 table's vocabulary: every trigram it holds, in order (SQLite only; migration 0006).
+_FTS_VOCAB = table("messages_fts_vocab", column("term"))
+# At most this many other middle letters are tried for one word (the bound on the query's size).
+MAX_MIDDLE_LETTERS = 64
+
+
+async def _middle_letters(session: AsyncSession, words: list[str]) -> dict[str, list[str]]:
+    """For each five-letter word, the letters that follow its first two anywhere in the index.
+
+    One range read of the trigram vocabulary per such word: "hexlo" looks up the trigrams that
+    start with "he" and so tries "hello", "helps" … as its variants (see ``search.fts_query``).
+    """
+    found: dict[str, list[str]] = {}
+    for word in words:
+        if not needs_middle_variants(word):
+            continue
+        prefix = word[:2]
+        stmt = (
+            select(_FTS_VOCAB.c.term)
+            .where(_FTS_VOCAB.c.term >= prefix, _FTS_VOCAB.c.term < prefix + "\U0010ffff")
+            .limit(MAX_MIDDLE_LETTERS * 2)
+        )
+        terms = [str(term) for term in (await session.scalars(stmt)).all()]
+        found[word] = [t[2] for t in terms if len(t) == 3 and t.startswith(prefix)][:MAX_MIDDLE_LETTERS]
+    return found
 
 
 async def messages_after(session: AsyncSession, chat_id: str, *, after_seq: int, limit: int) -> list[Message]:

@@ -25,6 +25,15 @@ class UnitOfWork:
         """Queue an event; it is emitted after the commit, or never if the work fails."""
         self.outbox.add(event, payload, to_users)
 
+    async def release_connection(self) -> None:
+        """Give the session's connection back to the pool before slow work that needs no database.
+
+        Only for work that has merely read so far: the transaction ends here (anything written
+        would be lost). Objects already loaded stay readable, and the session takes a fresh
+        connection if it is used again.
+        """
+        await self.session.close()
+
     def on_commit(self, callback: Callable[[], object]) -> None:
         self.outbox.on_commit(callback)
 

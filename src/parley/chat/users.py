@@ -4,9 +4,9 @@ The chat service owns no user data: it asks the user service, always with the ca
 
 * Profiles: ``POST /api/v1/user/batch`` ``{ids}`` → ``{users: [{_id, name, email?, createdAt,
   updatedAt, readReceipts}]}``, one call for many ids, kept in the cache for a short while.
-  ``email`` is present only for the caller and the people who share a chat with the caller (the
-  only people the chat service shows), so only profiles that carry it are cached: a cached
-  profile may be shown to any of that person's contacts. A profile without one reads ``""``.
+  ``email`` is present only for the caller and the people who took part in a chat shared with the
+  caller, so only profiles that carry it are cached; the chat service cuts the address again per
+  caller before showing a profile (``ChatService._profiles``). A profile without one reads ``""``.
   ``readReceipts`` is the person's setting (see :func:`sends_read_receipts`); a change reaches
   the chat service within the cache's lifetime.
 * Blocks: ``POST /api/v1/user/block-relations`` ``{ids}`` → ``{blocking: [...], blockedBy:
@@ -17,7 +17,7 @@ The chat service owns no user data: it asks the user service, always with the ca
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,19 +134,12 @@ class UserDirectory:
             return BlockRelations()
         blocking: set[str] = set()
         blocked_by: set[str] = set()
-        for start in range(0, len(wanted), BATCH_LIMIT):
-            chunk = wanted[start : start + BATCH_LIMIT]
-            try:
-                response = await self.client.post(
-                    BLOCKS_PATH, json={"ids": chunk}, headers={"Authorization": f"Bearer {token}"}
-                )
-                response.raise_for_status()
-                body = response.json()
-                blocking.update(str(uid) for uid in body["blocking"])
-                blocked_by.update(str(uid) for uid in body["blockedBy"])
-            except Exception as exc:
-                log.warning("chat.blocks.unavailable", error=f"{type(exc).__name__}: {exc}"[:200])
-                raise UserServiceUnavailable() from exc
+
+        def read(_: list[str], body: Any) -> None:
+            blocking.update(str(uid) for uid in body["blocking"])
+            blocked_by.update(str(uid) for uid in body["blockedBy"])
+
+        await self._post_in_batches(BLOCKS_PATH, wanted, token, "chat.blocks.unavailable", read)
         return BlockRelations(frozenset(blocking), frozenset(blocked_by))
 
     async def blocked_between(self, other_id: str, token: str) -> bool:
@@ -186,20 +179,35 @@ class UserDirectory:
 
     async def _fetch(self, ids: list[str], token: str) -> dict[str, Profile]:
         found: dict[str, Profile] = {}
+
+        def read(chunk: list[str], body: Any) -> None:
+            asked = set(chunk)
+            for user in body["users"]:
+                if isinstance(user, dict) and isinstance(user.get("_id"), str) and user["_id"] in asked:
+                    found[user["_id"]] = user
+
+        await self._post_in_batches(BATCH_PATH, ids, token, "chat.profiles.unavailable", read)
+        for profile in found.values():
+            profile.setdefault("email", "")
+        return found
+
+    async def _post_in_batches(
+        self, path: str, ids: list[str], token: str, failure: str, read: Callable[[list[str], Any], None]
+    ) -> None:
+        """POST ``{ids}`` to the user service at most :data:`BATCH_LIMIT` at a time, as the caller;
+        ``read(chunk, body)`` takes in each answer.
+
+        Any failure (unreachable, an error status, an answer ``read`` cannot take) is logged as
+        ``failure`` and raised as :class:`UserServiceUnavailable`.
+        """
         for start in range(0, len(ids), BATCH_LIMIT):
             chunk = ids[start : start + BATCH_LIMIT]
             try:
                 response = await self.client.post(
-                    BATCH_PATH, json={"ids": chunk}, headers={"Authorization": f"Bearer {token}"}
+                    path, json={"ids": chunk}, headers={"Authorization": f"Bearer {token}"}
                 )
                 response.raise_for_status()
-                users = response.json()["users"]
+                read(chunk, response.json())
             except Exception as exc:
-                log.warning("chat.profiles.unavailable", error=f"{type(exc).__name__}: {exc}"[:200])
+                log.warning(failure, error=f"{type(exc).__name__}: {exc}"[:200])
                 raise UserServiceUnavailable() from exc
-            for user in users:
-                if isinstance(user, dict) and isinstance(user.get("_id"), str) and user["_id"] in chunk:
-                    found[user["_id"]] = user
-        for profile in found.values():
-            profile.setdefault("email", "")
-        return found

@@ -7,7 +7,7 @@ import hmac
 import ipaddress
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -155,16 +155,17 @@ def too_large_message(limit: int) -> str:
     return f"The request body is too large (at most {size})"
 
 
-def body_too_large(limit: int) -> JSONResponse:
-    return JSONResponse(error_body(too_large_message(limit), "too_large"), 413)
+def body_too_large(limit: int, message: str | None = None) -> JSONResponse:
+    return JSONResponse(error_body(message or too_large_message(limit), "too_large"), 413)
 
 
 class BodyTooLarge(StarletteHTTPException):
     """Raised from the receive channel once a streamed body passes its limit; rendered as a 413."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(status_code=413, detail=too_large_message(limit))
+    def __init__(self, limit: int, message: str | None = None) -> None:
+        super().__init__(status_code=413, detail=message or too_large_message(limit))
         self.limit = limit
+        self.message = message
 
 
 class BodyLimitMiddleware:
@@ -172,7 +173,8 @@ class BodyLimitMiddleware:
 
     A declared ``Content-Length`` over the limit is answered 413 at once; a body without one
     (chunked) is counted as it arrives and refused as soon as it passes the limit.
-    ``routes`` names the routes allowed more (default :data:`ROUTE_BODY_LIMITS`).
+    ``routes`` names the routes with a limit of their own (default :data:`ROUTE_BODY_LIMITS`);
+    ``messages`` what a 413 says on some of them (default: the size).
     """
 
     def __init__(
@@ -180,21 +182,25 @@ class BodyLimitMiddleware:
         app: ASGIApp,
         *,
         limit: int = DEFAULT_BODY_LIMIT,
-        routes: dict[tuple[str, str], int] | None = None,
+        routes: Mapping[tuple[str, str], int] | None = None,
+        messages: Mapping[tuple[str, str], str] | None = None,
     ) -> None:
         self.app = app
         self.limit = limit
         self.routes = ROUTE_BODY_LIMITS if routes is None else routes
+        self.messages = messages or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.routes.get((scope["method"], scope["path"].rstrip("/")), self.limit)
+        route = (scope["method"], scope["path"].rstrip("/"))
+        limit = self.routes.get(route, self.limit)
+        refusal = self.messages.get(route)
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             if declared.isdigit():
-                await body_too_large(limit)(scope, receive, send)
+                await body_too_large(limit, refusal)(scope, receive, send)
             else:
                 response = JSONResponse(error_body("Invalid Content-Length", "invalid"), 400)
                 await response(scope, receive, send)
@@ -208,7 +214,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge(limit)
+                    raise BodyTooLarge(limit, refusal)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -223,7 +229,7 @@ class BodyLimitMiddleware:
             # Raised inside a route's body parsing, or by code that reads the stream itself.
             if responded:
                 raise
-            await body_too_large(exc.limit)(scope, receive, send)
+            await body_too_large(exc.limit, exc.message)(scope, receive, send)
 
 
 class RelativeRedirects:
@@ -419,10 +425,13 @@ def create_service_app(
     description: str = "",
     checks: Callable[[Request], dict[str, Check]] = state_checks,
     body_limit: int | None = None,
+    body_routes: Mapping[tuple[str, str], int] | None = None,
+    body_messages: Mapping[tuple[str, str], str] | None = None,
 ) -> FastAPI:
     """A FastAPI app for one service with everything every service shares.
 
-    ``body_limit``: the largest request body it reads (default :data:`BODY_LIMITS` of ``service``).
+    ``body_limit``: the largest request body it reads (default :data:`BODY_LIMITS` of ``service``);
+    ``body_routes`` and ``body_messages``: routes with a limit (and a 413 text) of their own.
     The ``web`` service is the edge: its ``/metrics`` is not for the public.
     """
     app = FastAPI(
@@ -438,7 +447,8 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     limit = body_limit if body_limit is not None else BODY_LIMITS.get(service, DEFAULT_BODY_LIMIT)
-    app.add_middleware(BodyLimitMiddleware, limit=limit)
+    routes = {**ROUTE_BODY_LIMITS, **(body_routes or {})}
+    app.add_middleware(BodyLimitMiddleware, limit=limit, routes=routes, messages=body_messages)
     app.add_middleware(RelativeRedirects)
     app.add_middleware(RequestContextMiddleware, service=service)
     return app

@@ -8,11 +8,18 @@ from typing import Any
 
 import structlog
 
+from parley.core import redact
 from parley.core.redact import scrub_emails
 
 
-def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
-    """Route structlog and the standard library (uvicorn, sqlalchemy) through one renderer."""
+def configure_logging(fmt: str = "auto", level: str = "INFO", *, ref_secret: str | None = None) -> None:
+    """Route structlog and the standard library (uvicorn, sqlalchemy) through one renderer.
+
+    ``ref_secret`` keys the references that stand for email addresses in log lines (see
+    :mod:`parley.core.redact`), so they match across the deployment's processes.
+    """
+    if ref_secret:
+        redact.use_secret(ref_secret)
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
     shared: list[Any] = [

@@ -51,6 +51,8 @@ class AppSettings(_Base):
     cors_origins: Annotated[list[str], NoDecode] = []
     # A bearer token that unlocks /metrics (see docs/deploy.md, "Security model").
     metrics_token: str | None = None
+    # Keys the references that stand for email addresses in logs; unset: the token secret.
+    log_ref_secret: str | None = None
     # Connections (and requests in flight) one process serves at once; beyond, 503.
     max_connections: int = Field(10000, ge=10)
 
@@ -309,6 +311,17 @@ class Settings:
             return self.jwt_secret()
         return None
 
+    def log_ref_secret(self) -> str | None:
+        """What keys email references in logs: ``LOG_REF_SECRET``, else the token secret (or
+        private key); None for a process that has neither (it then keys them at random)."""
+        t = self.tokens
+        configured = self.app.log_ref_secret or t.jwt_secret or t.jwt_private_key
+        if configured:
+            return configured
+        if self.dev and not t.jwt_public_keys:
+            return self.jwt_secret()  # the one generated into the data dir
+        return None
+
     def check_mail(self) -> None:
         """In production, login codes go by SMTP: the dev mailbox would show them to anyone."""
         if not self.dev and self.smtp.dev_mailbox and not self.smtp.dev_mailbox_in_production:
@@ -327,7 +340,11 @@ class Settings:
         """In production, refuse what works only by accident: example secrets, a missing broker."""
         if self.dev:
             return
-        secrets_set = {"JWT_SECRET": self.tokens.jwt_secret, "METRICS_TOKEN": self.app.metrics_token}
+        secrets_set = {
+            "JWT_SECRET": self.tokens.jwt_secret,
+            "METRICS_TOKEN": self.app.metrics_token,
+            "LOG_REF_SECRET": self.app.log_ref_secret,
+        }
         for name, value in secrets_set.items():
             if value is None:
                 continue

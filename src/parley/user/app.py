@@ -9,13 +9,13 @@ from fastapi import FastAPI
 
 from parley.core.app import allow_browser_origin, create_service_app
 from parley.core.database import Database
+from parley.core.ratelimit import RateLimiter
 from parley.core.resources import build_bus, build_cache, build_storage, build_tokens
 from parley.core.settings import Settings
 from parley.user.avatars import Avatars
 from parley.user.contacts import ChatContacts
 from parley.user.notifications import MissedMessageMailer
 from parley.user.otp import OtpStore, derive_key
-from parley.user.ratelimit import RateLimiter
 from parley.user.routes import routers
 from parley.user.service import Login, SessionTouches, restore_revocations
 from parley.user.unsubscribe import UnsubscribeLinks

@@ -1,6 +1,8 @@
-"""Who shares a chat with the caller, asked of the chat service (the user service reads no chat table).
+"""Whose address the caller may see, asked of the chat service (the user service reads no chat table).
 
-The answer decides whose email address the caller may see in the directory. When the chat service
+The chat service answers with the people who share a chat with the caller in which they took part
+(started it or sent something): putting someone into a chat reveals nothing of them. The answer
+decides whose email address the caller may see in the directory. When the chat service
 cannot answer, nobody counts as a contact: addresses stay hidden rather than leak.
 """
 
@@ -32,7 +34,7 @@ class ChatContacts:
         return self._client
 
     async def of(self, identity: Identity) -> set[str]:
-        """The ids of everyone who shares a chat with the caller (empty when that cannot be known)."""
+        """The ids of those whose address the caller may see (empty when that cannot be known)."""
         try:
             response = await self._http().get(
                 CONTACTS_PATH, headers={"Authorization": f"Bearer {identity.token}"}

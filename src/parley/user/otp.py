@@ -23,6 +23,7 @@ import secrets
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 CODE_DIGITS = 6
 CODE_PATTERN = re.compile(r"[0-9]{6}")
@@ -30,6 +31,8 @@ CODE_PREFIX = "parley:otp:code:"
 COOLDOWN_PREFIX = "parley:otp:cooldown:"
 FAILURES_PREFIX = "parley:otp:failures:"
 FAILURE_WINDOW_SECONDS = 24 * 3600
+# Rounds of giving a guess back while others change the same count.
+GIVE_BACK_TRIES = 5
 
 
 def generate_code() -> str:
@@ -109,12 +112,27 @@ class OtpStore:
         return 0
 
     async def give_back_guess(self, email: str) -> None:
-        """Return a guess that was not a wrong code (the code was right, expired or void)."""
+        """Return a guess that was not a wrong code (the code was right, expired or void).
+
+        Only to a count that is still there and above zero, in one optimistic transaction: a
+        window that ended meanwhile stays ended (a bare ``DECR`` would start a new one at -1, an
+        extra guess for a day). When the count keeps changing under it, the guess is simply not
+        given back: that errs on the strict side.
+        """
         key = FAILURES_PREFIX + email
-        async with self.cache.pipeline(transaction=True) as pipe:
-            pipe.decr(key)
-            pipe.expire(key, self.failure_window, nx=True)
-            await pipe.execute()
+        for _ in range(GIVE_BACK_TRIES):
+            async with self.cache.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    count = await pipe.get(key)
+                    if count is None or int(count) <= 0:
+                        return
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                    pipe.decr(key)
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue
 
     async def start_cooldown(self, email: str) -> int:
         """Take the address's resend cooldown: 0 if taken now, else the seconds left of the current one."""

@@ -310,7 +310,8 @@ async def _user_page(
     description=(
         "Users whose name contains `q` (case-insensitive) or whose email is `q`, ordered by name. "
         "The caller is never in the list: it is for finding someone else. A user's `email` is "
-        "present only when the caller shares a chat with them or `q` is exactly that address. "
+        "present only when the caller shares a chat in which they took part (started it or sent something) "
+        "or `q` is exactly that address. "
         f"When there are more, the `{NEXT_CURSOR_HEADER}` header carries the cursor of the next page."
     ),
     responses=PAGED_RESPONSES,
@@ -334,7 +335,7 @@ async def list_users(
     summary="Profiles of many users at once",
     description=(
         "Unknown and malformed ids are simply absent from the answer. As everywhere, a user's "
-        "`email` is present only for the caller and the people who share a chat with the caller. "
+        "`email` is present only for the caller and the people who took part in a chat they share with the caller. "
         "Each profile carries its `readReceipts` setting."
     ),
     responses=errors(401, 422),
@@ -471,7 +472,7 @@ async def unsubscribe(
 @users.get(
     "/user/{user_id}",
     summary="One user's profile",
-    description="`email` is present only when the caller shares a chat with them.",
+    description="`email` is present only when the caller shares a chat in which they took part.",
     responses=errors(401, 404),
     response_model_exclude_none=True,
 )

@@ -53,7 +53,10 @@ class UserDocument(BaseModel):
     email: str | None = Field(
         default=None,
         examples=["alice@example.com"],
-        description="In the directory, only for people who share a chat with you or whose address you searched for",
+        description=(
+            "Only for people who took part in a chat you share (started it or sent something), "
+            "or whose exact address you searched for"
+        ),
     )
     created_at: str = Field(alias="createdAt", examples=["2026-11-25T10:00:00.000Z"])
     updated_at: str = Field(alias="updatedAt", examples=["2026-11-25T10:00:00.000Z"])

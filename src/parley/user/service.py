@@ -1,7 +1,9 @@
 """The user service's logic: logging in with an emailed code, profiles, settings, blocks, the directory.
 
 Functions take the session (or the :class:`Login` that holds the cache, bus and tokens) explicitly
-and never commit: the request's unit of work commits once, before the answer is sent.
+and never commit: the request's unit of work commits once, before the answer is sent. The exceptions
+are changes something outside the database must follow, only once they are durable: token
+revocations (:func:`_commit_then_revoke`) and block changes (:func:`announce_block_change`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from parley.core.database import Database
 from parley.core.ids import is_id
 from parley.core.mail import OTP_KIND, MailRequest
 from parley.core.metrics import OTPS_ISSUED, OTPS_REFUSED
+from parley.core.ratelimit import RateLimiter
 from parley.core.redact import email_ref
 from parley.core.revocations import Revocation
 from parley.user import store
@@ -54,7 +57,6 @@ from parley.user.errors import (
     UserNotFound,
 )
 from parley.user.otp import Check, OtpStore, well_formed
-from parley.user.ratelimit import RateLimiter
 from parley.user.store import EMAIL_MAX, NAME_MAX, User
 from parley.user.unsubscribe import UnsubscribeLinks
 
@@ -274,7 +276,17 @@ def _ends(row: store.LoginSession | None, identity: Identity) -> int:
     return until
 
 
-async def _revoke(tokens: Tokens, revocations: list[Revocation]) -> None:
+async def _commit_then_revoke(session: AsyncSession, tokens: Tokens, revocations: list[Revocation]) -> None:
+    """Make the change durable, then announce the revocations to every service.
+
+    In this order because the database is what makes a revocation last (it is written back into
+    the cache at every start): announced first, a revocation whose commit then failed would refuse
+    tokens for a change that never happened (a rename whose new token never reached its client)
+    and come undone at the next start. The other way round, an announcement that fails after the
+    commit answers 503 and errs on the safe side: the session is already refused from the next
+    start on, and a retried logout or rename announces again.
+    """
+    await session.commit()
     with backend_errors():
         await tokens.revoke_sessions(revocations)
 
@@ -284,10 +296,11 @@ async def logout(session: AsyncSession, tokens: Tokens, identity: Identity) -> N
     row = await store.get_session(session, identity.session, for_update=True)
     if row is not None and row.user_id == identity.id:
         row.revoked_at = store.utcnow()
-        await session.flush()
     else:
         row = None
-    await _revoke(tokens, [Revocation(identity.session, None, _ends(row, identity), identity.id)])
+    await _commit_then_revoke(
+        session, tokens, [Revocation(identity.session, None, _ends(row, identity), identity.id)]
+    )
     log.info("user.logout", user_id=identity.id, session_id=identity.session)
 
 
@@ -299,8 +312,7 @@ async def logout_everywhere(session: AsyncSession, tokens: Tokens, identity: Ide
     for row in rows:
         row.revoked_at = now
         revocations.append(Revocation(row.id, None, int(row.expires_at.timestamp()) + 1, identity.id))
-    await session.flush()
-    await _revoke(tokens, revocations)
+    await _commit_then_revoke(session, tokens, revocations)
     log.info("user.logout_all", user_id=identity.id, sessions=len(rows))
     return len(rows)
 
@@ -317,8 +329,9 @@ async def end_session(session: AsyncSession, tokens: Tokens, identity: Identity,
     if row is None or row.user_id != identity.id or row.revoked_at is not None or row.expires_at <= now:
         raise SessionNotFound()
     row.revoked_at = now
-    await session.flush()
-    await _revoke(tokens, [Revocation(row.id, None, int(row.expires_at.timestamp()) + 1, identity.id)])
+    await _commit_then_revoke(
+        session, tokens, [Revocation(row.id, None, int(row.expires_at.timestamp()) + 1, identity.id)]
+    )
     log.info("user.session.ended", user_id=identity.id, session_id=row.id)
 
 
@@ -395,8 +408,7 @@ async def rename(
         # A token without a session of ours (from before sessions): the new one gets a session.
         replaced = Revocation(identity.session, None, identity.exp + 1, identity.id)
         row = await store.create_session(session, identity.id, "", token_expiry(tokens))
-    await session.flush()
-    await _revoke(tokens, [replaced])
+    await _commit_then_revoke(session, tokens, [replaced])
     log.info("user.renamed", user_id=user.id)
     return user, tokens.issue(token_claims(user), session=row.id, generation=row.generation)
 
@@ -566,8 +578,9 @@ async def emails_shown(
 ) -> set[str]:
     """The ids among ``users`` whose address the caller may see.
 
-    Someone's address is shown to the people who share a chat with them, and to a search for
-    exactly that address (which the searcher knows already); never to the directory at large.
+    Someone's address is shown to the people who share a chat in which they took part (see
+    :mod:`parley.user.contacts`), and to a search for exactly that address (which the searcher
+    knows already); never to the directory at large.
     """
     exact = (query or "").strip().lower()
     shown = {user.id for user in users if user.id == identity.id or (exact and user.email == exact)}
