@@ -170,6 +170,10 @@ def _base_env(options: Options) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "LOGIN_RATE_PER_MINUTE": "100000",
         "VERIFY_RATE_PER_MINUTE": "100000",
+        # The senders go faster than a person: neither the per-user message limit nor the
+        # per-socket event limit may refuse them (in either mode, so the two compare).
+        "MESSAGE_RATE_PER_MINUTE": "1000000",
+        "SOCKET_EVENT_RATE": "100000",
         "JWT_SECRET": "bench-" + secrets.token_hex(24),
     }
 

@@ -86,6 +86,8 @@ def create_app(settings: Settings) -> FastAPI:
                 client_manager_url=_fan_out_url(settings),
                 cors_origins=_socket_origins(settings),
                 max_sockets_per_user=settings.limits.max_sockets_per_user,
+                event_rate=settings.limits.socket_event_rate,
+                event_burst=max(1, round(2 * settings.limits.socket_event_rate)),
             )
             # The real-time layer's event sink and who has which chat open (see parley.chat.events).
             app.state.realtime = realtime
