@@ -14,6 +14,7 @@ import structlog
 from parley.chat.events import MESSAGE_UPDATED
 from parley.chat.realtime.ordering import InOrder, ordering_key
 from parley.chat.realtime.protocol import BATCH_EVENT
+from parley.chat.realtime.wire import ORJSON
 
 log = structlog.get_logger(__name__)
 
@@ -102,13 +103,13 @@ def client_managers(url: str | None, channel: str | None) -> tuple[Any, Any]:
         name = channel or f"parley:socketio:{redis_db(url)}"
         return (
             _RedisManager(url, channel=name),
-            socketio.AsyncRedisManager(url, channel=name, write_only=True),
+            socketio.AsyncRedisManager(url, channel=name, write_only=True, json=ORJSON),
         )
     if url.startswith(("amqp://", "amqps://")):
         name = channel or "parley.socketio"
         return (
             _AioPikaManager(url, channel=name),
-            socketio.AsyncAioPikaManager(url, channel=name, write_only=True),
+            socketio.AsyncAioPikaManager(url, channel=name, write_only=True, json=ORJSON),
         )
     raise ValueError("the Socket.IO client manager URL must be redis://…, amqp://… or memory://")
 

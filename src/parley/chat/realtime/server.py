@@ -71,6 +71,7 @@ from parley.chat.realtime.protocol import (
     error_ack,
     user_room,
 )
+from parley.chat.realtime.wire import JsonPacket
 from parley.core.auth import Identity, Tokens, session_cookie
 from parley.core.errors import AppError, RateLimited, ServiceUnavailable, Unauthorized
 from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
@@ -175,6 +176,7 @@ class Realtime:
             engineio_logger=False,
             # Clients send only small JSON objects.
             max_http_buffer_size=64 * 1024,
+            serializer=JsonPacket,
         )
         self.asgi_app: Any = socketio.ASGIApp(self.sio, socketio_path="socket.io")
         self.sink: EventSink = RealtimeSink(self)
