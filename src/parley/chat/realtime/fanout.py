@@ -91,6 +91,16 @@ class _AioPikaManager(_HandOnAtOnce, socketio.AsyncAioPikaManager):  # type: ign
     pass
 
 
+# The write-only publisher's Redis connection gives up after this long (connecting or waiting for an
+# answer) instead of waiting for a frozen server forever: a send is answered within the contract's 10 s.
+PUBLISH_TIMEOUT_SECONDS = 2.0
+
+
+def publisher_timeouts(seconds: float = PUBLISH_TIMEOUT_SECONDS) -> dict[str, Any]:
+    """redis-py options of the write-only publisher (only it: the listener waits on its channel for good)."""
+    return {"socket_connect_timeout": seconds, "socket_timeout": seconds}
+
+
 def client_managers(url: str | None, channel: str | None) -> tuple[Any, Any]:
     """The Socket.IO client manager for ``url`` and a write-only twin that publishes on its channel.
 
@@ -103,7 +113,9 @@ def client_managers(url: str | None, channel: str | None) -> tuple[Any, Any]:
         name = channel or f"parley:socketio:{redis_db(url)}"
         return (
             _RedisManager(url, channel=name),
-            socketio.AsyncRedisManager(url, channel=name, write_only=True, json=ORJSON),
+            socketio.AsyncRedisManager(
+                url, channel=name, write_only=True, json=ORJSON, redis_options=publisher_timeouts()
+            ),
         )
     if url.startswith(("amqp://", "amqps://")):
         name = channel or "parley.socketio"
