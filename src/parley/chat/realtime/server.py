@@ -47,7 +47,6 @@ import socketio
 import structlog
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from parley.chat.events import CHAT_UPDATED, NEW_CHAT, NEW_MESSAGE, REMOVED_FROM_CHAT, Event, EventSink
@@ -75,7 +74,6 @@ from parley.chat.realtime.wire import JsonPacket
 from parley.core.auth import Identity, Tokens, session_cookie
 from parley.core.errors import AppError, RateLimited, ServiceUnavailable, Unauthorized
 from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
-from parley.core.revocations import CHANNEL as REVOCATIONS_CHANNEL
 from parley.core.revocations import Revocation
 
 log = structlog.get_logger(__name__)
@@ -188,6 +186,7 @@ class Realtime:
         self._contacts: dict[str, tuple[float, list[str]]] = {}
         self._blockers: dict[str, tuple[float, set[str]]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._unwatch_revocations: Callable[[], None] = lambda: None
         self._background: set[asyncio.Task[Any]] = set()
         self._requests: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -217,8 +216,8 @@ class Realtime:
             self.sio.manager_initialized = True
             self.sio.manager.initialize()
             await self._await_manager_subscription()
-        pubsub = await self._subscribe_revocations()
-        self._tasks["revocations"] = asyncio.create_task(self._listen_revocations(pubsub))
+        # Every revocation this process learns (published, its own, or a resync) closes its sockets.
+        self._unwatch_revocations = self.tokens.revocations.watch(self._revoked)
         self._tasks["heartbeat"] = asyncio.create_task(self._heartbeat_loop())
         log.info("realtime.started", instance=self.instance)
 
@@ -257,6 +256,7 @@ class Realtime:
         """Drain, end this instance's presence and background work, close the managers."""
         if self._closed:
             return
+        self._unwatch_revocations()
         for task in self._tasks.values():
             task.cancel()
         for task in self._tasks.values():
@@ -672,38 +672,7 @@ class Realtime:
 
     # ---------------------------------------------------------------- revocations
 
-    async def _subscribe_revocations(self) -> PubSub:
-        pubsub = self.cache.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(REVOCATIONS_CHANNEL)
-        return pubsub
-
-    async def _listen_revocations(self, pubsub: PubSub | None) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                if pubsub is None:
-                    pubsub = await self._subscribe_revocations()
-                backoff = 0.5
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        await self._revoked(message.get("data"))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # The heartbeat's revocation check covers what is missed meanwhile.
-                log.warning("realtime.revocations.lost", error=f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10)
-            finally:
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                    pubsub = None
-
-    async def _revoked(self, data: Any) -> None:
-        revocation = Revocation.from_message(data)
-        if revocation is None:
-            return
+    def _revoked(self, revocation: Revocation) -> None:
         for sid, connection in list(self._connections.items()):
             if revocation.covers(connection.identity.session, connection.identity.generation):
                 log.info("realtime.revoked", user_id=connection.user_id, sid=sid)
