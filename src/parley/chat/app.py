@@ -62,6 +62,8 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.storage = storage
             app.state.users = UserDirectory(user_client, cache)
             app.state.blocks = BlockGuard(db, app.state.users, cache)
+            await app.state.blocks.start()
+            resources.push_async_callback(app.state.blocks.close)
             app.state.media_links = MediaLinks.from_settings(settings)
             app.state.usage_limits = UsageLimits(
                 limiter,
