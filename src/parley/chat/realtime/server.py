@@ -41,7 +41,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import socketio
 import structlog
@@ -82,6 +82,23 @@ log = structlog.get_logger(__name__)
 BLOCKERS_TTL_SECONDS = 24 * 3600
 # How long an instance trusts what it last heard of who blocked a user with a socket on it.
 BLOCKERS_REFRESH_SECONDS = 10
+
+
+# Entries each of the instance's lookup caches (members, memberships, contacts, blockers) holds at
+# most; beyond it the oldest go. Each entry also expires (its TTL) and membership changes heard from
+# any instance forget a chat's entries at once (see _heard).
+MAX_CACHED = 50_000
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _keep(cache: dict[_K, _V], key: _K, value: _V, limit: int = MAX_CACHED) -> None:
+    """Remember ``key`` as the newest entry of ``cache``, forgetting the oldest beyond ``limit``."""
+    cache.pop(key, None)
+    cache[key] = value
+    while len(cache) > limit:
+        del cache[next(iter(cache))]
 
 
 @dataclass
@@ -535,7 +552,7 @@ class Realtime:
         if cached is not None and cached[0] > now:
             return cached[1]
         contacts = [c for c in await self.directory.contacts(user_id) if c != user_id]
-        self._contacts[user_id] = (now + self.contacts_ttl, contacts)
+        _keep(self._contacts, user_id, (now + self.contacts_ttl, contacts))
         return contacts
 
     def _blockers_key(self, user_id: str) -> str:
@@ -566,7 +583,7 @@ class Realtime:
             cached = await self.cache.get(key)
             return set(json.loads(cached)) if cached else set()
         await self.cache.set(key, json.dumps(sorted(blocked_by)), ex=BLOCKERS_TTL_SECONDS)
-        self._blockers[user_id] = (now + BLOCKERS_REFRESH_SECONDS, blocked_by)
+        _keep(self._blockers, user_id, (now + BLOCKERS_REFRESH_SECONDS, blocked_by))
         return blocked_by
 
     async def _send_online_list(self, user_id: str, *, sid: str | None = None) -> None:
@@ -770,7 +787,7 @@ class Realtime:
         member = await self.directory.is_member(chat_id, user_id)
         # A "no" is kept briefly: the user may be added to the chat any moment.
         ttl = self.membership_ttl if member else min(1.0, self.membership_ttl)
-        self._membership[(chat_id, user_id)] = (now + ttl, member)
+        _keep(self._membership, (chat_id, user_id), (now + ttl, member))
         return member
 
     async def _members_of(self, chat_id: str) -> list[str]:
@@ -779,7 +796,7 @@ class Realtime:
         if cached is not None and cached[0] > now:
             return cached[1]
         members = await self.directory.chat_members(chat_id)
-        self._members[chat_id] = (now + self.membership_ttl, members)
+        _keep(self._members, chat_id, (now + self.membership_ttl, members))
         return members
 
     async def _to_others(self, chat_id: str, connection: _Connection, event: str) -> None:
