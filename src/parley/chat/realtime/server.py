@@ -706,22 +706,28 @@ class Realtime:
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> None:
         await self._dispatch(event, sid, args)
 
+    def _admit(self, connection: _Connection) -> bool:
+        """Take one event from the socket's bucket: False when it floods (said once in the log while
+        it lasts), and a socket that keeps on flooding past the grace is disconnected."""
+        verdict = connection.bucket.take()
+        if verdict == "ok":
+            connection.warned_flood = False
+            return True
+        if verdict == "abuse":
+            log.warning("realtime.flood.disconnect", user_id=connection.user_id, sid=connection.sid)
+            self._disconnect_later(connection.sid)
+        elif not connection.warned_flood:
+            connection.warned_flood = True
+            log.warning("realtime.flood", user_id=connection.user_id, sid=connection.sid)
+        return False
+
     async def _dispatch(self, event: str, sid: str, args: tuple[Any, ...]) -> None:
         """Rate-limit, validate and run one client event; never raises."""
         connection = self._connections.get(sid)
         if connection is None:
             return
-        verdict = connection.bucket.take()
-        if verdict == "abuse":
-            log.warning("realtime.flood.disconnect", user_id=connection.user_id, sid=sid)
-            await self.sio.disconnect(sid, ignore_queue=True)
+        if not self._admit(connection):
             return
-        if verdict == "drop":
-            if not connection.warned_flood:
-                connection.warned_flood = True
-                log.warning("realtime.flood", user_id=connection.user_id, sid=sid)
-            return
-        connection.warned_flood = False
         handler = self._handlers.get(event)
         if handler is None:
             log.info("realtime.unknown_event", event_name=event[:64], user_id=connection.user_id)
@@ -751,11 +757,7 @@ class Realtime:
         connection = self._connections.get(sid)
         if connection is None:
             return error_ack(Unauthorized())
-        verdict = connection.bucket.take()
-        if verdict == "abuse":
-            log.warning("realtime.flood.disconnect", user_id=connection.user_id, sid=sid)
-            self._disconnect_later(sid)
-        if verdict != "ok":
+        if not self._admit(connection):
             return error_ack(RateLimited("Too many events from this connection, slow down", retry_after=1))
         if len(args) != 1 or not isinstance(args[0], dict):
             return error_ack(AppError("sendMessage takes one object", status=422, code="invalid"))
