@@ -162,7 +162,8 @@ def _renice(pid: int, nice: int) -> None:
 
 
 def _base_env(options: Options) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    # PYTHONPATH too: an A/B run points it at the tree under test, and the services must follow it.
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH")}
     return {
         **keep,
         "PYTHONUNBUFFERED": "1",
