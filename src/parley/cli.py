@@ -300,12 +300,20 @@ def bench(
     ),
     send_url: Annotated[
         list[str] | None,
-        typer.Option(help="Where to POST messages, e.g. each chat instance; repeatable (default: --url)."),
+        typer.Option(
+            help="Where to POST messages with --send-via json|multipart, e.g. each chat instance; repeatable."
+        ),
     ] = None,
     socket_url: Annotated[
         list[str] | None,
         typer.Option(help="A chat instance for sockets; repeat to spread them (default: --url)."),
     ] = None,
+    send_via: Annotated[
+        str,
+        typer.Option(
+            help="socket: sendMessage with an acknowledgement (as the web app); json or multipart: POST /message."
+        ),
+    ] = "socket",
     mailbox_url: Annotated[
         str | None, typer.Option(help="The dev mailbox's JSON list (default: <url>/dev/mail/messages).")
     ] = None,
@@ -365,6 +373,7 @@ def bench(
         url=url.rstrip("/"),
         socket_urls=[u.rstrip("/") for u in socket_url or []],
         send_urls=[u.rstrip("/") for u in send_url or []],
+        send_via=send_via,
         mailbox_url=mailbox_url,
         pairs=pairs,
         rate=rate,

@@ -198,6 +198,7 @@ def test_rss_of_a_local_process(tmp_path: Path) -> None:
         {"idle_users": 0},
         {"url": "ftp://x"},
         {"socket_urls": ["x"]},
+        {"send_via": "pigeon"},
     ],
 )
 def test_options_that_make_no_run_are_refused(changes: dict[str, object]) -> None:
@@ -258,11 +259,13 @@ def bench(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("send_via", ["socket", "json"])
 def test_a_short_run_delivers_every_message_once(
-    start_parley: Callable[[dict[str, str]], tuple[str, int]], tmp_path: Path
+    start_parley: Callable[[dict[str, str]], tuple[str, int]], tmp_path: Path, send_via: str
 ) -> None:
     url, pid = start_parley({})
     load = ["--pairs", "2", "--duration", "2", "--warmup", "0.5", "--rate", "40", "--idle", "5"]
+    load += ["--send-via", send_via]
     memory = ["--pid", str(pid), "--rss-url", url]
     result = bench(["--url", url, *load, "--idle-users", "2", *memory, "--json-only"], tmp_path)
     assert result.returncode == 0, result.stderr

@@ -78,6 +78,9 @@ class BrokenLimiter:
     async def hit_within(self, name: str, key: str, limit: int, seconds: int) -> int:
         raise ConnectionError("cache is down")
 
+    async def hit_leased(self, name: str, key: str, limit: int, seconds: int) -> int:
+        raise ConnectionError("cache is down")
+
 
 async def test_a_cache_outage_does_not_stop_messages(chat_app: Any, alice: Person, bob: Person) -> None:
     configured = chat_app.state.usage_limits

@@ -148,3 +148,28 @@ async def test_a_removal_reaches_other_instances(live: Live, stack: Stack) -> No
     assert await carol_tab.payload("newMessage", lambda m: m["_id"] == control["_id"], after=mark)
     assert [name for name, payload in carol_tab.events[mark:] if about(group)(payload)] == []
     assert edited["chatId"] == group
+
+
+async def test_a_removal_on_one_instance_refuses_a_send_on_another_at_once(live: Live, stack: Stack) -> None:
+    if not stack.backend.real:
+        pytest.skip("embedded, one process is the only instance; instances share Redis and RabbitMQ")
+    second = await live.add_server(
+        create_chat_app(make_settings(stack.backend, user_service=live.served.url)), lifespan=True
+    )
+    alice, bob, carol = await live.people("alice", "bob", "carol")
+    group = await group_chat(alice, bob, carol)
+    carol_there = live.on(carol, second)
+    carol_tab = await live.socket(carol, second)
+    # Carol has sent (and typed) through the second instance: whatever it caches about her, it has.
+    await send(carol_there, group, "before")
+    assert "message" in await carol_tab.call("sendMessage", {"chatId": group, "text": "socket before"})
+    await carol_tab.emit("typing", {"chatId": group})
+
+    response = await alice.client.delete(f"/api/v1/chat/{group}/members/{carol.id}")
+    assert response.status_code == 200, response.text
+    refused = await carol_there.client.post("/api/v1/message", json={"chatId": group, "text": "after"})
+    assert refused.status_code == 403, refused.text
+    ack = await carol_tab.call("sendMessage", {"chatId": group, "text": "socket after"})
+    assert ack["error"]["code"] == refused.json()["code"]
+    texts = [m["text"] for m in (await alice.client.get(f"/api/v1/message/{group}")).json()["messages"]]
+    assert "after" not in texts and "socket after" not in texts

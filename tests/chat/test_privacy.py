@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from parley.chat.app import create_app as create_chat_app
 from tests.chat.helpers import direct_chat, group_chat, history, listed, send
 from tests.chat.live_helpers import Live
-from tests.fixtures.stack import Person
+from tests.fixtures.stack import Person, Stack, make_settings
 from tests.user.helpers import block, change_settings
 
 
@@ -52,6 +55,35 @@ async def test_a_block_closes_the_one_to_one_chat_both_ways_until_unblocked(live
     await unblock(alice, bob.id)
     await send(bob, chat, "after")
     assert [m["text"] for m in (await history(alice, chat))["messages"]] == ["before", "after"]
+
+
+async def test_a_block_takes_effect_at_once_on_every_instance(live: Live, stack: Stack) -> None:
+    """Each instance keeps verdicts in process; a block or unblock anywhere reaches them all at once."""
+    if not stack.backend.real:
+        pytest.skip("embedded, one process is the only instance; instances share Redis")
+    second = await live.add_server(
+        create_chat_app(make_settings(stack.backend, user_service=live.served.url)), lifespan=True
+    )
+    alice, bob = await live.people("alice", "bob")
+    chat = await direct_chat(alice, bob)
+    bob_there = live.on(bob, second)
+    # Both instances now hold the verdict "not blocked" in process.
+    await send(bob, chat, "here")
+    await send(bob_there, chat, "there")
+    bob_tab = await live.socket(bob, second)
+
+    await block(alice, bob.id)
+    await refused_send(bob_there, chat)
+    await refused_send(bob, chat)
+    ack = await bob_tab.call("sendMessage", {"chatId": chat, "text": "over the socket"})
+    assert ack["error"]["code"] == "blocked"
+
+    await unblock(alice, bob.id)
+    await send(bob_there, chat, "after")
+    ack = await bob_tab.call("sendMessage", {"chatId": chat, "text": "socket after"})
+    assert "message" in ack, ack
+    texts = [m["text"] for m in (await history(alice, chat))["messages"]]
+    assert texts == ["here", "there", "after", "socket after"]
 
 
 async def test_a_blocked_user_cannot_start_a_one_to_one_chat(live: Live) -> None:

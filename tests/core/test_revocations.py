@@ -177,3 +177,38 @@ async def test_expired_revocations_are_forgotten() -> None:
     await revocations.sync()
     assert set(revocations._bounds) == {"live"}
     await cache.aclose()
+
+
+async def test_watchers_hear_each_revocation_once_however_it_was_learnt(caches: tuple[Redis, Redis]) -> None:
+    """What must act on a revocation (the real-time layer's sockets) watches the process's list."""
+    here, there = await started(caches[0]), await started(caches[1], resync_seconds=0.05)
+    heard_here: list[Revocation] = []
+    heard_there: list[Revocation] = []
+    here.revocations.watch(heard_here.append)
+    stop = there.revocations.watch(heard_there.append)
+    try:
+        pushed = await here.verify(here.issue(USER))
+        await here.revoke(pushed)
+        assert [r.session for r in heard_here] == [pushed.session]  # its own, at once
+        await eventually(lambda: _async(heard_there == heard_here), timeout=1)  # published
+        missed = await there.verify(there.issue(USER))
+        async with caches[0].pipeline(transaction=True) as pipe:  # written but never announced
+            pipe.zadd(REVOCATIONS_KEY, {f"{missed.session} *": missed.exp + 1})
+            pipe.incr(VERSION_KEY)
+            await pipe.execute()
+        await eventually(lambda: _async(missed.session in {r.session for r in heard_there}), timeout=1)
+        await here.revoke(pushed)  # nothing new: nobody is told again
+        await there.revocations.sync()
+        assert [r.session for r in heard_there] == [pushed.session, missed.session]
+        stop()
+        await here.revoke(await here.verify(here.issue(USER)))
+        assert len(heard_here) == 2
+        await there.revocations.sync()
+        assert len(heard_there) == 2
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def _async(value: bool) -> bool:
+    return value

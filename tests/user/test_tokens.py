@@ -275,3 +275,51 @@ def test_bearer_tokens_are_read_from_the_header(header: str, token: str) -> None
 def test_anything_else_is_no_token(header: str | None) -> None:
     with pytest.raises(Unauthorized):
         bearer_token(header)
+
+
+# -- verified tokens kept in process ---------------------------------------------------------------
+
+
+async def test_a_verified_token_is_not_decoded_again_but_a_revocation_refuses_it_at_once(
+    tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = tokens.issue(USER)
+    first = await tokens.verify(token)
+    decoded: list[str] = []
+    decode = tokens.decode
+    monkeypatch.setattr(tokens, "decode", lambda t: decoded.append(t) or decode(t))
+    assert await tokens.verify(token) == first
+    assert decoded == []  # from the cache
+    await tokens.revoke(first)
+    with pytest.raises(Unauthorized, match="logged out"):
+        await tokens.verify(token)
+
+
+async def test_a_remembered_token_is_checked_again_after_a_minute_or_once_it_expires(
+    tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = time.time()
+    clock = [now]
+    monkeypatch.setattr(tokens, "_clock", lambda: clock[0])
+    short = jwt.encode(claims(exp=int(now) + 30), SECRET, algorithm="HS256")
+    long = tokens.issue(USER)
+    await tokens.verify(short)
+    await tokens.verify(long)
+    decoded: list[str] = []
+    decode = tokens.decode
+    monkeypatch.setattr(tokens, "decode", lambda t: decoded.append(t) or decode(t))
+    clock[0] = now + 31  # past the short token's exp, within the minute: only it is checked again
+    await tokens.verify(short)
+    await tokens.verify(long)
+    assert decoded == [short]
+    clock[0] = now + 61  # the long one's minute is over: its signature is checked again
+    await tokens.verify(long)
+    assert decoded == [short, long]
+
+
+async def test_the_verified_tokens_kept_are_bounded(tokens: Tokens, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("parley.core.auth.VERIFIED_CACHE_SIZE", 3)
+    issued = [tokens.issue(USER) for _ in range(5)]
+    for token in issued:
+        await tokens.verify(token)
+    assert list(tokens._verified) == issued[2:]

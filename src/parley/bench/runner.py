@@ -1,9 +1,10 @@
 """One bench run: accounts, chats and sockets set up through the public API, then timed load.
 
-Every pair of users shares a 1:1 chat and each side sends to the other over HTTP with a
-``clientId``; the recipient's socket hears ``newMessage`` with that ``clientId``. A message's
-send latency is its HTTP round trip, its end-to-end latency the time from the start of that
-request to the recipient's ``newMessage``. All of it runs on one event loop, and every clock
+Every pair of users shares a 1:1 chat and each side sends to the other with a ``clientId``:
+over its socket (``sendMessage`` with an acknowledgement, as the web app does) or with
+``POST /message`` (JSON or multipart); the recipient's socket hears ``newMessage`` with that
+``clientId``. A message's send latency is the time until the acknowledgement (or the HTTP answer),
+its end-to-end latency the time from the start of that send to the recipient's ``newMessage``. All of it runs on one event loop, and every clock
 reading comes from the same monotonic clock.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import socketio
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
@@ -39,6 +41,7 @@ from parley.bench.rss import rss_of_pid, rss_of_service
 from parley.bench.stats import BaselineReport, Report, RssReading
 
 CONCURRENT_CONNECTS = 64
+SEND_VIA = ("socket", "json", "multipart")
 RSS_EVERY = 1.0
 CLOSE_WAIT = 15.0
 
@@ -52,6 +55,9 @@ class BenchConfig:
     # Where messages are sent (default: url), as an Ingress routes /api/v1/message to the chat
     # instances directly; senders are spread over them.
     send_urls: list[str] = field(default_factory=list)
+    # How a message is sent: "socket" (``sendMessage`` with an acknowledgement, as the web app sends
+    # when its socket is connected), "json" or "multipart" (``POST /message``).
+    send_via: str = "socket"
     mailbox_url: str | None = None
     pairs: int = 10
     rate: float = 0.0
@@ -79,6 +85,8 @@ class BenchConfig:
             raise BenchError("--rate, --warmup and --grace cannot be negative; --duration must be positive")
         if self.idle < 0 or self.idle_users < 1:
             raise BenchError("--idle cannot be negative and --idle-users must be at least 1")
+        if self.send_via not in SEND_VIA:
+            raise BenchError(f"--send-via must be one of {', '.join(SEND_VIA)}")
         if self.baseline_duration is not None and self.baseline_duration <= 0:
             raise BenchError("--baseline-duration must be positive")
         for url in (
@@ -356,7 +364,8 @@ class CpuWatch:
 
 
 # How long one send may take before it counts as failed.
-SEND_TIMEOUT = aiohttp.ClientTimeout(total=30)
+SEND_SECONDS = 30.0
+SEND_TIMEOUT = aiohttp.ClientTimeout(total=SEND_SECONDS)
 
 
 async def run_bench(config: BenchConfig, display: Display | None = None) -> Report:
@@ -527,6 +536,8 @@ async def _load(
     async def sender(index: int, me: Account, peer: Account, chat_id: str) -> None:
         next_at = start + interval * index / config.senders
         send_url = send_urls[index % len(send_urls)]
+        # The senders' sockets come first, in the same order as the senders (see _connect).
+        socket = sockets[index]
         seq = 0
         while True:
             if interval:
@@ -541,7 +552,10 @@ async def _load(
             client_id = f"{me.id}-{seq}"
             seq += 1
             tracker.start(client_id, peer.id, measured=started >= measure_from)
-            await _send(http, send_url, me, chat_id, client_id, tracker)
+            if config.send_via == "socket":
+                await _send_on_socket(socket, chat_id, client_id, tracker)
+            else:
+                await _send(http, send_url, me, chat_id, client_id, tracker, json=config.send_via == "json")
 
     async def progress() -> None:
         while True:
@@ -580,18 +594,50 @@ async def _settle(tracker: Tracker, grace: float) -> None:
         await asyncio.wait_for(tracker.settled.wait(), grace)
 
 
+async def _send_on_socket(socket: Socket, chat_id: str, client_id: str, tracker: Tracker) -> None:
+    """``sendMessage`` on the sender's own socket; acknowledged once stored, as the web app sends."""
+    body = {"chatId": chat_id, "text": f"bench {client_id}", "clientId": client_id}
+    try:
+        answer = await socket.client.call("sendMessage", body, timeout=SEND_SECONDS)
+    except socketio.exceptions.TimeoutError:
+        tracker.failed(client_id, "TimeoutError")
+        return
+    except socketio.exceptions.SocketIOError as exc:
+        tracker.failed(client_id, type(exc).__name__)
+        return
+    if isinstance(answer, dict) and isinstance(answer.get("message"), dict):
+        tracker.acked(client_id)
+        return
+    error = answer.get("error") if isinstance(answer, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    tracker.failed(client_id, f"sendMessage {code or 'unanswered'}")
+
+
 async def _send(
-    http: aiohttp.ClientSession, url: str, me: Account, chat_id: str, client_id: str, tracker: Tracker
+    http: aiohttp.ClientSession,
+    url: str,
+    me: Account,
+    chat_id: str,
+    client_id: str,
+    tracker: Tracker,
+    *,
+    json: bool,
 ) -> None:
-    # Multipart, as the web app sends it. The load goes through aiohttp: on a machine shared with
-    # the server, the bench's own CPU per request must stay small (httpx costs several times more).
-    form = aiohttp.FormData(default_to_multipart=True)
-    form.add_field("chatId", chat_id)
-    form.add_field("text", f"bench {client_id}")
-    form.add_field("clientId", client_id)
+    # POST /message, as JSON or as the multipart form. The load goes through aiohttp: on a machine
+    # shared with the server, the bench's own CPU per request must stay small (httpx costs more).
+    text = f"bench {client_id}"
+    body: dict[str, Any] = {}
+    if json:
+        body["json"] = {"chatId": chat_id, "text": text, "clientId": client_id}
+    else:
+        form = aiohttp.FormData(default_to_multipart=True)
+        form.add_field("chatId", chat_id)
+        form.add_field("text", text)
+        form.add_field("clientId", client_id)
+        body["data"] = form
     try:
         async with http.post(
-            f"{url}{API}/message", data=form, headers=me.auth, timeout=SEND_TIMEOUT
+            f"{url}{API}/message", **body, headers=me.auth, timeout=SEND_TIMEOUT
         ) as response:
             status = response.status
             await response.read()

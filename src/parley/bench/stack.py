@@ -162,7 +162,8 @@ def _renice(pid: int, nice: int) -> None:
 
 
 def _base_env(options: Options) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    # PYTHONPATH too: an A/B run points it at the tree under test, and the services must follow it.
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH")}
     return {
         **keep,
         "PYTHONUNBUFFERED": "1",
@@ -170,6 +171,10 @@ def _base_env(options: Options) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "LOGIN_RATE_PER_MINUTE": "100000",
         "VERIFY_RATE_PER_MINUTE": "100000",
+        # The senders go faster than a person: neither the per-user message limit nor the
+        # per-socket event limit may refuse them (in either mode, so the two compare).
+        "MESSAGE_RATE_PER_MINUTE": "1000000",
+        "SOCKET_EVENT_RATE": "100000",
         "JWT_SECRET": "bench-" + secrets.token_hex(24),
     }
 

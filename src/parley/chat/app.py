@@ -71,6 +71,8 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.storage = storage
             app.state.users = UserDirectory(user_client, cache)
             app.state.blocks = BlockGuard(db, app.state.users, cache)
+            await app.state.blocks.start()
+            resources.push_async_callback(app.state.blocks.close)
             app.state.media_links = MediaLinks.from_settings(settings)
             app.state.usage_limits = UsageLimits(
                 limiter,
@@ -96,6 +98,8 @@ def create_app(settings: Settings) -> FastAPI:
                 client_manager_url=_fan_out_url(settings),
                 cors_origins=_socket_origins(settings),
                 max_sockets_per_user=settings.limits.max_sockets_per_user,
+                event_rate=settings.limits.socket_event_rate,
+                event_burst=max(1, round(2 * settings.limits.socket_event_rate)),
             )
             # The real-time layer's event sink and who has which chat open (see parley.chat.events).
             app.state.realtime = realtime

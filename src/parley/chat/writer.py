@@ -170,7 +170,8 @@ class MessageWriter:
         self._waiting: deque[Draft] = deque()
         self._pending = 0
         self._wakeup = asyncio.Event()
-        self._deliveries: asyncio.Queue[_Batch | None] = asyncio.Queue()
+        # Committed batches, in commit order, for the delivery task (which stop() cancels: no sentinel).
+        self._deliveries: asyncio.Queue[_Batch] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -209,9 +210,8 @@ class MessageWriter:
         # Batches committed but not delivered in time: their messages are stored, so answer them.
         while not self._deliveries.empty():
             batch = self._deliveries.get_nowait()
-            if batch is not None:
-                self._answer(batch)
-                await self._after(batch)
+            self._answer(batch)
+            await self._after(batch)
         for draft in self._waiting:
             if not draft.future.done():
                 draft.future.set_exception(ServiceUnavailable("The chat service is stopping"))
@@ -354,8 +354,6 @@ class MessageWriter:
     async def _deliver_loop(self) -> None:
         while True:
             batch = await self._deliveries.get()
-            if batch is None:
-                return
             try:
                 await self._deliver(batch)
             except Exception as exc:  # the messages are stored; answer the senders regardless

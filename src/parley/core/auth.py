@@ -16,6 +16,7 @@ import hmac
 import json
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,11 @@ def _kid(public_pem: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(public_pem).digest()[:12]).decode().rstrip("=")
 
 
+# Verified tokens kept in process (see Tokens.verify): how many, and for how long at most.
+VERIFIED_CACHE_SIZE = 10_000
+VERIFIED_CACHE_SECONDS = 60.0
+
+
 class Tokens:
     """Issues, verifies and revokes tokens."""
 
@@ -82,6 +88,9 @@ class Tokens:
         self.revocations = revocations or RevocationList(cache)
         self.ttl = ttl_seconds
         self._secret = secret
+        # Raw token -> (its identity, when to check its signature again): min(exp, now + a minute).
+        self._verified: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
+        self._clock = time.time
         self._private: Any = None
         self._algorithm = "HS256"
         self._public: dict[str, tuple[Any, str]] = {}  # kid -> (key, algorithm)
@@ -170,8 +179,46 @@ class Tokens:
         """Verify signature, expiry and revocation; the caller's :class:`Identity`.
 
         Revocation is checked against the list kept in process: no cache round trip, unless the
-        list has not heard from the cache for a while (then it syncs first, or answers 503).
+        list has not heard from the cache for a while (then it syncs first, or answers 503). A token
+        whose signature was checked within the last minute is not checked again (the signature and
+        the claims are kept by the raw token, at most until it expires); its revocation is.
         """
+        identity = self._remembered(token)
+        if identity is None:
+            identity = self._identity(token)
+            self._remember(token, identity)
+        if not self.revocations.fresh:
+            try:
+                await self.revocations.ensure_fresh()
+            except (RedisError, OSError) as exc:
+                raise ServiceUnavailable("Sign-in cannot be checked right now, please try again") from exc
+        if self.is_revoked(identity):
+            raise Unauthorized("This session has been logged out")
+        return identity
+
+    def _remembered(self, token: str) -> Identity | None:
+        """The identity of a token verified within the last minute and not yet expired.
+
+        Revocation is not cached: :meth:`verify` asks the in-process list every time, so a revoked
+        token is refused at once.
+        """
+        entry = self._verified.get(token)
+        if entry is None:
+            return None
+        identity, until = entry
+        if until <= self._clock():
+            del self._verified[token]
+            return None
+        self._verified.move_to_end(token)
+        return identity
+
+    def _remember(self, token: str, identity: Identity) -> None:
+        self._verified[token] = (identity, min(float(identity.exp), self._clock() + VERIFIED_CACHE_SECONDS))
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+
+    def _identity(self, token: str) -> Identity:
+        """The identity a token's signature and expiry vouch for; :class:`Unauthorized` otherwise."""
         claims = self.decode(token)
         user = claims["user"]
         session, generation = claims.get("sid"), claims.get("gen", 0)
@@ -180,7 +227,7 @@ class Tokens:
             session = claims["jti"]
         if not isinstance(session, str) or not session or not isinstance(generation, int):
             raise Unauthorized("Invalid token")
-        identity = Identity(
+        return Identity(
             id=str(claims["sub"]),
             name=str(user.get("name", "")),
             email=str(user.get("email", "")),
@@ -190,14 +237,6 @@ class Tokens:
             session=session,
             generation=generation,
         )
-        if not self.revocations.fresh:
-            try:
-                await self.revocations.ensure_fresh()
-            except (RedisError, OSError) as exc:
-                raise ServiceUnavailable("Sign-in cannot be checked right now, please try again") from exc
-        if self.is_revoked(identity):
-            raise Unauthorized("This session has been logged out")
-        return identity
 
     def is_revoked(self, identity: Identity) -> bool:
         """Whether ``identity``'s token is refused, from what this process knows (no round trip)."""

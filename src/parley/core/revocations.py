@@ -10,7 +10,9 @@ Where they live:
   and a version counter that each new one bumps; a new one is also published on a channel;
 - every process keeps them in a dict (:class:`RevocationList`): it loads them at start, applies what
   is published at once, and checks the version every ``resync_seconds`` so a missed message (a
-  dropped subscription) is caught within that time. Verifying a token only reads the dict;
+  dropped subscription) is caught within that time. Verifying a token only reads the dict; what
+  else must act on a revocation (the real-time layer closes the session's sockets) watches the
+  list (:meth:`RevocationList.watch`) rather than following the channel itself;
 - the user service's database is the source of truth (its sessions table): it writes the unexpired
   revocations back into the cache at start, so they outlive a cache that lives in memory.
 
@@ -23,13 +25,15 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+
+from parley.core.notices import follow, subscribe
 
 log = structlog.get_logger(__name__)
 
@@ -123,6 +127,7 @@ class RevocationList:
         self._synced_at = float("-inf")
         self._users = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._watchers: list[Callable[[Revocation], None]] = []
 
     # ---------------------------------------------------------------- reading
 
@@ -147,20 +152,33 @@ class RevocationList:
         if not self.fresh:
             await self.sync()
 
+    def watch(self, watcher: Callable[[Revocation], None]) -> Callable[[], None]:
+        """Call ``watcher`` with each revocation that refuses more than this process knew (however it
+        learnt it: its own, published, or a resync); returns what stops it. It must not block."""
+        self._watchers.append(watcher)
+        return lambda: self._watchers.remove(watcher) if watcher in self._watchers else None
+
     def apply(self, revocations: Iterable[Revocation]) -> None:
         """Learn ``revocations`` (each only tightens what is known of its session)."""
         now = time.time()
+        learnt: list[Revocation] = []
         for revocation in revocations:
             if revocation.until < now:
                 continue
             known = self._bounds.get(revocation.session)
             if known is None:
-                self._bounds[revocation.session] = (revocation.before, revocation.until)
+                bound = (revocation.before, revocation.until)
             else:
-                self._bounds[revocation.session] = (
-                    _stricter(known[0], revocation.before),
-                    max(known[1], revocation.until),
-                )
+                bound = (_stricter(known[0], revocation.before), max(known[1], revocation.until))
+            if known is None or bound[0] != known[0]:
+                learnt.append(revocation)
+            self._bounds[revocation.session] = bound
+        for revocation in learnt:
+            for watcher in list(self._watchers):
+                try:
+                    watcher(revocation)
+                except Exception as exc:
+                    log.error("auth.revocations.watcher_failed", error=f"{type(exc).__name__}: {exc}")
 
     def prune(self) -> None:
         """Forget revocations whose sessions' tokens have all expired."""
@@ -207,14 +225,24 @@ class RevocationList:
         pubsub: PubSub | None = None
         try:
             # Subscribed before loading: nothing revoked in between is missed.
-            pubsub = await self._subscribe()
+            pubsub = await subscribe(self.cache, CHANNEL)
             await self.sync()
         except Exception as exc:
             # Verification syncs on its own until the cache answers (see ensure_fresh).
             log.warning("auth.revocations.unsynced", error=type(exc).__name__)
         self._tasks = [
             asyncio.create_task(self._resync_loop(), name="revocations-resync"),
-            asyncio.create_task(self._listen(pubsub), name="revocations-listen"),
+            asyncio.create_task(
+                follow(
+                    self.cache,
+                    CHANNEL,
+                    self._heard,
+                    pubsub=pubsub,
+                    resubscribed=self.sync,  # what was published while unsubscribed
+                    lost_event="auth.revocations.listen_lost",  # the resync loop covers the gap
+                ),
+                name="revocations-listen",
+            ),
         ]
 
     async def close(self) -> None:
@@ -241,33 +269,7 @@ class RevocationList:
             except Exception as exc:
                 log.warning("auth.revocations.resync_failed", error=type(exc).__name__)
 
-    async def _subscribe(self) -> PubSub:
-        pubsub = self.cache.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(CHANNEL)
-        return pubsub
-
-    async def _listen(self, pubsub: PubSub | None) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                if pubsub is None:
-                    pubsub = await self._subscribe()
-                    await self.sync()  # what was published while unsubscribed
-                backoff = 0.5
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        revocation = Revocation.from_message(message.get("data"))
-                        if revocation is not None:
-                            self.apply([revocation])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # The resync loop covers what is missed meanwhile.
-                log.warning("auth.revocations.listen_lost", error=type(exc).__name__)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10)
-            finally:
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                    pubsub = None
+    def _heard(self, data: Any) -> None:
+        revocation = Revocation.from_message(data)
+        if revocation is not None:
+            self.apply([revocation])

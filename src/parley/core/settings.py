@@ -254,6 +254,9 @@ class LimitSettings(_Base):
     verify_rate_per_minute: int = Field(30, ge=1)
     # Sockets one user may hold at once (every instance together); a new one past it ends the oldest.
     max_sockets_per_user: int = Field(20, ge=1)
+    # Events (sendMessage, typing, joinChat, ...) one socket may send a second, with bursts of twice
+    # that; a socket that keeps going faster for 5 s is disconnected.
+    socket_event_rate: float = Field(20, gt=0)
     # Per user, on the chat service: messages sent, and chats (1:1 and groups) started.
     message_rate_per_minute: int = Field(300, ge=1)
     chat_rate_per_hour: int = Field(60, ge=1)

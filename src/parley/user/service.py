@@ -501,13 +501,16 @@ async def announce_block_change(session: AsyncSession, cache: Redis, a: str, b: 
     """Commit a block change, then drop the chat service's cached verdict for the pair.
 
     The chat service keeps whether two people blocked one another under
-    ``parley:blocks:<smaller id>:<larger id>`` (``parley.chat.blocks.verdict_key``); deleted after
-    the commit, so no instance can cache the old answer again.
+    ``parley:blocks:<smaller id>:<larger id>`` (``parley.chat.blocks.verdict_key``) and in each
+    instance; deleted and announced after the commit, so no instance can cache the old answer again.
     """
     await session.commit()
     first, second = sorted((a, b))
     try:
         await cache.delete(f"parley:blocks:{first}:{second}")
+        # Every chat instance keeps verdicts in process too, and forgets this pair on hearing it
+        # (``parley.chat.blocks.CHANNEL``). Published before the block request is answered.
+        await cache.publish("parley:blocks", f"{first}:{second}")
     except Exception as exc:
         log.warning("user.blocks.cache_failed", error=type(exc).__name__)
 

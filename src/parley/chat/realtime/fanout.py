@@ -14,6 +14,7 @@ import structlog
 from parley.chat.events import MESSAGE_UPDATED
 from parley.chat.realtime.ordering import InOrder, ordering_key
 from parley.chat.realtime.protocol import BATCH_EVENT
+from parley.chat.realtime.wire import ORJSON
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +91,16 @@ class _AioPikaManager(_HandOnAtOnce, socketio.AsyncAioPikaManager):  # type: ign
     pass
 
 
+# The write-only publisher's Redis connection gives up after this long (connecting or waiting for an
+# answer) instead of waiting for a frozen server forever: a send is answered within the contract's 10 s.
+PUBLISH_TIMEOUT_SECONDS = 2.0
+
+
+def publisher_timeouts(seconds: float = PUBLISH_TIMEOUT_SECONDS) -> dict[str, Any]:
+    """redis-py options of the write-only publisher (only it: the listener waits on its channel for good)."""
+    return {"socket_connect_timeout": seconds, "socket_timeout": seconds}
+
+
 def client_managers(url: str | None, channel: str | None) -> tuple[Any, Any]:
     """The Socket.IO client manager for ``url`` and a write-only twin that publishes on its channel.
 
@@ -102,13 +113,15 @@ def client_managers(url: str | None, channel: str | None) -> tuple[Any, Any]:
         name = channel or f"parley:socketio:{redis_db(url)}"
         return (
             _RedisManager(url, channel=name),
-            socketio.AsyncRedisManager(url, channel=name, write_only=True),
+            socketio.AsyncRedisManager(
+                url, channel=name, write_only=True, json=ORJSON, redis_options=publisher_timeouts()
+            ),
         )
     if url.startswith(("amqp://", "amqps://")):
         name = channel or "parley.socketio"
         return (
             _AioPikaManager(url, channel=name),
-            socketio.AsyncAioPikaManager(url, channel=name, write_only=True),
+            socketio.AsyncAioPikaManager(url, channel=name, write_only=True, json=ORJSON),
         )
     raise ValueError("the Socket.IO client manager URL must be redis://…, amqp://… or memory://")
 

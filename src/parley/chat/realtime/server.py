@@ -41,13 +41,12 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import socketio
 import structlog
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from parley.chat.events import CHAT_UPDATED, NEW_CHAT, NEW_MESSAGE, REMOVED_FROM_CHAT, Event, EventSink
@@ -72,10 +71,10 @@ from parley.chat.realtime.protocol import (
     error_ack,
     user_room,
 )
+from parley.chat.realtime.wire import JsonPacket
 from parley.core.auth import Identity, Tokens, session_cookie
 from parley.core.errors import AppError, RateLimited, ServiceUnavailable, Unauthorized
 from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
-from parley.core.revocations import CHANNEL as REVOCATIONS_CHANNEL
 from parley.core.revocations import Revocation
 
 log = structlog.get_logger(__name__)
@@ -84,6 +83,23 @@ log = structlog.get_logger(__name__)
 BLOCKERS_TTL_SECONDS = 24 * 3600
 # How long an instance trusts what it last heard of who blocked a user with a socket on it.
 BLOCKERS_REFRESH_SECONDS = 10
+
+
+# Entries each of the instance's lookup caches (members, memberships, contacts, blockers) holds at
+# most; beyond it the oldest go. Each entry also expires (its TTL) and membership changes heard from
+# any instance forget a chat's entries at once (see _heard).
+MAX_CACHED = 50_000
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _keep(cache: dict[_K, _V], key: _K, value: _V, limit: int = MAX_CACHED) -> None:
+    """Remember ``key`` as the newest entry of ``cache``, forgetting the oldest beyond ``limit``."""
+    cache.pop(key, None)
+    cache[key] = value
+    while len(cache) > limit:
+        del cache[next(iter(cache))]
 
 
 @dataclass
@@ -176,6 +192,7 @@ class Realtime:
             engineio_logger=False,
             # Clients send only small JSON objects.
             max_http_buffer_size=64 * 1024,
+            serializer=JsonPacket,
         )
         self.asgi_app: Any = socketio.ASGIApp(self.sio, socketio_path="socket.io")
         self.sink: EventSink = RealtimeSink(self)
@@ -187,6 +204,7 @@ class Realtime:
         self._contacts: dict[str, tuple[float, list[str]]] = {}
         self._blockers: dict[str, tuple[float, set[str]]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._unwatch_revocations: Callable[[], None] = lambda: None
         self._background: set[asyncio.Task[Any]] = set()
         self._requests: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -216,8 +234,8 @@ class Realtime:
             self.sio.manager_initialized = True
             self.sio.manager.initialize()
             await self._await_manager_subscription()
-        pubsub = await self._subscribe_revocations()
-        self._tasks["revocations"] = asyncio.create_task(self._listen_revocations(pubsub))
+        # Every revocation this process learns (published, its own, or a resync) closes its sockets.
+        self._unwatch_revocations = self.tokens.revocations.watch(self._revoked)
         self._tasks["heartbeat"] = asyncio.create_task(self._heartbeat_loop())
         log.info("realtime.started", instance=self.instance)
 
@@ -256,6 +274,7 @@ class Realtime:
         """Drain, end this instance's presence and background work, close the managers."""
         if self._closed:
             return
+        self._unwatch_revocations()
         for task in self._tasks.values():
             task.cancel()
         for task in self._tasks.values():
@@ -534,7 +553,7 @@ class Realtime:
         if cached is not None and cached[0] > now:
             return cached[1]
         contacts = [c for c in await self.directory.contacts(user_id) if c != user_id]
-        self._contacts[user_id] = (now + self.contacts_ttl, contacts)
+        _keep(self._contacts, user_id, (now + self.contacts_ttl, contacts))
         return contacts
 
     def _blockers_key(self, user_id: str) -> str:
@@ -565,7 +584,7 @@ class Realtime:
             cached = await self.cache.get(key)
             return set(json.loads(cached)) if cached else set()
         await self.cache.set(key, json.dumps(sorted(blocked_by)), ex=BLOCKERS_TTL_SECONDS)
-        self._blockers[user_id] = (now + BLOCKERS_REFRESH_SECONDS, blocked_by)
+        _keep(self._blockers, user_id, (now + BLOCKERS_REFRESH_SECONDS, blocked_by))
         return blocked_by
 
     async def _send_online_list(self, user_id: str, *, sid: str | None = None) -> None:
@@ -671,38 +690,7 @@ class Realtime:
 
     # ---------------------------------------------------------------- revocations
 
-    async def _subscribe_revocations(self) -> PubSub:
-        pubsub = self.cache.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(REVOCATIONS_CHANNEL)
-        return pubsub
-
-    async def _listen_revocations(self, pubsub: PubSub | None) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                if pubsub is None:
-                    pubsub = await self._subscribe_revocations()
-                backoff = 0.5
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        await self._revoked(message.get("data"))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # The heartbeat's revocation check covers what is missed meanwhile.
-                log.warning("realtime.revocations.lost", error=f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10)
-            finally:
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                    pubsub = None
-
-    async def _revoked(self, data: Any) -> None:
-        revocation = Revocation.from_message(data)
-        if revocation is None:
-            return
+    def _revoked(self, revocation: Revocation) -> None:
         for sid, connection in list(self._connections.items()):
             if revocation.covers(connection.identity.session, connection.identity.generation):
                 log.info("realtime.revoked", user_id=connection.user_id, sid=sid)
@@ -719,22 +707,28 @@ class Realtime:
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> None:
         await self._dispatch(event, sid, args)
 
+    def _admit(self, connection: _Connection) -> bool:
+        """Take one event from the socket's bucket: False when it floods (said once in the log while
+        it lasts), and a socket that keeps on flooding past the grace is disconnected."""
+        verdict = connection.bucket.take()
+        if verdict == "ok":
+            connection.warned_flood = False
+            return True
+        if verdict == "abuse":
+            log.warning("realtime.flood.disconnect", user_id=connection.user_id, sid=connection.sid)
+            self._disconnect_later(connection.sid)
+        elif not connection.warned_flood:
+            connection.warned_flood = True
+            log.warning("realtime.flood", user_id=connection.user_id, sid=connection.sid)
+        return False
+
     async def _dispatch(self, event: str, sid: str, args: tuple[Any, ...]) -> None:
         """Rate-limit, validate and run one client event; never raises."""
         connection = self._connections.get(sid)
         if connection is None:
             return
-        verdict = connection.bucket.take()
-        if verdict == "abuse":
-            log.warning("realtime.flood.disconnect", user_id=connection.user_id, sid=sid)
-            await self.sio.disconnect(sid, ignore_queue=True)
+        if not self._admit(connection):
             return
-        if verdict == "drop":
-            if not connection.warned_flood:
-                connection.warned_flood = True
-                log.warning("realtime.flood", user_id=connection.user_id, sid=sid)
-            return
-        connection.warned_flood = False
         handler = self._handlers.get(event)
         if handler is None:
             log.info("realtime.unknown_event", event_name=event[:64], user_id=connection.user_id)
@@ -764,11 +758,7 @@ class Realtime:
         connection = self._connections.get(sid)
         if connection is None:
             return error_ack(Unauthorized())
-        verdict = connection.bucket.take()
-        if verdict == "abuse":
-            log.warning("realtime.flood.disconnect", user_id=connection.user_id, sid=sid)
-            self._disconnect_later(sid)
-        if verdict != "ok":
+        if not self._admit(connection):
             return error_ack(RateLimited("Too many events from this connection, slow down", retry_after=1))
         if len(args) != 1 or not isinstance(args[0], dict):
             return error_ack(AppError("sendMessage takes one object", status=422, code="invalid"))
@@ -800,7 +790,7 @@ class Realtime:
         member = await self.directory.is_member(chat_id, user_id)
         # A "no" is kept briefly: the user may be added to the chat any moment.
         ttl = self.membership_ttl if member else min(1.0, self.membership_ttl)
-        self._membership[(chat_id, user_id)] = (now + ttl, member)
+        _keep(self._membership, (chat_id, user_id), (now + ttl, member))
         return member
 
     async def _members_of(self, chat_id: str) -> list[str]:
@@ -809,7 +799,7 @@ class Realtime:
         if cached is not None and cached[0] > now:
             return cached[1]
         members = await self.directory.chat_members(chat_id)
-        self._members[chat_id] = (now + self.membership_ttl, members)
+        _keep(self._members, chat_id, (now + self.membership_ttl, members))
         return members
 
     async def _to_others(self, chat_id: str, connection: _Connection, event: str) -> None:
