@@ -296,30 +296,38 @@ def queued(vhost: str, queue: str) -> int:
     return 0
 
 
+async def send_with_a_long_check(setup: Setup, sender: Person, chat_id: str, text: str) -> str:
+    """Send ``text`` with its check scheduled :data:`OUTAGE_DELAY` ahead instead of the module's
+    delay, so the check is still waiting in the broker when a test takes the broker away; returns
+    the virtual host."""
+    chat_app: Any = setup.stack.apps["chat"]
+    missed: MissedMessages = chat_app.state.missed_messages
+    chat_app.state.writer.after_batch = None
+    try:
+        message = await send(sender, chat_id, text)
+    finally:
+        chat_app.state.writer.after_batch = missed.schedule
+    async with chat_app.state.db.session() as session:
+        seq = (await store.messages_by_ids(session, [message["_id"]]))[message["_id"]].seq
+    await missed.bus.publish_later(CHECK_QUEUE, {"chats": {chat_id: seq}}, OUTAGE_DELAY)
+    vhost = unquote(urlsplit(setup.settings.bus.url).path.lstrip("/"))
+    assert await asyncio.to_thread(queued, vhost, f"{CHECK_QUEUE}.delay.{int(OUTAGE_DELAY * 1000)}") == 1
+    return vhost
+
+
 async def test_exactly_one_email_across_a_broker_outage_mid_delay(setup: Setup) -> None:
     """The check waits in the broker (a durable queue, a persistent message) while every service
     has lost its connection and cannot reconnect; it comes due during the outage, and once the
     services are back it is handled once."""
     if not setup.stack.backend.real:
         pytest.skip("the in-process queue cannot be taken away")
-    vhost = unquote(urlsplit(setup.settings.bus.url).path.lstrip("/"))
     alice, bob = await setup.login("alice"), await setup.login("bob")
     chat_id = await direct_chat(alice, bob)
-    chat_app: Any = setup.stack.apps["chat"]
-    missed: MissedMessages = chat_app.state.missed_messages
-    # This check waits longer than the module's delay: taking the broker away takes the CLI a few
+    # The check waits longer than the module's delay: taking the broker away takes the CLI a few
     # seconds, and the check must come due while it is away.
-    chat_app.state.writer.after_batch = None
-    try:
-        message = await send(alice, chat_id, "sent just before the outage")
-    finally:
-        chat_app.state.writer.after_batch = missed.schedule
-    async with chat_app.state.db.session() as session:
-        seq = (await store.messages_by_ids(session, [message["_id"]]))[message["_id"]].seq
-    await missed.bus.publish_later(CHECK_QUEUE, {"chats": {chat_id: seq}}, OUTAGE_DELAY)
+    vhost = await send_with_a_long_check(setup, alice, chat_id, "sent just before the outage")
     try:
         await asyncio.to_thread(cut_off, vhost)
-        assert await asyncio.to_thread(queued, vhost, f"{CHECK_QUEUE}.delay.{int(OUTAGE_DELAY * 1000)}") == 1
         # Due while nobody is connected: the TTL moved it into the (durable) check queue.
         await wait_for(
             lambda: asyncio.to_thread(queued, vhost, CHECK_QUEUE), timeout=30, what="the due check"
@@ -330,6 +338,37 @@ async def test_exactly_one_email_across_a_broker_outage_mid_delay(setup: Setup) 
     assert "sent just before the outage" in text_of(mail)
     await asyncio.sleep(GRACE)
     assert len(setup.notifications(bob)) == 1
+
+
+async def test_exactly_one_email_across_a_restart_of_rabbitmq_mid_delay(setup: Setup) -> None:
+    """A real broker restart while the check waits in its delay queue and every service runs: the
+    chat, user and mail services reconnect on their own, the check survives on disk and leads to
+    exactly one email; checks scheduled after the restart are published and handled too.
+
+    Other test runs may share this broker, so the test restarts it once and at once."""
+    if not setup.stack.backend.real:
+        pytest.skip("the in-process queue cannot be restarted")
+    alice, bob, carol = await setup.login("alice"), await setup.login("bob"), await setup.login("carol")
+    chat_id = await direct_chat(alice, bob)
+    await send_with_a_long_check(setup, alice, chat_id, "sent just before the restart")
+    # Stop the RabbitMQ application and start it again (the node stays up): every connection
+    # drops, durable queues and their persistent messages are recovered from disk.
+    await asyncio.to_thread(rabbitmqctl, "stop_app")
+    try:
+        assert setup.notifications(bob) == [], "the check was still waiting when the broker stopped"
+    finally:
+        await asyncio.to_thread(rabbitmqctl, "start_app")
+
+    (mail,) = await setup.notified(bob)
+    assert "sent just before the restart" in text_of(mail)
+    # The scheduler publishes over the recovered connection, and its check is handled.
+    later = await direct_chat(alice, carol)
+    await send(alice, later, "sent after the restart")
+    (after,) = await setup.notified(carol)
+    assert "sent after the restart" in text_of(after)
+    await asyncio.sleep(GRACE)
+    assert len(setup.notifications(bob)) == 1
+    assert len(setup.notifications(carol)) == 1
 
 
 async def test_the_unsubscribe_link_cannot_be_forged_for_someone_else(setup: Setup) -> None:
