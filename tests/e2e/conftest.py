@@ -67,3 +67,11 @@ def strict_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``parley up`` embedded with :data:`STRICT_SETTINGS`: its base URL."""
     with parley_up(tmp_path_factory.mktemp("parley-up-strict"), STRICT_SETTINGS) as base_url:
         yield base_url
+
+
+@pytest.fixture(params=["embedded", pytest.param("microservices", marks=pytest.mark.real)])
+def site(request: pytest.FixtureRequest) -> str:
+    """The base URL of a running Parley: embedded (SQLite), then the separate services (PostgreSQL)."""
+    if request.param == "embedded":
+        return str(request.getfixturevalue("embedded_site"))
+    return str(request.getfixturevalue("topology").url)

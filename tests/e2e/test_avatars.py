@@ -32,13 +32,6 @@ from tests.e2e.test_web_app import axe_violations, describe
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-@pytest.fixture(params=["embedded", pytest.param("microservices", marks=pytest.mark.real)])
-def site(request: pytest.FixtureRequest) -> str:
-    if request.param == "embedded":
-        return str(request.getfixturevalue("embedded_site"))
-    return str(request.getfixturevalue("topology").url)
-
-
 def portrait() -> bytes:
     """A photo-sized JPEG, taller than wide, with camera data the server must strip."""
     img = Image.new("RGB", (600, 900), (30, 90, 200))

@@ -35,13 +35,6 @@ from tests.e2e.test_web_app import axe_violations, describe
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-@pytest.fixture(params=["embedded", pytest.param("microservices", marks=pytest.mark.real)])
-def site(request: pytest.FixtureRequest) -> str:
-    if request.param == "embedded":
-        return str(request.getfixturevalue("embedded_site"))
-    return str(request.getfixturevalue("topology").url)
-
-
 def message(person: Person, text: str) -> Locator:
     return person.page.get_by_test_id("message").filter(has_text=text).last
 

@@ -77,14 +77,6 @@ def open_menu(person: Person) -> Locator:
     return menu
 
 
-@pytest.fixture(params=["embedded", pytest.param("microservices", marks=pytest.mark.real)])
-def site(request: pytest.FixtureRequest) -> str:
-    """Search runs on both backends: SQLite embedded, PostgreSQL behind the separate services."""
-    if request.param == "embedded":
-        return str(request.getfixturevalue("embedded_site"))
-    return str(request.getfixturevalue("topology").url)
-
-
 def check(found: dict[str, list[dict[str, Any]]], errors: ConsoleErrors) -> None:
     errors.assert_none(EXPECTED)
     problems = {screen: describe(v) for screen, v in found.items() if v}

@@ -27,10 +27,9 @@ from parley.chat.writer import MessageWriter
 from parley.core.app import allow_browser_origin, create_service_app, loopback_aliases
 from parley.core.database import Database
 from parley.core.http import service_client
-from parley.core.media.storage import MediaStorage, storage_from_url
 from parley.core.ratelimit import RateLimiter
-from parley.core.resources import build_bus, build_cache, build_tokens
-from parley.core.settings import SettingError, Settings
+from parley.core.resources import build_bus, build_cache, build_storage, build_tokens
+from parley.core.settings import Settings
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -38,11 +37,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     Raises :class:`SettingError` for a bad ``MEDIA_STORAGE`` here, before anything is served.
     """
-    _storage(settings)
+    build_storage(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        storage = _storage(settings)
+        storage = build_storage(settings)
         async with AsyncExitStack() as resources:
             db = Database(
                 settings.database_url("chat"), statement_timeout=settings.database.database_statement_timeout
@@ -150,21 +149,6 @@ class SocketIOMiddleware:
                 await realtime.serve(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-def _storage(settings: Settings) -> MediaStorage:
-    """The media storage ``MEDIA_STORAGE`` names (nothing is opened until it is used)."""
-    media = settings.media
-    try:
-        return storage_from_url(
-            settings.media_url(),
-            s3_endpoint_url=media.s3_endpoint_url,
-            aws_access_key_id=media.aws_access_key_id,
-            aws_secret_access_key=media.aws_secret_access_key,
-            aws_region=media.aws_region,
-        )
-    except ValueError as exc:
-        raise SettingError("MEDIA_STORAGE", f"is invalid: {exc}") from None
 
 
 def _fan_out_url(settings: Settings) -> str | None:

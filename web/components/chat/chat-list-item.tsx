@@ -7,7 +7,7 @@ import type { ChatEntry } from "@/lib/types";
 import { cn } from "@/lib/utils";
 import { Avatar } from "@/components/ui/avatar";
 import { CountBadge } from "@/components/ui/badge";
-import { BellOffIcon } from "@/components/ui/control-icons";
+import { BellOffIcon } from "@/components/ui/icons";
 import { isMuted } from "@/lib/mute";
 
 export interface ChatListItemProps {

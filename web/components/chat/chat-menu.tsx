@@ -6,8 +6,7 @@ import { describeError } from "@/lib/errors";
 import { MUTE_CHOICES, isMuted, muteUntil, mutedLabel } from "@/lib/mute";
 import { cn } from "@/lib/utils";
 import { IconButton } from "@/components/ui/button";
-import { BanIcon, BellIcon, BellOffIcon, DownloadIcon } from "@/components/ui/control-icons";
-import { MoreIcon } from "@/components/ui/icons";
+import { BanIcon, BellIcon, BellOffIcon, DownloadIcon, MoreIcon } from "@/components/ui/icons";
 
 export interface ChatMenuProps {
   chatId: string;
