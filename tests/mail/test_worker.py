@@ -37,7 +37,8 @@ async def test_the_login_code_reaches_the_smtp_server(
     async with running(settings):
         await publisher.publish(mail_queue, mail(to, code="314159"))
         [message] = await smtp.wait_for_mail(to)
-        await wait_for(lambda: mails("sent") == sent + 1, what="the mail to be counted as sent")
+        # At least: the counter is the process's, and other stacks of the session may send meanwhile.
+        await wait_for(lambda: mails("sent") >= sent + 1, what="the mail to be counted as sent")
 
     assert message["From"] == "Parley Login <login@parley.test>"
     assert message["Subject"] == "Your Parley login code"
