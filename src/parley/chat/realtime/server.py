@@ -40,7 +40,6 @@ import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import socketio
@@ -50,6 +49,7 @@ from redis.asyncio import Redis
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from parley.chat.events import CHAT_UPDATED, NEW_CHAT, NEW_MESSAGE, REMOVED_FROM_CHAT, Event, EventSink
+from parley.chat.realtime.connections import Connection, Keys, Typing
 from parley.chat.realtime.fanout import client_managers, close_manager
 from parley.chat.realtime.protocol import (
     BATCH_EVENT,
@@ -72,7 +72,7 @@ from parley.chat.realtime.protocol import (
     user_room,
 )
 from parley.chat.realtime.wire import JsonPacket
-from parley.core.auth import Identity, Tokens, session_cookie
+from parley.core.auth import Tokens, session_cookie
 from parley.core.errors import AppError, RateLimited, ServiceUnavailable, Unauthorized
 from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
 from parley.core.revocations import Revocation
@@ -100,30 +100,6 @@ def _keep(cache: dict[_K, _V], key: _K, value: _V, limit: int = MAX_CACHED) -> N
     cache[key] = value
     while len(cache) > limit:
         del cache[next(iter(cache))]
-
-
-@dataclass
-class _Typing:
-    last_sent: float
-    timer: asyncio.TimerHandle
-
-
-@dataclass
-class _Connection:
-    """What this instance knows about one of its sockets."""
-
-    sid: str
-    identity: Identity
-    bucket: TokenBucket
-    # One event at a time per socket, in the order the client sent them.
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    joined: dict[str, None] = field(default_factory=dict)  # an ordered set
-    typing: dict[str, _Typing] = field(default_factory=dict)
-    warned_flood: bool = False
-
-    @property
-    def user_id(self) -> str:
-        return self.identity.id
 
 
 class RealtimeSink:
@@ -180,6 +156,7 @@ class Realtime:
         self.max_sockets_per_user = max_sockets_per_user
         self.prefix = key_prefix
         self.instance = secrets.token_hex(6)
+        self.keys = Keys(key_prefix, self.instance, presence_ttl)
 
         manager, self._publisher = client_managers(client_manager_url, channel)
         if manager is not None:
@@ -197,7 +174,7 @@ class Realtime:
         self.asgi_app: Any = socketio.ASGIApp(self.sio, socketio_path="socket.io")
         self.sink: EventSink = RealtimeSink(self)
 
-        self._connections: dict[str, _Connection] = {}
+        self._connections: dict[str, Connection] = {}
         self._by_jti: dict[str, set[str]] = {}
         self._members: dict[str, tuple[float, list[str]]] = {}
         self._membership: dict[tuple[str, str], tuple[float, bool]] = {}
@@ -209,7 +186,7 @@ class Realtime:
         self._requests: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._closed = False
-        self._handlers: dict[str, Callable[[_Connection, str], Awaitable[None]]] = {
+        self._handlers: dict[str, Callable[[Connection, str], Awaitable[None]]] = {
             TYPING: self._typing,
             STOP_TYPING: self._stop_typing,
             JOIN_CHAT: self._join,
@@ -353,28 +330,6 @@ class Realtime:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    # ---------------------------------------------------------------- keys
-
-    def _presence_key(self, user_id: str) -> str:
-        return f"{self.prefix}presence:{user_id}"
-
-    @property
-    def _index_key(self) -> str:
-        return f"{self.prefix}presence:index"
-
-    def _viewers_key(self, chat_id: str) -> str:
-        return f"{self.prefix}viewers:{chat_id}"
-
-    def _socket_member(self, sid: str) -> str:
-        return f"{self.instance}:{sid}"
-
-    def _viewer_member(self, connection: _Connection) -> str:
-        return f"{connection.user_id}:{self.instance}:{connection.sid}"
-
-    def _key_ttl(self) -> int:
-        """How long a presence or viewers key outlives its last refresh (then nothing is left)."""
-        return max(2, math.ceil(self.presence_ttl * 3))
-
     # ---------------------------------------------------------------- connect / disconnect
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -400,7 +355,7 @@ class Realtime:
             raise Refused("unavailable") from None
 
         # Registered before any other await: a revocation published from now on finds this socket.
-        connection = _Connection(
+        connection = Connection(
             sid, identity, TokenBucket(self.event_rate, self.event_burst, self.flood_grace)
         )
         self._connections[sid] = connection
@@ -428,7 +383,7 @@ class Realtime:
         log.info("realtime.disconnected", user_id=connection.user_id, sid=sid, reason=str(reason))
         self._forget(sid)
 
-    def _detach(self, sid: str) -> _Connection | None:
+    def _detach(self, sid: str) -> Connection | None:
         """Forget a socket here, at once (no await: nothing can interleave or cancel it halfway)."""
         connection = self._connections.pop(sid, None)
         if connection is None:
@@ -445,13 +400,13 @@ class Realtime:
         connection.typing.clear()
         return connection
 
-    async def _release(self, connection: _Connection) -> None:
+    async def _release(self, connection: Connection) -> None:
         """Remove a gone socket from the cache; tell contacts if it was the user's last socket."""
         try:
             async with self.cache.pipeline(transaction=False) as pipe:
                 for chat_id in connection.joined:
-                    pipe.zrem(self._viewers_key(chat_id), self._viewer_member(connection))
-                pipe.zrem(self._sockets_key(connection.user_id), self._socket_member(connection.sid))
+                    pipe.zrem(self.keys.viewers(chat_id), self.keys.viewer_member(connection))
+                pipe.zrem(self.keys.sockets(connection.user_id), self.keys.socket_member(connection.sid))
                 await pipe.execute()
             last = await self._presence_remove(connection)
         except Exception as exc:
@@ -485,28 +440,25 @@ class Realtime:
 
     # ---------------------------------------------------------------- presence
 
-    async def _presence_add(self, connection: _Connection) -> bool:
+    async def _presence_add(self, connection: Connection) -> bool:
         """Count the socket as online; whether it is the user's first socket anywhere."""
         now = time.time()
         expires = now + self.presence_ttl
-        key = self._presence_key(connection.user_id)
+        key = self.keys.presence(connection.user_id)
         async with self.cache.pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(key, "-inf", now)
-            pipe.zadd(key, {self._socket_member(connection.sid): expires})
+            pipe.zadd(key, {self.keys.socket_member(connection.sid): expires})
             pipe.zcard(key)
-            pipe.expire(key, self._key_ttl())
-            pipe.zadd(self._index_key, {connection.user_id: expires}, gt=True)
+            pipe.expire(key, self.keys.ttl())
+            pipe.zadd(self.keys.index, {connection.user_id: expires}, gt=True)
             results = await pipe.execute()
         return int(results[2]) == 1
 
-    def _sockets_key(self, user_id: str) -> str:
-        return f"{self.prefix}sockets:{user_id}"
-
-    async def _limit_sockets(self, connection: _Connection) -> None:
+    async def _limit_sockets(self, connection: Connection) -> None:
         """Record the socket; past ``max_sockets_per_user`` the user's oldest ones (on any instance) go."""
-        key = self._sockets_key(connection.user_id)
+        key = self.keys.sockets(connection.user_id)
         async with self.cache.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {self._socket_member(connection.sid): time.time()})
+            pipe.zadd(key, {self.keys.socket_member(connection.sid): time.time()})
             pipe.expire(key, 7 * 24 * 3600)
             pipe.zrange(key, 0, -(self.max_sockets_per_user + 1))
             *_, oldest = await pipe.execute()
@@ -519,17 +471,17 @@ class Realtime:
             # Through the client manager: the socket may be on another instance.
             self._spawn(self.sio.disconnect(sid), "too-many-sockets")
 
-    async def _presence_remove(self, connection: _Connection) -> bool:
+    async def _presence_remove(self, connection: Connection) -> bool:
         """Stop counting the socket; whether it was the user's last socket anywhere."""
         now = time.time()
-        key = self._presence_key(connection.user_id)
+        key = self.keys.presence(connection.user_id)
         async with self.cache.pipeline(transaction=True) as pipe:
-            pipe.zrem(key, self._socket_member(connection.sid))
+            pipe.zrem(key, self.keys.socket_member(connection.sid))
             pipe.zremrangebyscore(key, "-inf", now)
             pipe.zcard(key)
             removed, _, left = await pipe.execute()
         if int(left) == 0:
-            await self.cache.zrem(self._index_key, connection.user_id)
+            await self.cache.zrem(self.keys.index, connection.user_id)
         return int(removed) == 1 and int(left) == 0
 
     async def online(self, user_ids: Iterable[str]) -> list[str]:
@@ -540,7 +492,7 @@ class Realtime:
         now = time.time()
         async with self.cache.pipeline(transaction=False) as pipe:
             for user_id in ids:
-                pipe.zcount(self._presence_key(user_id), f"({now}", "+inf")
+                pipe.zcount(self.keys.presence(user_id), f"({now}", "+inf")
             counts = await pipe.execute()
         return [user_id for user_id, count in zip(ids, counts, strict=True) if int(count) > 0]
 
@@ -556,9 +508,6 @@ class Realtime:
         _keep(self._contacts, user_id, (now + self.contacts_ttl, contacts))
         return contacts
 
-    def _blockers_key(self, user_id: str) -> str:
-        return f"{self.prefix}blockers:{user_id}"
-
     async def _blockers_of(self, user_id: str, contacts: list[str], sid: str | None) -> set[str]:
         """Those of ``contacts`` who blocked ``user_id``: they are left out of the user's online list.
 
@@ -573,7 +522,7 @@ class Realtime:
         connection = self._connections.get(sid) if sid is not None else None
         if connection is None:
             connection = next((c for c in self._connections.values() if c.user_id == user_id), None)
-        key = self._blockers_key(user_id)
+        key = self.keys.blockers(user_id)
         if connection is not None:
             try:
                 _, blocked_by = await self.directory.blocks_of(connection.identity, contacts)
@@ -627,21 +576,21 @@ class Realtime:
         """One heartbeat: refresh this instance's presence and viewers, sweep expired users, drop dead sockets."""
         now = time.time()
         expires = now + self.presence_ttl
-        ttl = self._key_ttl()
+        ttl = self.keys.ttl()
         connections = list(self._connections.values())
         async with self.cache.pipeline(transaction=False) as pipe:
             chats: set[str] = set()
             for connection in connections:
-                key = self._presence_key(connection.user_id)
-                pipe.zadd(key, {self._socket_member(connection.sid): expires})
+                key = self.keys.presence(connection.user_id)
+                pipe.zadd(key, {self.keys.socket_member(connection.sid): expires})
                 pipe.expire(key, ttl)
-                pipe.zadd(self._index_key, {connection.user_id: expires}, gt=True)
+                pipe.zadd(self.keys.index, {connection.user_id: expires}, gt=True)
                 for chat_id in connection.joined:
-                    pipe.zadd(self._viewers_key(chat_id), {self._viewer_member(connection): expires})
+                    pipe.zadd(self.keys.viewers(chat_id), {self.keys.viewer_member(connection): expires})
                     chats.add(chat_id)
             for chat_id in chats:
-                pipe.zremrangebyscore(self._viewers_key(chat_id), "-inf", now)
-                pipe.expire(self._viewers_key(chat_id), ttl)
+                pipe.zremrangebyscore(self.keys.viewers(chat_id), "-inf", now)
+                pipe.expire(self.keys.viewers(chat_id), ttl)
             await pipe.execute()
         await self._sweep(now)
         await self._drop_dead_sockets(connections, now)
@@ -649,20 +598,20 @@ class Realtime:
 
     async def _sweep(self, now: float, limit: int = 500) -> None:
         """Users whose every socket expired (a crashed instance's) go offline; their contacts are told."""
-        due = await self.cache.zrangebyscore(self._index_key, "-inf", now, start=0, num=limit)
+        due = await self.cache.zrangebyscore(self.keys.index, "-inf", now, start=0, num=limit)
         for raw in due:
             user_id = str(raw)
-            key = self._presence_key(user_id)
+            key = self.keys.presence(user_id)
             async with self.cache.pipeline(transaction=True) as pipe:
                 pipe.zremrangebyscore(key, "-inf", now)
                 pipe.zcard(key)
                 _, left = await pipe.execute()
             # Only the instance whose ZREM removed the entry announces the change.
-            if int(left) == 0 and await self.cache.zrem(self._index_key, user_id):
+            if int(left) == 0 and await self.cache.zrem(self.keys.index, user_id):
                 log.info("realtime.presence.expired", user_id=user_id)
                 self._spawn(self._announce(user_id), "announce-expired")
 
-    async def _drop_dead_sockets(self, connections: list[_Connection], now: float) -> None:
+    async def _drop_dead_sockets(self, connections: list[Connection], now: float) -> None:
         """Disconnect sockets whose token expired or was revoked (a missed notice), and stalled ones."""
         if not connections:
             return
@@ -707,7 +656,7 @@ class Realtime:
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> None:
         await self._dispatch(event, sid, args)
 
-    def _admit(self, connection: _Connection) -> bool:
+    def _admit(self, connection: Connection) -> bool:
         """Take one event from the socket's bucket: False when it floods (said once in the log while
         it lasts), and a socket that keeps on flooding past the grace is disconnected."""
         verdict = connection.bucket.take()
@@ -802,7 +751,7 @@ class Realtime:
         _keep(self._members, chat_id, (now + self.membership_ttl, members))
         return members
 
-    async def _to_others(self, chat_id: str, connection: _Connection, event: str) -> None:
+    async def _to_others(self, chat_id: str, connection: Connection, event: str) -> None:
         """``event`` ``{chatId, userId}`` to every other member of the chat but those the user blocked."""
         user_id = connection.user_id
         others = [m for m in await self._members_of(chat_id) if m != user_id]
@@ -817,7 +766,7 @@ class Realtime:
         if rooms:
             await self._emit(event, TypingEvent(chatId=chat_id, userId=user_id).model_dump(), room=rooms)
 
-    async def _typing(self, connection: _Connection, chat_id: str) -> None:
+    async def _typing(self, connection: Connection, chat_id: str) -> None:
         if not await self._is_member(chat_id, connection.user_id):
             log.info("realtime.typing.not_member", chat_id=chat_id, user_id=connection.user_id)
             return
@@ -825,7 +774,7 @@ class Realtime:
         timer = loop.call_later(self.typing_timeout, self._typing_expired, connection.sid, chat_id)
         state = connection.typing.get(chat_id)
         if state is None:
-            state = connection.typing[chat_id] = _Typing(last_sent=-math.inf, timer=timer)
+            state = connection.typing[chat_id] = Typing(last_sent=-math.inf, timer=timer)
         else:
             state.timer.cancel()
             state.timer = timer
@@ -840,14 +789,14 @@ class Realtime:
             return
         self._spawn(self._to_others(chat_id, connection, USER_STOPPED_TYPING), "typing-timeout")
 
-    async def _stop_typing(self, connection: _Connection, chat_id: str) -> None:
+    async def _stop_typing(self, connection: Connection, chat_id: str) -> None:
         state = connection.typing.pop(chat_id, None)
         if state is None:
             return
         state.timer.cancel()
         await self._to_others(chat_id, connection, USER_STOPPED_TYPING)
 
-    async def _join(self, connection: _Connection, chat_id: str) -> None:
+    async def _join(self, connection: Connection, chat_id: str) -> None:
         if not await self._is_member(chat_id, connection.user_id, fresh=True):
             log.info("realtime.join.not_member", chat_id=chat_id, user_id=connection.user_id)
             return
@@ -857,23 +806,23 @@ class Realtime:
             while len(connection.joined) > MAX_JOINED_CHATS:
                 oldest = next(iter(connection.joined))
                 del connection.joined[oldest]
-                pipe.zrem(self._viewers_key(oldest), self._viewer_member(connection))
-            key = self._viewers_key(chat_id)
-            pipe.zadd(key, {self._viewer_member(connection): time.time() + self.presence_ttl})
-            pipe.expire(key, self._key_ttl())
+                pipe.zrem(self.keys.viewers(oldest), self.keys.viewer_member(connection))
+            key = self.keys.viewers(chat_id)
+            pipe.zadd(key, {self.keys.viewer_member(connection): time.time() + self.presence_ttl})
+            pipe.expire(key, self.keys.ttl())
             await pipe.execute()
         # After the viewer is recorded: a message stored meanwhile is marked by one or the other.
         await self.directory.mark_seen_on_join(chat_id, connection.user_id, connection.identity.token)
 
-    async def _leave(self, connection: _Connection, chat_id: str) -> None:
+    async def _leave(self, connection: Connection, chat_id: str) -> None:
         if chat_id not in connection.joined:
             return
         del connection.joined[chat_id]
-        await self.cache.zrem(self._viewers_key(chat_id), self._viewer_member(connection))
+        await self.cache.zrem(self.keys.viewers(chat_id), self.keys.viewer_member(connection))
 
     async def viewers(self, chat_id: str) -> set[str]:
         """Ids of users with a socket (on any instance) that has the chat joined right now."""
-        members = await self.cache.zrangebyscore(self._viewers_key(chat_id), f"({time.time()}", "+inf")
+        members = await self.cache.zrangebyscore(self.keys.viewers(chat_id), f"({time.time()}", "+inf")
         return {str(member).split(":", 1)[0] for member in members}
 
     # ---------------------------------------------------------------- server events
@@ -977,8 +926,8 @@ class Realtime:
                 typing.timer.cancel()
                 self._spawn(self._to_others(chat_id, connection, USER_STOPPED_TYPING), "typing-stop")
 
-    async def _unview(self, chat_id: str, connection: _Connection) -> None:
-        await self.cache.zrem(self._viewers_key(chat_id), self._viewer_member(connection))
+    async def _unview(self, chat_id: str, connection: Connection) -> None:
+        await self.cache.zrem(self.keys.viewers(chat_id), self.keys.viewer_member(connection))
 
     def _chat_changed(self, chat_id: Any, members: list[str]) -> None:
         """A chat was created: forget what is cached about it, and refresh its members' online lists."""
