@@ -40,7 +40,7 @@ import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 import socketio
 import structlog
@@ -51,6 +51,7 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 from parley.chat.events import CHAT_UPDATED, NEW_CHAT, NEW_MESSAGE, REMOVED_FROM_CHAT, Event, EventSink
 from parley.chat.realtime.connections import Connection, Keys, Typing
 from parley.chat.realtime.fanout import client_managers, close_manager
+from parley.chat.realtime.lookups import Lookups, keep
 from parley.chat.realtime.protocol import (
     BATCH_EVENT,
     GET_ONLINE_USER,
@@ -83,23 +84,6 @@ log = structlog.get_logger(__name__)
 BLOCKERS_TTL_SECONDS = 24 * 3600
 # How long an instance trusts what it last heard of who blocked a user with a socket on it.
 BLOCKERS_REFRESH_SECONDS = 10
-
-
-# Entries each of the instance's lookup caches (members, memberships, contacts, blockers) holds at
-# most; beyond it the oldest go. Each entry also expires (its TTL) and membership changes heard from
-# any instance forget a chat's entries at once (see _heard).
-MAX_CACHED = 50_000
-
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-
-
-def _keep(cache: dict[_K, _V], key: _K, value: _V, limit: int = MAX_CACHED) -> None:
-    """Remember ``key`` as the newest entry of ``cache``, forgetting the oldest beyond ``limit``."""
-    cache.pop(key, None)
-    cache[key] = value
-    while len(cache) > limit:
-        del cache[next(iter(cache))]
 
 
 class RealtimeSink:
@@ -157,6 +141,7 @@ class Realtime:
         self.prefix = key_prefix
         self.instance = secrets.token_hex(6)
         self.keys = Keys(key_prefix, self.instance, presence_ttl)
+        self.lookups = Lookups(directory, membership_ttl=membership_ttl, contacts_ttl=contacts_ttl)
 
         manager, self._publisher = client_managers(client_manager_url, channel)
         if manager is not None:
@@ -176,9 +161,6 @@ class Realtime:
 
         self._connections: dict[str, Connection] = {}
         self._by_jti: dict[str, set[str]] = {}
-        self._members: dict[str, tuple[float, list[str]]] = {}
-        self._membership: dict[tuple[str, str], tuple[float, bool]] = {}
-        self._contacts: dict[str, tuple[float, list[str]]] = {}
         self._blockers: dict[str, tuple[float, set[str]]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._unwatch_revocations: Callable[[], None] = lambda: None
@@ -499,15 +481,6 @@ class Realtime:
     async def is_online(self, user_id: str) -> bool:
         return bool(await self.online([user_id]))
 
-    async def _contacts_of(self, user_id: str) -> list[str]:
-        now = time.monotonic()
-        cached = self._contacts.get(user_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        contacts = [c for c in await self.directory.contacts(user_id) if c != user_id]
-        _keep(self._contacts, user_id, (now + self.contacts_ttl, contacts))
-        return contacts
-
     async def _blockers_of(self, user_id: str, contacts: list[str], sid: str | None) -> set[str]:
         """Those of ``contacts`` who blocked ``user_id``: they are left out of the user's online list.
 
@@ -533,7 +506,7 @@ class Realtime:
             cached = await self.cache.get(key)
             return set(json.loads(cached)) if cached else set()
         await self.cache.set(key, json.dumps(sorted(blocked_by)), ex=BLOCKERS_TTL_SECONDS)
-        _keep(self._blockers, user_id, (now + BLOCKERS_REFRESH_SECONDS, blocked_by))
+        keep(self._blockers, user_id, (now + BLOCKERS_REFRESH_SECONDS, blocked_by))
         return blocked_by
 
     async def _send_online_list(self, user_id: str, *, sid: str | None = None) -> None:
@@ -541,7 +514,7 @@ class Realtime:
 
         Contacts who blocked the user are never in it.
         """
-        contacts = await self._contacts_of(user_id)
+        contacts = await self.lookups.contacts_of(user_id)
         online = await self.online(contacts)
         if online:
             blockers = await self._blockers_of(user_id, contacts, sid)
@@ -553,7 +526,7 @@ class Realtime:
 
     async def _announce(self, user_id: str) -> None:
         """``user_id`` came or went: every online contact gets their fresh full list."""
-        contacts = await self._contacts_of(user_id)
+        contacts = await self.lookups.contacts_of(user_id)
         await self._refresh_lists(await self.online(contacts))
 
     async def _refresh_lists(self, user_ids: list[str], batch: int = 32) -> None:
@@ -631,10 +604,8 @@ class Realtime:
         return int(queue.qsize()) if isinstance(queue, asyncio.Queue) else 0
 
     def _prune_caches(self) -> None:
+        self.lookups.prune()
         now = time.monotonic()
-        self._members = {k: v for k, v in self._members.items() if v[0] > now}
-        self._membership = {k: v for k, v in self._membership.items() if v[0] > now}
-        self._contacts = {k: v for k, v in self._contacts.items() if v[0] > now}
         self._blockers = {k: v for k, v in self._blockers.items() if v[0] > now}
 
     # ---------------------------------------------------------------- revocations
@@ -731,30 +702,10 @@ class Realtime:
                 return error_ack(ServiceUnavailable())
         return {"message": message}
 
-    async def _is_member(self, chat_id: str, user_id: str, *, fresh: bool = False) -> bool:
-        now = time.monotonic()
-        cached = self._membership.get((chat_id, user_id))
-        if cached is not None and cached[0] > now and not fresh:
-            return cached[1]
-        member = await self.directory.is_member(chat_id, user_id)
-        # A "no" is kept briefly: the user may be added to the chat any moment.
-        ttl = self.membership_ttl if member else min(1.0, self.membership_ttl)
-        _keep(self._membership, (chat_id, user_id), (now + ttl, member))
-        return member
-
-    async def _members_of(self, chat_id: str) -> list[str]:
-        now = time.monotonic()
-        cached = self._members.get(chat_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        members = await self.directory.chat_members(chat_id)
-        _keep(self._members, chat_id, (now + self.membership_ttl, members))
-        return members
-
     async def _to_others(self, chat_id: str, connection: Connection, event: str) -> None:
         """``event`` ``{chatId, userId}`` to every other member of the chat but those the user blocked."""
         user_id = connection.user_id
-        others = [m for m in await self._members_of(chat_id) if m != user_id]
+        others = [m for m in await self.lookups.members_of(chat_id) if m != user_id]
         if not others:
             return
         try:
@@ -767,7 +718,7 @@ class Realtime:
             await self._emit(event, TypingEvent(chatId=chat_id, userId=user_id).model_dump(), room=rooms)
 
     async def _typing(self, connection: Connection, chat_id: str) -> None:
-        if not await self._is_member(chat_id, connection.user_id):
+        if not await self.lookups.is_member(chat_id, connection.user_id):
             log.info("realtime.typing.not_member", chat_id=chat_id, user_id=connection.user_id)
             return
         loop = asyncio.get_running_loop()
@@ -797,7 +748,7 @@ class Realtime:
         await self._to_others(chat_id, connection, USER_STOPPED_TYPING)
 
     async def _join(self, connection: Connection, chat_id: str) -> None:
-        if not await self._is_member(chat_id, connection.user_id, fresh=True):
+        if not await self.lookups.is_member(chat_id, connection.user_id, fresh=True):
             log.info("realtime.join.not_member", chat_id=chat_id, user_id=connection.user_id)
             return
         connection.joined.pop(chat_id, None)
@@ -906,13 +857,9 @@ class Realtime:
         chat_id = payload.get("chatId")
         if not isinstance(chat_id, str):
             return
-        self._members.pop(chat_id, None)
-        for key in [k for k in self._membership if k[0] == chat_id]:
-            del self._membership[key]
         names = rooms if isinstance(rooms, list) else [rooms]
         users = {r.split(":", 1)[1] for r in names if isinstance(r, str) and r.startswith("user:")}
-        for user in users:
-            self._contacts.pop(user, None)
+        self.lookups.forget_chat(chat_id, users)
         if event != REMOVED_FROM_CHAT:
             return
         for connection in list(self._connections.values()):
@@ -931,12 +878,7 @@ class Realtime:
 
     def _chat_changed(self, chat_id: Any, members: list[str]) -> None:
         """A chat was created: forget what is cached about it, and refresh its members' online lists."""
-        if isinstance(chat_id, str):
-            self._members.pop(chat_id, None)
-            for member in members:
-                self._membership.pop((chat_id, member), None)
-        for member in members:
-            self._contacts.pop(member, None)
+        self.lookups.chat_created(chat_id if isinstance(chat_id, str) else None, members)
 
         async def refresh() -> None:
             await self._refresh_lists(await self.online(members))
