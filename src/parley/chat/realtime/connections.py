@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from parley.chat.realtime.protocol import TokenBucket
 from parley.core.auth import Identity
@@ -67,3 +69,9 @@ class Keys:
     def ttl(self) -> int:
         """How long a presence or viewers key outlives its last refresh (then nothing is left)."""
         return max(2, math.ceil(self.presence_ttl * 3))
+
+
+# How the parts emit a server event (``sio.emit``'s arguments; nothing once the instance stopped)
+# and run work in the background (its failure logged, never raised).
+Emit = Callable[..., Awaitable[None]]
+Spawn = Callable[[Coroutine[Any, Any, Any], str], None]

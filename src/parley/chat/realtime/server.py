@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import secrets
 import time
@@ -51,10 +50,10 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 from parley.chat.events import CHAT_UPDATED, NEW_CHAT, NEW_MESSAGE, REMOVED_FROM_CHAT, Event, EventSink
 from parley.chat.realtime.connections import Connection, Keys, Typing
 from parley.chat.realtime.fanout import client_managers, close_manager
-from parley.chat.realtime.lookups import Lookups, keep
+from parley.chat.realtime.lookups import Lookups
+from parley.chat.realtime.presence import Presence
 from parley.chat.realtime.protocol import (
     BATCH_EVENT,
-    GET_ONLINE_USER,
     JOIN_CHAT,
     LEAVE_CHAT,
     MAX_JOINED_CHATS,
@@ -79,11 +78,6 @@ from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
 from parley.core.revocations import Revocation
 
 log = structlog.get_logger(__name__)
-
-# How long an instance remembers who blocked a user, for the other instances' online lists.
-BLOCKERS_TTL_SECONDS = 24 * 3600
-# How long an instance trusts what it last heard of who blocked a user with a socket on it.
-BLOCKERS_REFRESH_SECONDS = 10
 
 
 class RealtimeSink:
@@ -160,8 +154,17 @@ class Realtime:
         self.sink: EventSink = RealtimeSink(self)
 
         self._connections: dict[str, Connection] = {}
+        self.presence = Presence(
+            cache=cache,
+            keys=self.keys,
+            directory=directory,
+            presence_ttl=presence_ttl,
+            connections=self._connections,
+            contacts_of=self.lookups.contacts_of,
+            emit=self._emit,
+            spawn=self._spawn,
+        )
         self._by_jti: dict[str, set[str]] = {}
-        self._blockers: dict[str, tuple[float, set[str]]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._unwatch_revocations: Callable[[], None] = lambda: None
         self._background: set[asyncio.Task[Any]] = set()
@@ -346,17 +349,17 @@ class Realtime:
         try:
             await self.sio.save_session(sid, {"identity": identity})
             await self.sio.enter_room(sid, user_room(identity.id))
-            first = await self._presence_add(connection)
+            first = await self.presence.add(connection)
             await self._limit_sockets(connection)
             # Queued before the connection's acknowledgement; clients hand it over once connected.
-            await self._send_online_list(identity.id, sid=sid)
+            await self.presence.send_online_list(identity.id, sid=sid)
         except Exception as exc:
             log.error("realtime.connect.failed", user_id=identity.id, error=f"{type(exc).__name__}: {exc}")
             self._forget(sid)
             raise Refused("unavailable") from None
         log.info("realtime.connected", user_id=identity.id, sid=sid)
         if first:
-            self._spawn(self._announce(identity.id), "announce-online")
+            self._spawn(self.presence.announce(identity.id), "announce-online")
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         connection = self._connections.get(sid)
@@ -390,13 +393,13 @@ class Realtime:
                     pipe.zrem(self.keys.viewers(chat_id), self.keys.viewer_member(connection))
                 pipe.zrem(self.keys.sockets(connection.user_id), self.keys.socket_member(connection.sid))
                 await pipe.execute()
-            last = await self._presence_remove(connection)
+            last = await self.presence.remove(connection)
         except Exception as exc:
             # The entries expire by themselves; the sweep announces the change then.
             log.warning("realtime.presence.remove_failed", user_id=connection.user_id, error=str(exc))
             return
         if last:
-            await self._announce(connection.user_id)
+            await self.presence.announce(connection.user_id)
 
     def _forget(self, sid: str) -> None:
         """Drop a socket: its local state now, its cache entries in the background.
@@ -422,20 +425,6 @@ class Realtime:
 
     # ---------------------------------------------------------------- presence
 
-    async def _presence_add(self, connection: Connection) -> bool:
-        """Count the socket as online; whether it is the user's first socket anywhere."""
-        now = time.time()
-        expires = now + self.presence_ttl
-        key = self.keys.presence(connection.user_id)
-        async with self.cache.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(key, "-inf", now)
-            pipe.zadd(key, {self.keys.socket_member(connection.sid): expires})
-            pipe.zcard(key)
-            pipe.expire(key, self.keys.ttl())
-            pipe.zadd(self.keys.index, {connection.user_id: expires}, gt=True)
-            results = await pipe.execute()
-        return int(results[2]) == 1
-
     async def _limit_sockets(self, connection: Connection) -> None:
         """Record the socket; past ``max_sockets_per_user`` the user's oldest ones (on any instance) go."""
         key = self.keys.sockets(connection.user_id)
@@ -453,85 +442,12 @@ class Realtime:
             # Through the client manager: the socket may be on another instance.
             self._spawn(self.sio.disconnect(sid), "too-many-sockets")
 
-    async def _presence_remove(self, connection: Connection) -> bool:
-        """Stop counting the socket; whether it was the user's last socket anywhere."""
-        now = time.time()
-        key = self.keys.presence(connection.user_id)
-        async with self.cache.pipeline(transaction=True) as pipe:
-            pipe.zrem(key, self.keys.socket_member(connection.sid))
-            pipe.zremrangebyscore(key, "-inf", now)
-            pipe.zcard(key)
-            removed, _, left = await pipe.execute()
-        if int(left) == 0:
-            await self.cache.zrem(self.keys.index, connection.user_id)
-        return int(removed) == 1 and int(left) == 0
-
     async def online(self, user_ids: Iterable[str]) -> list[str]:
         """Those of ``user_ids`` with a live socket on any instance, in the order given."""
-        ids = list(dict.fromkeys(user_ids))
-        if not ids:
-            return []
-        now = time.time()
-        async with self.cache.pipeline(transaction=False) as pipe:
-            for user_id in ids:
-                pipe.zcount(self.keys.presence(user_id), f"({now}", "+inf")
-            counts = await pipe.execute()
-        return [user_id for user_id, count in zip(ids, counts, strict=True) if int(count) > 0]
+        return await self.presence.online(user_ids)
 
     async def is_online(self, user_id: str) -> bool:
-        return bool(await self.online([user_id]))
-
-    async def _blockers_of(self, user_id: str, contacts: list[str], sid: str | None) -> set[str]:
-        """Those of ``contacts`` who blocked ``user_id``: they are left out of the user's online list.
-
-        Asked with the user's own token when one of their sockets is on this instance (at most every
-        :data:`BLOCKERS_REFRESH_SECONDS`, and always for a new socket's first list), and kept in the
-        cache for the other instances, which have no token of theirs; else from that cache.
-        """
-        now = time.monotonic()
-        remembered = self._blockers.get(user_id)
-        if sid is None and remembered is not None and remembered[0] > now:
-            return remembered[1]
-        connection = self._connections.get(sid) if sid is not None else None
-        if connection is None:
-            connection = next((c for c in self._connections.values() if c.user_id == user_id), None)
-        key = self.keys.blockers(user_id)
-        if connection is not None:
-            try:
-                _, blocked_by = await self.directory.blocks_of(connection.identity, contacts)
-            except Exception as exc:
-                log.warning("realtime.blocks.unavailable", error=type(exc).__name__)
-                connection = None
-        if connection is None:
-            cached = await self.cache.get(key)
-            return set(json.loads(cached)) if cached else set()
-        await self.cache.set(key, json.dumps(sorted(blocked_by)), ex=BLOCKERS_TTL_SECONDS)
-        keep(self._blockers, user_id, (now + BLOCKERS_REFRESH_SECONDS, blocked_by))
-        return blocked_by
-
-    async def _send_online_list(self, user_id: str, *, sid: str | None = None) -> None:
-        """Send the user (or only socket ``sid``, on this instance) their online contacts.
-
-        Contacts who blocked the user are never in it.
-        """
-        contacts = await self.lookups.contacts_of(user_id)
-        online = await self.online(contacts)
-        if online:
-            blockers = await self._blockers_of(user_id, contacts, sid)
-            online = [u for u in online if u not in blockers]
-        if sid is not None:
-            await self._emit(GET_ONLINE_USER, online, to=sid, ignore_queue=True)
-        else:
-            await self._emit(GET_ONLINE_USER, online, room=user_room(user_id))
-
-    async def _announce(self, user_id: str) -> None:
-        """``user_id`` came or went: every online contact gets their fresh full list."""
-        contacts = await self.lookups.contacts_of(user_id)
-        await self._refresh_lists(await self.online(contacts))
-
-    async def _refresh_lists(self, user_ids: list[str], batch: int = 32) -> None:
-        for start in range(0, len(user_ids), batch):
-            await asyncio.gather(*(self._send_online_list(u) for u in user_ids[start : start + batch]))
+        return await self.presence.is_online(user_id)
 
     # ---------------------------------------------------------------- heartbeat
 
@@ -565,24 +481,9 @@ class Realtime:
                 pipe.zremrangebyscore(self.keys.viewers(chat_id), "-inf", now)
                 pipe.expire(self.keys.viewers(chat_id), ttl)
             await pipe.execute()
-        await self._sweep(now)
+        await self.presence.sweep(now)
         await self._drop_dead_sockets(connections, now)
         self._prune_caches()
-
-    async def _sweep(self, now: float, limit: int = 500) -> None:
-        """Users whose every socket expired (a crashed instance's) go offline; their contacts are told."""
-        due = await self.cache.zrangebyscore(self.keys.index, "-inf", now, start=0, num=limit)
-        for raw in due:
-            user_id = str(raw)
-            key = self.keys.presence(user_id)
-            async with self.cache.pipeline(transaction=True) as pipe:
-                pipe.zremrangebyscore(key, "-inf", now)
-                pipe.zcard(key)
-                _, left = await pipe.execute()
-            # Only the instance whose ZREM removed the entry announces the change.
-            if int(left) == 0 and await self.cache.zrem(self.keys.index, user_id):
-                log.info("realtime.presence.expired", user_id=user_id)
-                self._spawn(self._announce(user_id), "announce-expired")
 
     async def _drop_dead_sockets(self, connections: list[Connection], now: float) -> None:
         """Disconnect sockets whose token expired or was revoked (a missed notice), and stalled ones."""
@@ -605,8 +506,7 @@ class Realtime:
 
     def _prune_caches(self) -> None:
         self.lookups.prune()
-        now = time.monotonic()
-        self._blockers = {k: v for k, v in self._blockers.items() if v[0] > now}
+        self.presence.prune()
 
     # ---------------------------------------------------------------- revocations
 
@@ -881,6 +781,6 @@ class Realtime:
         self.lookups.chat_created(chat_id if isinstance(chat_id, str) else None, members)
 
         async def refresh() -> None:
-            await self._refresh_lists(await self.online(members))
+            await self.presence.refresh_lists(await self.presence.online(members))
 
         self._spawn(refresh(), "refresh-online")
