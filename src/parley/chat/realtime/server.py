@@ -35,45 +35,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 import socketio
 import structlog
-from pydantic import ValidationError
 from redis.asyncio import Redis
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from parley.chat.events import CHAT_UPDATED, NEW_CHAT, NEW_MESSAGE, REMOVED_FROM_CHAT, Event, EventSink
-from parley.chat.realtime.connections import Connection, Keys, Typing
+from parley.chat.realtime.client_events import ClientEvents
+from parley.chat.realtime.connections import Connection, Keys
 from parley.chat.realtime.fanout import client_managers, close_manager
 from parley.chat.realtime.lookups import Lookups
 from parley.chat.realtime.presence import Presence
 from parley.chat.realtime.protocol import (
     BATCH_EVENT,
-    JOIN_CHAT,
-    LEAVE_CHAT,
-    MAX_JOINED_CHATS,
     MAX_PENDING_PACKETS,
     NAMESPACE,
-    SEND_MESSAGE,
-    STOP_TYPING,
-    TYPING,
-    USER_STOPPED_TYPING,
-    USER_TYPING,
-    ChatRef,
     Directory,
     TokenBucket,
-    TypingEvent,
-    error_ack,
     user_room,
 )
 from parley.chat.realtime.wire import JsonPacket
 from parley.core.auth import Tokens, session_cookie
-from parley.core.errors import AppError, RateLimited, ServiceUnavailable, Unauthorized
+from parley.core.errors import Unauthorized
 from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
 from parley.core.revocations import Revocation
 
@@ -171,18 +159,23 @@ class Realtime:
         self._requests: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._closed = False
-        self._handlers: dict[str, Callable[[Connection, str], Awaitable[None]]] = {
-            TYPING: self._typing,
-            STOP_TYPING: self._stop_typing,
-            JOIN_CHAT: self._join,
-            LEAVE_CHAT: self._leave,
-        }
+        self.client_events = ClientEvents(
+            cache=cache,
+            keys=self.keys,
+            directory=directory,
+            tokens=tokens,
+            lookups=self.lookups,
+            connections=self._connections,
+            presence_ttl=presence_ttl,
+            typing_timeout=typing_timeout,
+            typing_throttle=typing_throttle,
+            emit=self._emit,
+            spawn=self._spawn,
+            disconnect_later=self._disconnect_later,
+        )
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
-        self.sio.on(SEND_MESSAGE, self._on_send_message)
-        for event in self._handlers:
-            self.sio.on(event, self._handler_for(event))
-        self.sio.on("*", self._on_unknown)
+        self.client_events.register(self.sio)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -379,10 +372,7 @@ class Realtime:
             sids.discard(sid)
             if not sids:
                 del self._by_jti[connection.identity.jti]
-        for chat_id, typing in list(connection.typing.items()):
-            typing.timer.cancel()
-            self._spawn(self._to_others(chat_id, connection, USER_STOPPED_TYPING), "typing-stop")
-        connection.typing.clear()
+        self.client_events.stop_typing_all(connection)
         return connection
 
     async def _release(self, connection: Connection) -> None:
@@ -516,165 +506,9 @@ class Realtime:
                 log.info("realtime.revoked", user_id=connection.user_id, sid=sid)
                 self._disconnect_later(sid)
 
-    # ---------------------------------------------------------------- client events
-
-    def _handler_for(self, event: str) -> Callable[..., Awaitable[None]]:
-        async def handler(sid: str, *args: Any) -> None:
-            await self._dispatch(event, sid, args)
-
-        return handler
-
-    async def _on_unknown(self, event: str, sid: str, *args: Any) -> None:
-        await self._dispatch(event, sid, args)
-
-    def _admit(self, connection: Connection) -> bool:
-        """Take one event from the socket's bucket: False when it floods (said once in the log while
-        it lasts), and a socket that keeps on flooding past the grace is disconnected."""
-        verdict = connection.bucket.take()
-        if verdict == "ok":
-            connection.warned_flood = False
-            return True
-        if verdict == "abuse":
-            log.warning("realtime.flood.disconnect", user_id=connection.user_id, sid=connection.sid)
-            self._disconnect_later(connection.sid)
-        elif not connection.warned_flood:
-            connection.warned_flood = True
-            log.warning("realtime.flood", user_id=connection.user_id, sid=connection.sid)
-        return False
-
-    async def _dispatch(self, event: str, sid: str, args: tuple[Any, ...]) -> None:
-        """Rate-limit, validate and run one client event; never raises."""
-        connection = self._connections.get(sid)
-        if connection is None:
-            return
-        if not self._admit(connection):
-            return
-        handler = self._handlers.get(event)
-        if handler is None:
-            log.info("realtime.unknown_event", event_name=event[:64], user_id=connection.user_id)
-            return
-        try:
-            if len(args) != 1:
-                raise ValueError("one argument expected")
-            ref = ChatRef.model_validate(args[0])
-        except (ValidationError, ValueError):
-            log.warning("realtime.bad_payload", event_name=event, user_id=connection.user_id)
-            return
-        async with connection.lock:
-            if sid not in self._connections:
-                return
-            try:
-                await handler(connection, ref.chat_id)
-            except Exception as exc:
-                log.error(
-                    "realtime.event.failed",
-                    event_name=event,
-                    user_id=connection.user_id,
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-
-    async def _on_send_message(self, sid: str, *args: Any) -> dict[str, Any]:
-        """``sendMessage``: stored and acknowledged with ``{message}``, or ``{error: {message, code}}``."""
-        connection = self._connections.get(sid)
-        if connection is None:
-            return error_ack(Unauthorized())
-        if not self._admit(connection):
-            return error_ack(RateLimited("Too many events from this connection, slow down", retry_after=1))
-        if len(args) != 1 or not isinstance(args[0], dict):
-            return error_ack(AppError("sendMessage takes one object", status=422, code="invalid"))
-        # One event at a time per socket: a socket's messages are stored in the order it sent them.
-        async with connection.lock:
-            identity = connection.identity
-            if (
-                sid not in self._connections
-                or identity.exp <= time.time()
-                or self.tokens.is_revoked(identity)
-            ):
-                return error_ack(Unauthorized())
-            try:
-                message = await self.directory.send_message(connection.identity, args[0])
-            except AppError as exc:
-                return error_ack(exc)
-            except Exception as exc:
-                log.error(
-                    "realtime.send.failed", user_id=connection.user_id, error=f"{type(exc).__name__}: {exc}"
-                )
-                return error_ack(ServiceUnavailable())
-        return {"message": message}
-
-    async def _to_others(self, chat_id: str, connection: Connection, event: str) -> None:
-        """``event`` ``{chatId, userId}`` to every other member of the chat but those the user blocked."""
-        user_id = connection.user_id
-        others = [m for m in await self.lookups.members_of(chat_id) if m != user_id]
-        if not others:
-            return
-        try:
-            blocking, _ = await self.directory.blocks_of(connection.identity, others)
-        except Exception as exc:  # unknown blocks: say nothing rather than tell a blocked person
-            log.warning("realtime.blocks.unavailable", error=type(exc).__name__)
-            return
-        rooms = [user_room(m) for m in others if m not in blocking]
-        if rooms:
-            await self._emit(event, TypingEvent(chatId=chat_id, userId=user_id).model_dump(), room=rooms)
-
-    async def _typing(self, connection: Connection, chat_id: str) -> None:
-        if not await self.lookups.is_member(chat_id, connection.user_id):
-            log.info("realtime.typing.not_member", chat_id=chat_id, user_id=connection.user_id)
-            return
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(self.typing_timeout, self._typing_expired, connection.sid, chat_id)
-        state = connection.typing.get(chat_id)
-        if state is None:
-            state = connection.typing[chat_id] = Typing(last_sent=-math.inf, timer=timer)
-        else:
-            state.timer.cancel()
-            state.timer = timer
-        now = time.monotonic()
-        if now - state.last_sent >= self.typing_throttle:
-            state.last_sent = now
-            await self._to_others(chat_id, connection, USER_TYPING)
-
-    def _typing_expired(self, sid: str, chat_id: str) -> None:
-        connection = self._connections.get(sid)
-        if connection is None or connection.typing.pop(chat_id, None) is None:
-            return
-        self._spawn(self._to_others(chat_id, connection, USER_STOPPED_TYPING), "typing-timeout")
-
-    async def _stop_typing(self, connection: Connection, chat_id: str) -> None:
-        state = connection.typing.pop(chat_id, None)
-        if state is None:
-            return
-        state.timer.cancel()
-        await self._to_others(chat_id, connection, USER_STOPPED_TYPING)
-
-    async def _join(self, connection: Connection, chat_id: str) -> None:
-        if not await self.lookups.is_member(chat_id, connection.user_id, fresh=True):
-            log.info("realtime.join.not_member", chat_id=chat_id, user_id=connection.user_id)
-            return
-        connection.joined.pop(chat_id, None)
-        connection.joined[chat_id] = None
-        async with self.cache.pipeline(transaction=False) as pipe:
-            while len(connection.joined) > MAX_JOINED_CHATS:
-                oldest = next(iter(connection.joined))
-                del connection.joined[oldest]
-                pipe.zrem(self.keys.viewers(oldest), self.keys.viewer_member(connection))
-            key = self.keys.viewers(chat_id)
-            pipe.zadd(key, {self.keys.viewer_member(connection): time.time() + self.presence_ttl})
-            pipe.expire(key, self.keys.ttl())
-            await pipe.execute()
-        # After the viewer is recorded: a message stored meanwhile is marked by one or the other.
-        await self.directory.mark_seen_on_join(chat_id, connection.user_id, connection.identity.token)
-
-    async def _leave(self, connection: Connection, chat_id: str) -> None:
-        if chat_id not in connection.joined:
-            return
-        del connection.joined[chat_id]
-        await self.cache.zrem(self.keys.viewers(chat_id), self.keys.viewer_member(connection))
-
     async def viewers(self, chat_id: str) -> set[str]:
         """Ids of users with a socket (on any instance) that has the chat joined right now."""
-        members = await self.cache.zrangebyscore(self.keys.viewers(chat_id), f"({time.time()}", "+inf")
-        return {str(member).split(":", 1)[0] for member in members}
+        return await self.client_events.viewers(chat_id)
 
     # ---------------------------------------------------------------- server events
 
@@ -762,19 +596,7 @@ class Realtime:
         self.lookups.forget_chat(chat_id, users)
         if event != REMOVED_FROM_CHAT:
             return
-        for connection in list(self._connections.values()):
-            if connection.user_id not in users:
-                continue
-            if chat_id in connection.joined:
-                del connection.joined[chat_id]
-                self._spawn(self._unview(chat_id, connection), "unview")
-            typing = connection.typing.pop(chat_id, None)
-            if typing is not None:
-                typing.timer.cancel()
-                self._spawn(self._to_others(chat_id, connection, USER_STOPPED_TYPING), "typing-stop")
-
-    async def _unview(self, chat_id: str, connection: Connection) -> None:
-        await self.cache.zrem(self.keys.viewers(chat_id), self.keys.viewer_member(connection))
+        self.client_events.removed_from_chat(chat_id, users)
 
     def _chat_changed(self, chat_id: Any, members: list[str]) -> None:
         """A chat was created: forget what is cached about it, and refresh its members' online lists."""
