@@ -43,7 +43,6 @@ from typing import Any
 import socketio
 import structlog
 from redis.asyncio import Redis
-from socketio.exceptions import ConnectionRefusedError as Refused
 
 from parley.chat.events import CHAT_UPDATED, NEW_CHAT, NEW_MESSAGE, REMOVED_FROM_CHAT, Event, EventSink
 from parley.chat.realtime.client_events import ClientEvents
@@ -53,17 +52,14 @@ from parley.chat.realtime.lookups import Lookups
 from parley.chat.realtime.presence import Presence
 from parley.chat.realtime.protocol import (
     BATCH_EVENT,
-    MAX_PENDING_PACKETS,
     NAMESPACE,
     Directory,
-    TokenBucket,
     user_room,
 )
+from parley.chat.realtime.sessions import Sessions
 from parley.chat.realtime.wire import JsonPacket
-from parley.core.auth import Tokens, session_cookie
-from parley.core.errors import Unauthorized
-from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
-from parley.core.revocations import Revocation
+from parley.core.auth import Tokens
+from parley.core.metrics import MESSAGES_DELIVERED
 
 log = structlog.get_logger(__name__)
 
@@ -152,7 +148,6 @@ class Realtime:
             emit=self._emit,
             spawn=self._spawn,
         )
-        self._by_jti: dict[str, set[str]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._unwatch_revocations: Callable[[], None] = lambda: None
         self._background: set[asyncio.Task[Any]] = set()
@@ -173,8 +168,24 @@ class Realtime:
             spawn=self._spawn,
             disconnect_later=self._disconnect_later,
         )
-        self.sio.on("connect", self._on_connect)
-        self.sio.on("disconnect", self._on_disconnect)
+        self.sessions = Sessions(
+            sio=self.sio,
+            tokens=tokens,
+            cache=cache,
+            keys=self.keys,
+            presence=self.presence,
+            connections=self._connections,
+            event_rate=event_rate,
+            event_burst=event_burst,
+            flood_grace=flood_grace,
+            max_sockets_per_user=max_sockets_per_user,
+            is_stopping=lambda: self._stopping,
+            spawn=self._spawn,
+            disconnect_later=self._disconnect_later,
+            stop_typing=self.client_events.stop_typing_all,
+        )
+        self.sio.on("connect", self.sessions.on_connect)
+        self.sio.on("disconnect", self.sessions.on_disconnect)
         self.client_events.register(self.sio)
 
     # ---------------------------------------------------------------- lifecycle
@@ -190,7 +201,7 @@ class Realtime:
             self.sio.manager.initialize()
             await self._await_manager_subscription()
         # Every revocation this process learns (published, its own, or a resync) closes its sockets.
-        self._unwatch_revocations = self.tokens.revocations.watch(self._revoked)
+        self._unwatch_revocations = self.tokens.revocations.watch(self.sessions.revoked)
         self._tasks["heartbeat"] = asyncio.create_task(self._heartbeat_loop())
         log.info("realtime.started", instance=self.instance)
 
@@ -208,15 +219,15 @@ class Realtime:
         # Closing the Engine.IO transport (rather than a Socket.IO disconnect) lets clients
         # reconnect, to another instance during a rolling restart.
         closing = [
-            asyncio.create_task(self._close_transport(sid))
+            asyncio.create_task(self.sessions.close_transport(sid))
             for sid in list(self._connections)
-            if self._eio_sid(sid) is not None
+            if self.sessions.eio_sid(sid) is not None
         ]
         if closing:
             await asyncio.wait(closing, timeout=timeout)
         for sid in list(self._connections):
             # Whatever did not go through the disconnect handler (a stalled transport).
-            self._forget(sid)
+            self.sessions.forget(sid)
         # Engine.IO sessions with no Socket.IO connection left, and long-polls whose session is
         # gone (a client that went away mid-poll), would hold their request, and the server's
         # shutdown, until the next ping: close what is left and end those requests.
@@ -308,129 +319,8 @@ class Realtime:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    # ---------------------------------------------------------------- connect / disconnect
-
-    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        if self._stopping:
-            raise Refused("unavailable")
-        token = auth.get("token") if isinstance(auth, dict) else None
-        if not isinstance(token, str) or not token.strip():
-            # A browser with its session in a cookie sends no token: the handshake carries the cookie.
-            token = session_cookie(environ.get("HTTP_COOKIE"))
-        if not isinstance(token, str) or not token.strip():
-            log.info("realtime.refused", reason="no token")
-            raise Refused("unauthorized", {"code": "unauthorized"})
-        token = token.strip()
-        if token[:7].lower() == "bearer ":
-            token = token[7:].strip()
-        try:
-            identity = await self.tokens.verify(token)
-        except Unauthorized as exc:
-            log.info("realtime.refused", reason=exc.message)
-            raise Refused("unauthorized", {"code": exc.code, "detail": exc.message}) from None
-        except Exception as exc:
-            log.error("realtime.auth.failed", error=f"{type(exc).__name__}: {exc}")
-            raise Refused("unavailable") from None
-
-        # Registered before any other await: a revocation published from now on finds this socket.
-        connection = Connection(
-            sid, identity, TokenBucket(self.event_rate, self.event_burst, self.flood_grace)
-        )
-        self._connections[sid] = connection
-        self._by_jti.setdefault(identity.jti, set()).add(sid)
-        SOCKETS_CONNECTED.inc()
-        try:
-            await self.sio.save_session(sid, {"identity": identity})
-            await self.sio.enter_room(sid, user_room(identity.id))
-            first = await self.presence.add(connection)
-            await self._limit_sockets(connection)
-            # Queued before the connection's acknowledgement; clients hand it over once connected.
-            await self.presence.send_online_list(identity.id, sid=sid)
-        except Exception as exc:
-            log.error("realtime.connect.failed", user_id=identity.id, error=f"{type(exc).__name__}: {exc}")
-            self._forget(sid)
-            raise Refused("unavailable") from None
-        log.info("realtime.connected", user_id=identity.id, sid=sid)
-        if first:
-            self._spawn(self.presence.announce(identity.id), "announce-online")
-
-    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
-        connection = self._connections.get(sid)
-        if connection is None:
-            return
-        log.info("realtime.disconnected", user_id=connection.user_id, sid=sid, reason=str(reason))
-        self._forget(sid)
-
-    def _detach(self, sid: str) -> Connection | None:
-        """Forget a socket here, at once (no await: nothing can interleave or cancel it halfway)."""
-        connection = self._connections.pop(sid, None)
-        if connection is None:
-            return None
-        SOCKETS_CONNECTED.dec()
-        sids = self._by_jti.get(connection.identity.jti)
-        if sids is not None:
-            sids.discard(sid)
-            if not sids:
-                del self._by_jti[connection.identity.jti]
-        self.client_events.stop_typing_all(connection)
-        return connection
-
-    async def _release(self, connection: Connection) -> None:
-        """Remove a gone socket from the cache; tell contacts if it was the user's last socket."""
-        try:
-            async with self.cache.pipeline(transaction=False) as pipe:
-                for chat_id in connection.joined:
-                    pipe.zrem(self.keys.viewers(chat_id), self.keys.viewer_member(connection))
-                pipe.zrem(self.keys.sockets(connection.user_id), self.keys.socket_member(connection.sid))
-                await pipe.execute()
-            last = await self.presence.remove(connection)
-        except Exception as exc:
-            # The entries expire by themselves; the sweep announces the change then.
-            log.warning("realtime.presence.remove_failed", user_id=connection.user_id, error=str(exc))
-            return
-        if last:
-            await self.presence.announce(connection.user_id)
-
-    def _forget(self, sid: str) -> None:
-        """Drop a socket: its local state now, its cache entries in the background.
-
-        Socket.IO handlers swallow cancellation, so no cache work runs inside one (or inside the
-        revocation listener, which calls into them): it could neither be cancelled nor drained.
-        """
-        connection = self._detach(sid)
-        if connection is not None:
-            self._spawn(self._release(connection), "release")
-
     def _disconnect_later(self, sid: str) -> None:
         self._spawn(self.sio.disconnect(sid, ignore_queue=True), "disconnect")
-
-    async def _close_transport(self, sid: str) -> None:
-        eio_sid = self._eio_sid(sid)
-        if eio_sid is not None:
-            await self.sio.eio.disconnect(eio_sid)
-
-    def _eio_sid(self, sid: str) -> str | None:
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
-        return str(eio_sid) if eio_sid is not None else None
-
-    # ---------------------------------------------------------------- presence
-
-    async def _limit_sockets(self, connection: Connection) -> None:
-        """Record the socket; past ``max_sockets_per_user`` the user's oldest ones (on any instance) go."""
-        key = self.keys.sockets(connection.user_id)
-        async with self.cache.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {self.keys.socket_member(connection.sid): time.time()})
-            pipe.expire(key, 7 * 24 * 3600)
-            pipe.zrange(key, 0, -(self.max_sockets_per_user + 1))
-            *_, oldest = await pipe.execute()
-        if not oldest:
-            return
-        await self.cache.zrem(key, *oldest)
-        for member in oldest:
-            sid = str(member).split(":", 1)[1]
-            log.info("realtime.too_many_sockets", user_id=connection.user_id, sid=sid)
-            # Through the client manager: the socket may be on another instance.
-            self._spawn(self.sio.disconnect(sid), "too-many-sockets")
 
     async def online(self, user_ids: Iterable[str]) -> list[str]:
         """Those of ``user_ids`` with a live socket on any instance, in the order given."""
@@ -472,39 +362,12 @@ class Realtime:
                 pipe.expire(self.keys.viewers(chat_id), ttl)
             await pipe.execute()
         await self.presence.sweep(now)
-        await self._drop_dead_sockets(connections, now)
+        await self.sessions.drop_dead_sockets(connections, now)
         self._prune_caches()
-
-    async def _drop_dead_sockets(self, connections: list[Connection], now: float) -> None:
-        """Disconnect sockets whose token expired or was revoked (a missed notice), and stalled ones."""
-        if not connections:
-            return
-        for connection in connections:
-            # The tokens' revocation list is kept in process and resynced every second.
-            if connection.identity.exp <= now or self.tokens.is_revoked(connection.identity):
-                log.info("realtime.session_ended", user_id=connection.user_id, sid=connection.sid)
-                self._disconnect_later(connection.sid)
-            elif self._pending_packets(connection.sid) > MAX_PENDING_PACKETS:
-                log.warning("realtime.stalled", user_id=connection.user_id, sid=connection.sid)
-                self._spawn(self._close_transport(connection.sid), "close-stalled")
-
-    def _pending_packets(self, sid: str) -> int:
-        eio_sid = self._eio_sid(sid)
-        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
-        queue = getattr(socket, "queue", None)
-        return int(queue.qsize()) if isinstance(queue, asyncio.Queue) else 0
 
     def _prune_caches(self) -> None:
         self.lookups.prune()
         self.presence.prune()
-
-    # ---------------------------------------------------------------- revocations
-
-    def _revoked(self, revocation: Revocation) -> None:
-        for sid, connection in list(self._connections.items()):
-            if revocation.covers(connection.identity.session, connection.identity.generation):
-                log.info("realtime.revoked", user_id=connection.user_id, sid=sid)
-                self._disconnect_later(sid)
 
     async def viewers(self, chat_id: str) -> set[str]:
         """Ids of users with a socket (on any instance) that has the chat joined right now."""
