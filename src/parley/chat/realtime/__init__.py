@@ -7,9 +7,10 @@
 - :mod:`.server`: :class:`Realtime`, sockets, presence, typing, open chats and revocations.
 """
 
+from parley.chat.realtime.delivery import RealtimeSink
 from parley.chat.realtime.ordering import InOrder
 from parley.chat.realtime.protocol import MAX_JOINED_CHATS, ChatRef, Directory, TokenBucket, user_room
-from parley.chat.realtime.server import Realtime, RealtimeSink
+from parley.chat.realtime.server import Realtime
 
 __all__ = [
     "MAX_JOINED_CHATS",

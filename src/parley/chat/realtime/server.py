@@ -44,37 +44,21 @@ import socketio
 import structlog
 from redis.asyncio import Redis
 
-from parley.chat.events import CHAT_UPDATED, NEW_CHAT, NEW_MESSAGE, REMOVED_FROM_CHAT, Event, EventSink
+from parley.chat.events import Event, EventSink
 from parley.chat.realtime.client_events import ClientEvents
 from parley.chat.realtime.connections import Connection, Keys
+from parley.chat.realtime.delivery import Delivery, RealtimeSink
 from parley.chat.realtime.fanout import client_managers, close_manager
 from parley.chat.realtime.lookups import Lookups
 from parley.chat.realtime.presence import Presence
 from parley.chat.realtime.protocol import (
-    BATCH_EVENT,
-    NAMESPACE,
     Directory,
-    user_room,
 )
 from parley.chat.realtime.sessions import Sessions
 from parley.chat.realtime.wire import JsonPacket
 from parley.core.auth import Tokens
-from parley.core.metrics import MESSAGES_DELIVERED
 
 log = structlog.get_logger(__name__)
-
-
-class RealtimeSink:
-    """The chat service's :class:`~parley.chat.events.EventSink`: events to every socket of each user."""
-
-    def __init__(self, realtime: Realtime) -> None:
-        self._realtime = realtime
-
-    async def emit(self, event: str, payload: dict[str, Any], *, to_users: list[str]) -> None:
-        await self._realtime.deliver(event, payload, to_users)
-
-    async def emit_batch(self, events: list[Event]) -> None:
-        await self._realtime.deliver_batch(events)
 
 
 class Realtime:
@@ -122,8 +106,6 @@ class Realtime:
         self.lookups = Lookups(directory, membership_ttl=membership_ttl, contacts_ttl=contacts_ttl)
 
         manager, self._publisher = client_managers(client_manager_url, channel)
-        if manager is not None:
-            manager.on_event = self._heard
         self.sio: Any = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=manager,
@@ -135,7 +117,6 @@ class Realtime:
             serializer=JsonPacket,
         )
         self.asgi_app: Any = socketio.ASGIApp(self.sio, socketio_path="socket.io")
-        self.sink: EventSink = RealtimeSink(self)
 
         self._connections: dict[str, Connection] = {}
         self.presence = Presence(
@@ -184,6 +165,19 @@ class Realtime:
             disconnect_later=self._disconnect_later,
             stop_typing=self.client_events.stop_typing_all,
         )
+        self.delivery = Delivery(
+            sio=self.sio,
+            publisher=self._publisher,
+            lookups=self.lookups,
+            is_closed=lambda: self._closed,
+            spawn=self._spawn,
+            online=self.presence.online,
+            refresh_lists=self.presence.refresh_lists,
+            removed_from_chat=self.client_events.removed_from_chat,
+        )
+        if manager is not None:
+            manager.on_event = self.delivery.heard
+        self.sink: EventSink = RealtimeSink(self.delivery)
         self.sio.on("connect", self.sessions.on_connect)
         self.sio.on("disconnect", self.sessions.on_disconnect)
         self.client_events.register(self.sio)
@@ -382,90 +376,8 @@ class Realtime:
 
     async def deliver(self, event: str, payload: dict[str, Any], to_users: list[str]) -> None:
         """Emit ``event`` to every socket of each of ``to_users``, on every instance."""
-        recipients = list(dict.fromkeys(to_users))
-        if not recipients:
-            return
-        if self._closed:
-            log.warning("realtime.stopped.dropped", event_name=event)
-            return
-        rooms = [user_room(u) for u in recipients]
-        if self._publisher is not None:
-            # Every instance's manager (this one's too) calls _heard before handing it on.
-            await self._fan_out({**self._message(event, [payload]), "room": rooms})
-        else:
-            self._heard(event, payload, rooms)
-            await self.sio.emit(event, payload, room=rooms)
-        if event == NEW_MESSAGE:
-            MESSAGES_DELIVERED.inc(len(recipients))
-        elif event == NEW_CHAT:
-            self._chat_changed(payload.get("chatId"), recipients)
+        await self.delivery.deliver(event, payload, to_users)
 
     async def deliver_batch(self, events: list[Event]) -> None:
         """Emit several events, in order, with one publish to every instance."""
-        if self._closed:
-            log.warning("realtime.stopped.dropped", event_name=BATCH_EVENT)
-            return
-        items = [[e.name, e.payload, [user_room(u) for u in dict.fromkeys(e.to_users)]] for e in events]
-        items = [item for item in items if item[2]]
-        if not items:
-            return
-        if self._publisher is not None:
-            await self._fan_out(self._message(BATCH_EVENT, [items]))
-        else:
-            for name, payload, rooms in items:
-                await self.sio.emit(name, payload, room=rooms)
-        for event in events:
-            if event.name == NEW_MESSAGE:
-                MESSAGES_DELIVERED.inc(len(event.to_users))
-
-    def _message(self, event: str, data: list[Any]) -> dict[str, Any]:
-        """A client manager's ``emit`` message, as python-socketio publishes it (JSON data only)."""
-        return {
-            "method": "emit",
-            "event": event,
-            "data": data,
-            "binary": False,
-            "namespace": NAMESPACE,
-            "room": None,
-            "skip_sid": None,
-            "callback": None,
-            # The listener of this instance skips its own host's messages: it was handed them below.
-            "host_id": self.sio.manager.host_id,
-        }
-
-    async def _fan_out(self, message: dict[str, Any]) -> None:
-        """Publish to the other instances, and hand on to this one's sockets without the round trip.
-
-        Each instance hands a chat's messages on in ``seq`` order (:class:`InOrder`), and this
-        instance's own events in the order emitted, so no lock across instances is needed.
-        """
-        await self._publisher._publish(message)
-        await self.sio.manager._handle_emit(message)
-
-    def _heard(self, event: str, payload: Any, rooms: Any) -> None:
-        """An event is about to reach this instance's sockets: act on membership changes first.
-
-        After ``chatUpdated`` the chat's cached members are forgotten (typing, joinChat ask again);
-        the recipients of ``removedFromChat`` stop having the chat open here and stop typing in it,
-        so no event of that chat reaches them from now on.
-        """
-        if event not in (CHAT_UPDATED, REMOVED_FROM_CHAT) or not isinstance(payload, dict):
-            return
-        chat_id = payload.get("chatId")
-        if not isinstance(chat_id, str):
-            return
-        names = rooms if isinstance(rooms, list) else [rooms]
-        users = {r.split(":", 1)[1] for r in names if isinstance(r, str) and r.startswith("user:")}
-        self.lookups.forget_chat(chat_id, users)
-        if event != REMOVED_FROM_CHAT:
-            return
-        self.client_events.removed_from_chat(chat_id, users)
-
-    def _chat_changed(self, chat_id: Any, members: list[str]) -> None:
-        """A chat was created: forget what is cached about it, and refresh its members' online lists."""
-        self.lookups.chat_created(chat_id if isinstance(chat_id, str) else None, members)
-
-        async def refresh() -> None:
-            await self.presence.refresh_lists(await self.presence.online(members))
-
-        self._spawn(refresh(), "refresh-online")
+        await self.delivery.deliver_batch(events)
