@@ -15,7 +15,14 @@ Integration in the chat app's lifespan is a few lines::
     ...
     await realtime.stop()
 
-Cache keys (all under ``key_prefix``):
+:class:`Realtime` is the composition root: it owns the Socket.IO server, the lifecycle, the
+heartbeat and the background tasks, and wires the parts, each handed ``emit``/``spawn`` and the
+lookups it needs: :class:`~.sessions.Sessions` (connect, disconnect, revocations),
+:class:`~.presence.Presence` (online users and lists), :class:`~.client_events.ClientEvents`
+(what sockets send), :class:`~.delivery.Delivery` (the service's events out, on every instance)
+and :class:`~.lookups.Lookups` (members, memberships, contacts, cached).
+
+Cache keys (all under ``key_prefix``, named by :class:`~.connections.Keys`):
 
 ``presence:{user}``
     sorted set of ``{instance}:{sid}``, each scored by the time it expires unless its instance
@@ -51,9 +58,7 @@ from parley.chat.realtime.delivery import Delivery, RealtimeSink
 from parley.chat.realtime.fanout import client_managers, close_manager
 from parley.chat.realtime.lookups import Lookups
 from parley.chat.realtime.presence import Presence
-from parley.chat.realtime.protocol import (
-    Directory,
-)
+from parley.chat.realtime.protocol import Directory
 from parley.chat.realtime.sessions import Sessions
 from parley.chat.realtime.wire import JsonPacket
 from parley.core.auth import Tokens
@@ -118,6 +123,15 @@ class Realtime:
         )
         self.asgi_app: Any = socketio.ASGIApp(self.sio, socketio_path="socket.io")
 
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._unwatch_revocations: Callable[[], None] = lambda: None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._requests: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self._closed = False
+
+        # The parts, each handed what it calls (emit, spawn, lookups) rather than this object.
+        # This instance's sockets, by sid: the sessions add and remove them, the others read them.
         self._connections: dict[str, Connection] = {}
         self.presence = Presence(
             cache=cache,
@@ -129,12 +143,6 @@ class Realtime:
             emit=self._emit,
             spawn=self._spawn,
         )
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._unwatch_revocations: Callable[[], None] = lambda: None
-        self._background: set[asyncio.Task[Any]] = set()
-        self._requests: set[asyncio.Task[Any]] = set()
-        self._stopping = False
-        self._closed = False
         self.client_events = ClientEvents(
             cache=cache,
             keys=self.keys,
@@ -316,13 +324,6 @@ class Realtime:
     def _disconnect_later(self, sid: str) -> None:
         self._spawn(self.sio.disconnect(sid, ignore_queue=True), "disconnect")
 
-    async def online(self, user_ids: Iterable[str]) -> list[str]:
-        """Those of ``user_ids`` with a live socket on any instance, in the order given."""
-        return await self.presence.online(user_ids)
-
-    async def is_online(self, user_id: str) -> bool:
-        return await self.presence.is_online(user_id)
-
     # ---------------------------------------------------------------- heartbeat
 
     async def _heartbeat_loop(self) -> None:
@@ -363,11 +364,18 @@ class Realtime:
         self.lookups.prune()
         self.presence.prune()
 
+    # ---------------------------------------------------------------- queries and server events
+
+    async def online(self, user_ids: Iterable[str]) -> list[str]:
+        """Those of ``user_ids`` with a live socket on any instance, in the order given."""
+        return await self.presence.online(user_ids)
+
+    async def is_online(self, user_id: str) -> bool:
+        return await self.presence.is_online(user_id)
+
     async def viewers(self, chat_id: str) -> set[str]:
         """Ids of users with a socket (on any instance) that has the chat joined right now."""
         return await self.client_events.viewers(chat_id)
-
-    # ---------------------------------------------------------------- server events
 
     async def _emit(self, event: str, data: Any, **target: Any) -> None:
         """``sio.emit`` unless this instance has stopped."""
