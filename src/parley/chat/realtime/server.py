@@ -15,7 +15,14 @@ Integration in the chat app's lifespan is a few lines::
     ...
     await realtime.stop()
 
-Cache keys (all under ``key_prefix``):
+:class:`Realtime` is the composition root: it owns the Socket.IO server, the lifecycle, the
+heartbeat and the background tasks, and wires the parts, each handed ``emit``/``spawn`` and the
+lookups it needs: :class:`~.sessions.Sessions` (connect, disconnect, revocations),
+:class:`~.presence.Presence` (online users and lists), :class:`~.client_events.ClientEvents`
+(what sockets send), :class:`~.delivery.Delivery` (the service's events out, on every instance)
+and :class:`~.lookups.Lookups` (members, memberships, contacts, cached).
+
+Cache keys (all under ``key_prefix``, named by :class:`~.connections.Keys`):
 
 ``presence:{user}``
     sorted set of ``{instance}:{sid}``, each scored by the time it expires unless its instance
@@ -35,108 +42,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import math
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
 
 import socketio
 import structlog
-from pydantic import ValidationError
 from redis.asyncio import Redis
-from socketio.exceptions import ConnectionRefusedError as Refused
 
-from parley.chat.events import CHAT_UPDATED, NEW_CHAT, NEW_MESSAGE, REMOVED_FROM_CHAT, Event, EventSink
+from parley.chat.events import Event, EventSink
+from parley.chat.realtime.client_events import ClientEvents
+from parley.chat.realtime.connections import Connection, Keys
+from parley.chat.realtime.delivery import Delivery, RealtimeSink
 from parley.chat.realtime.fanout import client_managers, close_manager
-from parley.chat.realtime.protocol import (
-    BATCH_EVENT,
-    GET_ONLINE_USER,
-    JOIN_CHAT,
-    LEAVE_CHAT,
-    MAX_JOINED_CHATS,
-    MAX_PENDING_PACKETS,
-    NAMESPACE,
-    SEND_MESSAGE,
-    STOP_TYPING,
-    TYPING,
-    USER_STOPPED_TYPING,
-    USER_TYPING,
-    ChatRef,
-    Directory,
-    TokenBucket,
-    TypingEvent,
-    error_ack,
-    user_room,
-)
+from parley.chat.realtime.lookups import Lookups
+from parley.chat.realtime.presence import Presence
+from parley.chat.realtime.protocol import Directory
+from parley.chat.realtime.sessions import Sessions
 from parley.chat.realtime.wire import JsonPacket
-from parley.core.auth import Identity, Tokens, session_cookie
-from parley.core.errors import AppError, RateLimited, ServiceUnavailable, Unauthorized
-from parley.core.metrics import MESSAGES_DELIVERED, SOCKETS_CONNECTED
-from parley.core.revocations import Revocation
+from parley.core.auth import Tokens
 
 log = structlog.get_logger(__name__)
-
-# How long an instance remembers who blocked a user, for the other instances' online lists.
-BLOCKERS_TTL_SECONDS = 24 * 3600
-# How long an instance trusts what it last heard of who blocked a user with a socket on it.
-BLOCKERS_REFRESH_SECONDS = 10
-
-
-# Entries each of the instance's lookup caches (members, memberships, contacts, blockers) holds at
-# most; beyond it the oldest go. Each entry also expires (its TTL) and membership changes heard from
-# any instance forget a chat's entries at once (see _heard).
-MAX_CACHED = 50_000
-
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-
-
-def _keep(cache: dict[_K, _V], key: _K, value: _V, limit: int = MAX_CACHED) -> None:
-    """Remember ``key`` as the newest entry of ``cache``, forgetting the oldest beyond ``limit``."""
-    cache.pop(key, None)
-    cache[key] = value
-    while len(cache) > limit:
-        del cache[next(iter(cache))]
-
-
-@dataclass
-class _Typing:
-    last_sent: float
-    timer: asyncio.TimerHandle
-
-
-@dataclass
-class _Connection:
-    """What this instance knows about one of its sockets."""
-
-    sid: str
-    identity: Identity
-    bucket: TokenBucket
-    # One event at a time per socket, in the order the client sent them.
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    joined: dict[str, None] = field(default_factory=dict)  # an ordered set
-    typing: dict[str, _Typing] = field(default_factory=dict)
-    warned_flood: bool = False
-
-    @property
-    def user_id(self) -> str:
-        return self.identity.id
-
-
-class RealtimeSink:
-    """The chat service's :class:`~parley.chat.events.EventSink`: events to every socket of each user."""
-
-    def __init__(self, realtime: Realtime) -> None:
-        self._realtime = realtime
-
-    async def emit(self, event: str, payload: dict[str, Any], *, to_users: list[str]) -> None:
-        await self._realtime.deliver(event, payload, to_users)
-
-    async def emit_batch(self, events: list[Event]) -> None:
-        await self._realtime.deliver_batch(events)
 
 
 class Realtime:
@@ -180,10 +107,10 @@ class Realtime:
         self.max_sockets_per_user = max_sockets_per_user
         self.prefix = key_prefix
         self.instance = secrets.token_hex(6)
+        self.keys = Keys(key_prefix, self.instance, presence_ttl)
+        self.lookups = Lookups(directory, membership_ttl=membership_ttl, contacts_ttl=contacts_ttl)
 
         manager, self._publisher = client_managers(client_manager_url, channel)
-        if manager is not None:
-            manager.on_event = self._heard
         self.sio: Any = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=manager,
@@ -195,32 +122,73 @@ class Realtime:
             serializer=JsonPacket,
         )
         self.asgi_app: Any = socketio.ASGIApp(self.sio, socketio_path="socket.io")
-        self.sink: EventSink = RealtimeSink(self)
 
-        self._connections: dict[str, _Connection] = {}
-        self._by_jti: dict[str, set[str]] = {}
-        self._members: dict[str, tuple[float, list[str]]] = {}
-        self._membership: dict[tuple[str, str], tuple[float, bool]] = {}
-        self._contacts: dict[str, tuple[float, list[str]]] = {}
-        self._blockers: dict[str, tuple[float, set[str]]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._unwatch_revocations: Callable[[], None] = lambda: None
         self._background: set[asyncio.Task[Any]] = set()
         self._requests: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._closed = False
-        self._handlers: dict[str, Callable[[_Connection, str], Awaitable[None]]] = {
-            TYPING: self._typing,
-            STOP_TYPING: self._stop_typing,
-            JOIN_CHAT: self._join,
-            LEAVE_CHAT: self._leave,
-        }
-        self.sio.on("connect", self._on_connect)
-        self.sio.on("disconnect", self._on_disconnect)
-        self.sio.on(SEND_MESSAGE, self._on_send_message)
-        for event in self._handlers:
-            self.sio.on(event, self._handler_for(event))
-        self.sio.on("*", self._on_unknown)
+
+        # The parts, each handed what it calls (emit, spawn, lookups) rather than this object.
+        # This instance's sockets, by sid: the sessions add and remove them, the others read them.
+        self._connections: dict[str, Connection] = {}
+        self.presence = Presence(
+            cache=cache,
+            keys=self.keys,
+            directory=directory,
+            presence_ttl=presence_ttl,
+            connections=self._connections,
+            contacts_of=self.lookups.contacts_of,
+            emit=self._emit,
+            spawn=self._spawn,
+        )
+        self.client_events = ClientEvents(
+            cache=cache,
+            keys=self.keys,
+            directory=directory,
+            tokens=tokens,
+            lookups=self.lookups,
+            connections=self._connections,
+            presence_ttl=presence_ttl,
+            typing_timeout=typing_timeout,
+            typing_throttle=typing_throttle,
+            emit=self._emit,
+            spawn=self._spawn,
+            disconnect_later=self._disconnect_later,
+        )
+        self.sessions = Sessions(
+            sio=self.sio,
+            tokens=tokens,
+            cache=cache,
+            keys=self.keys,
+            presence=self.presence,
+            connections=self._connections,
+            event_rate=event_rate,
+            event_burst=event_burst,
+            flood_grace=flood_grace,
+            max_sockets_per_user=max_sockets_per_user,
+            is_stopping=lambda: self._stopping,
+            spawn=self._spawn,
+            disconnect_later=self._disconnect_later,
+            stop_typing=self.client_events.stop_typing_all,
+        )
+        self.delivery = Delivery(
+            sio=self.sio,
+            publisher=self._publisher,
+            lookups=self.lookups,
+            is_closed=lambda: self._closed,
+            spawn=self._spawn,
+            online=self.presence.online,
+            refresh_lists=self.presence.refresh_lists,
+            removed_from_chat=self.client_events.removed_from_chat,
+        )
+        if manager is not None:
+            manager.on_event = self.delivery.heard
+        self.sink: EventSink = RealtimeSink(self.delivery)
+        self.sio.on("connect", self.sessions.on_connect)
+        self.sio.on("disconnect", self.sessions.on_disconnect)
+        self.client_events.register(self.sio)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -235,7 +203,7 @@ class Realtime:
             self.sio.manager.initialize()
             await self._await_manager_subscription()
         # Every revocation this process learns (published, its own, or a resync) closes its sockets.
-        self._unwatch_revocations = self.tokens.revocations.watch(self._revoked)
+        self._unwatch_revocations = self.tokens.revocations.watch(self.sessions.revoked)
         self._tasks["heartbeat"] = asyncio.create_task(self._heartbeat_loop())
         log.info("realtime.started", instance=self.instance)
 
@@ -253,15 +221,15 @@ class Realtime:
         # Closing the Engine.IO transport (rather than a Socket.IO disconnect) lets clients
         # reconnect, to another instance during a rolling restart.
         closing = [
-            asyncio.create_task(self._close_transport(sid))
+            asyncio.create_task(self.sessions.close_transport(sid))
             for sid in list(self._connections)
-            if self._eio_sid(sid) is not None
+            if self.sessions.eio_sid(sid) is not None
         ]
         if closing:
             await asyncio.wait(closing, timeout=timeout)
         for sid in list(self._connections):
             # Whatever did not go through the disconnect handler (a stalled transport).
-            self._forget(sid)
+            self.sessions.forget(sid)
         # Engine.IO sessions with no Socket.IO connection left, and long-polls whose session is
         # gone (a client that went away mid-poll), would hold their request, and the server's
         # shutdown, until the next ping: close what is left and end those requests.
@@ -353,263 +321,8 @@ class Realtime:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    # ---------------------------------------------------------------- keys
-
-    def _presence_key(self, user_id: str) -> str:
-        return f"{self.prefix}presence:{user_id}"
-
-    @property
-    def _index_key(self) -> str:
-        return f"{self.prefix}presence:index"
-
-    def _viewers_key(self, chat_id: str) -> str:
-        return f"{self.prefix}viewers:{chat_id}"
-
-    def _socket_member(self, sid: str) -> str:
-        return f"{self.instance}:{sid}"
-
-    def _viewer_member(self, connection: _Connection) -> str:
-        return f"{connection.user_id}:{self.instance}:{connection.sid}"
-
-    def _key_ttl(self) -> int:
-        """How long a presence or viewers key outlives its last refresh (then nothing is left)."""
-        return max(2, math.ceil(self.presence_ttl * 3))
-
-    # ---------------------------------------------------------------- connect / disconnect
-
-    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        if self._stopping:
-            raise Refused("unavailable")
-        token = auth.get("token") if isinstance(auth, dict) else None
-        if not isinstance(token, str) or not token.strip():
-            # A browser with its session in a cookie sends no token: the handshake carries the cookie.
-            token = session_cookie(environ.get("HTTP_COOKIE"))
-        if not isinstance(token, str) or not token.strip():
-            log.info("realtime.refused", reason="no token")
-            raise Refused("unauthorized", {"code": "unauthorized"})
-        token = token.strip()
-        if token[:7].lower() == "bearer ":
-            token = token[7:].strip()
-        try:
-            identity = await self.tokens.verify(token)
-        except Unauthorized as exc:
-            log.info("realtime.refused", reason=exc.message)
-            raise Refused("unauthorized", {"code": exc.code, "detail": exc.message}) from None
-        except Exception as exc:
-            log.error("realtime.auth.failed", error=f"{type(exc).__name__}: {exc}")
-            raise Refused("unavailable") from None
-
-        # Registered before any other await: a revocation published from now on finds this socket.
-        connection = _Connection(
-            sid, identity, TokenBucket(self.event_rate, self.event_burst, self.flood_grace)
-        )
-        self._connections[sid] = connection
-        self._by_jti.setdefault(identity.jti, set()).add(sid)
-        SOCKETS_CONNECTED.inc()
-        try:
-            await self.sio.save_session(sid, {"identity": identity})
-            await self.sio.enter_room(sid, user_room(identity.id))
-            first = await self._presence_add(connection)
-            await self._limit_sockets(connection)
-            # Queued before the connection's acknowledgement; clients hand it over once connected.
-            await self._send_online_list(identity.id, sid=sid)
-        except Exception as exc:
-            log.error("realtime.connect.failed", user_id=identity.id, error=f"{type(exc).__name__}: {exc}")
-            self._forget(sid)
-            raise Refused("unavailable") from None
-        log.info("realtime.connected", user_id=identity.id, sid=sid)
-        if first:
-            self._spawn(self._announce(identity.id), "announce-online")
-
-    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
-        connection = self._connections.get(sid)
-        if connection is None:
-            return
-        log.info("realtime.disconnected", user_id=connection.user_id, sid=sid, reason=str(reason))
-        self._forget(sid)
-
-    def _detach(self, sid: str) -> _Connection | None:
-        """Forget a socket here, at once (no await: nothing can interleave or cancel it halfway)."""
-        connection = self._connections.pop(sid, None)
-        if connection is None:
-            return None
-        SOCKETS_CONNECTED.dec()
-        sids = self._by_jti.get(connection.identity.jti)
-        if sids is not None:
-            sids.discard(sid)
-            if not sids:
-                del self._by_jti[connection.identity.jti]
-        for chat_id, typing in list(connection.typing.items()):
-            typing.timer.cancel()
-            self._spawn(self._to_others(chat_id, connection, USER_STOPPED_TYPING), "typing-stop")
-        connection.typing.clear()
-        return connection
-
-    async def _release(self, connection: _Connection) -> None:
-        """Remove a gone socket from the cache; tell contacts if it was the user's last socket."""
-        try:
-            async with self.cache.pipeline(transaction=False) as pipe:
-                for chat_id in connection.joined:
-                    pipe.zrem(self._viewers_key(chat_id), self._viewer_member(connection))
-                pipe.zrem(self._sockets_key(connection.user_id), self._socket_member(connection.sid))
-                await pipe.execute()
-            last = await self._presence_remove(connection)
-        except Exception as exc:
-            # The entries expire by themselves; the sweep announces the change then.
-            log.warning("realtime.presence.remove_failed", user_id=connection.user_id, error=str(exc))
-            return
-        if last:
-            await self._announce(connection.user_id)
-
-    def _forget(self, sid: str) -> None:
-        """Drop a socket: its local state now, its cache entries in the background.
-
-        Socket.IO handlers swallow cancellation, so no cache work runs inside one (or inside the
-        revocation listener, which calls into them): it could neither be cancelled nor drained.
-        """
-        connection = self._detach(sid)
-        if connection is not None:
-            self._spawn(self._release(connection), "release")
-
     def _disconnect_later(self, sid: str) -> None:
         self._spawn(self.sio.disconnect(sid, ignore_queue=True), "disconnect")
-
-    async def _close_transport(self, sid: str) -> None:
-        eio_sid = self._eio_sid(sid)
-        if eio_sid is not None:
-            await self.sio.eio.disconnect(eio_sid)
-
-    def _eio_sid(self, sid: str) -> str | None:
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
-        return str(eio_sid) if eio_sid is not None else None
-
-    # ---------------------------------------------------------------- presence
-
-    async def _presence_add(self, connection: _Connection) -> bool:
-        """Count the socket as online; whether it is the user's first socket anywhere."""
-        now = time.time()
-        expires = now + self.presence_ttl
-        key = self._presence_key(connection.user_id)
-        async with self.cache.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(key, "-inf", now)
-            pipe.zadd(key, {self._socket_member(connection.sid): expires})
-            pipe.zcard(key)
-            pipe.expire(key, self._key_ttl())
-            pipe.zadd(self._index_key, {connection.user_id: expires}, gt=True)
-            results = await pipe.execute()
-        return int(results[2]) == 1
-
-    def _sockets_key(self, user_id: str) -> str:
-        return f"{self.prefix}sockets:{user_id}"
-
-    async def _limit_sockets(self, connection: _Connection) -> None:
-        """Record the socket; past ``max_sockets_per_user`` the user's oldest ones (on any instance) go."""
-        key = self._sockets_key(connection.user_id)
-        async with self.cache.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {self._socket_member(connection.sid): time.time()})
-            pipe.expire(key, 7 * 24 * 3600)
-            pipe.zrange(key, 0, -(self.max_sockets_per_user + 1))
-            *_, oldest = await pipe.execute()
-        if not oldest:
-            return
-        await self.cache.zrem(key, *oldest)
-        for member in oldest:
-            sid = str(member).split(":", 1)[1]
-            log.info("realtime.too_many_sockets", user_id=connection.user_id, sid=sid)
-            # Through the client manager: the socket may be on another instance.
-            self._spawn(self.sio.disconnect(sid), "too-many-sockets")
-
-    async def _presence_remove(self, connection: _Connection) -> bool:
-        """Stop counting the socket; whether it was the user's last socket anywhere."""
-        now = time.time()
-        key = self._presence_key(connection.user_id)
-        async with self.cache.pipeline(transaction=True) as pipe:
-            pipe.zrem(key, self._socket_member(connection.sid))
-            pipe.zremrangebyscore(key, "-inf", now)
-            pipe.zcard(key)
-            removed, _, left = await pipe.execute()
-        if int(left) == 0:
-            await self.cache.zrem(self._index_key, connection.user_id)
-        return int(removed) == 1 and int(left) == 0
-
-    async def online(self, user_ids: Iterable[str]) -> list[str]:
-        """Those of ``user_ids`` with a live socket on any instance, in the order given."""
-        ids = list(dict.fromkeys(user_ids))
-        if not ids:
-            return []
-        now = time.time()
-        async with self.cache.pipeline(transaction=False) as pipe:
-            for user_id in ids:
-                pipe.zcount(self._presence_key(user_id), f"({now}", "+inf")
-            counts = await pipe.execute()
-        return [user_id for user_id, count in zip(ids, counts, strict=True) if int(count) > 0]
-
-    async def is_online(self, user_id: str) -> bool:
-        return bool(await self.online([user_id]))
-
-    async def _contacts_of(self, user_id: str) -> list[str]:
-        now = time.monotonic()
-        cached = self._contacts.get(user_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        contacts = [c for c in await self.directory.contacts(user_id) if c != user_id]
-        _keep(self._contacts, user_id, (now + self.contacts_ttl, contacts))
-        return contacts
-
-    def _blockers_key(self, user_id: str) -> str:
-        return f"{self.prefix}blockers:{user_id}"
-
-    async def _blockers_of(self, user_id: str, contacts: list[str], sid: str | None) -> set[str]:
-        """Those of ``contacts`` who blocked ``user_id``: they are left out of the user's online list.
-
-        Asked with the user's own token when one of their sockets is on this instance (at most every
-        :data:`BLOCKERS_REFRESH_SECONDS`, and always for a new socket's first list), and kept in the
-        cache for the other instances, which have no token of theirs; else from that cache.
-        """
-        now = time.monotonic()
-        remembered = self._blockers.get(user_id)
-        if sid is None and remembered is not None and remembered[0] > now:
-            return remembered[1]
-        connection = self._connections.get(sid) if sid is not None else None
-        if connection is None:
-            connection = next((c for c in self._connections.values() if c.user_id == user_id), None)
-        key = self._blockers_key(user_id)
-        if connection is not None:
-            try:
-                _, blocked_by = await self.directory.blocks_of(connection.identity, contacts)
-            except Exception as exc:
-                log.warning("realtime.blocks.unavailable", error=type(exc).__name__)
-                connection = None
-        if connection is None:
-            cached = await self.cache.get(key)
-            return set(json.loads(cached)) if cached else set()
-        await self.cache.set(key, json.dumps(sorted(blocked_by)), ex=BLOCKERS_TTL_SECONDS)
-        _keep(self._blockers, user_id, (now + BLOCKERS_REFRESH_SECONDS, blocked_by))
-        return blocked_by
-
-    async def _send_online_list(self, user_id: str, *, sid: str | None = None) -> None:
-        """Send the user (or only socket ``sid``, on this instance) their online contacts.
-
-        Contacts who blocked the user are never in it.
-        """
-        contacts = await self._contacts_of(user_id)
-        online = await self.online(contacts)
-        if online:
-            blockers = await self._blockers_of(user_id, contacts, sid)
-            online = [u for u in online if u not in blockers]
-        if sid is not None:
-            await self._emit(GET_ONLINE_USER, online, to=sid, ignore_queue=True)
-        else:
-            await self._emit(GET_ONLINE_USER, online, room=user_room(user_id))
-
-    async def _announce(self, user_id: str) -> None:
-        """``user_id`` came or went: every online contact gets their fresh full list."""
-        contacts = await self._contacts_of(user_id)
-        await self._refresh_lists(await self.online(contacts))
-
-    async def _refresh_lists(self, user_ids: list[str], batch: int = 32) -> None:
-        for start in range(0, len(user_ids), batch):
-            await asyncio.gather(*(self._send_online_list(u) for u in user_ids[start : start + batch]))
 
     # ---------------------------------------------------------------- heartbeat
 
@@ -627,256 +340,42 @@ class Realtime:
         """One heartbeat: refresh this instance's presence and viewers, sweep expired users, drop dead sockets."""
         now = time.time()
         expires = now + self.presence_ttl
-        ttl = self._key_ttl()
+        ttl = self.keys.ttl()
         connections = list(self._connections.values())
         async with self.cache.pipeline(transaction=False) as pipe:
             chats: set[str] = set()
             for connection in connections:
-                key = self._presence_key(connection.user_id)
-                pipe.zadd(key, {self._socket_member(connection.sid): expires})
+                key = self.keys.presence(connection.user_id)
+                pipe.zadd(key, {self.keys.socket_member(connection.sid): expires})
                 pipe.expire(key, ttl)
-                pipe.zadd(self._index_key, {connection.user_id: expires}, gt=True)
+                pipe.zadd(self.keys.index, {connection.user_id: expires}, gt=True)
                 for chat_id in connection.joined:
-                    pipe.zadd(self._viewers_key(chat_id), {self._viewer_member(connection): expires})
+                    pipe.zadd(self.keys.viewers(chat_id), {self.keys.viewer_member(connection): expires})
                     chats.add(chat_id)
             for chat_id in chats:
-                pipe.zremrangebyscore(self._viewers_key(chat_id), "-inf", now)
-                pipe.expire(self._viewers_key(chat_id), ttl)
+                pipe.zremrangebyscore(self.keys.viewers(chat_id), "-inf", now)
+                pipe.expire(self.keys.viewers(chat_id), ttl)
             await pipe.execute()
-        await self._sweep(now)
-        await self._drop_dead_sockets(connections, now)
+        await self.presence.sweep(now)
+        await self.sessions.drop_dead_sockets(connections, now)
         self._prune_caches()
 
-    async def _sweep(self, now: float, limit: int = 500) -> None:
-        """Users whose every socket expired (a crashed instance's) go offline; their contacts are told."""
-        due = await self.cache.zrangebyscore(self._index_key, "-inf", now, start=0, num=limit)
-        for raw in due:
-            user_id = str(raw)
-            key = self._presence_key(user_id)
-            async with self.cache.pipeline(transaction=True) as pipe:
-                pipe.zremrangebyscore(key, "-inf", now)
-                pipe.zcard(key)
-                _, left = await pipe.execute()
-            # Only the instance whose ZREM removed the entry announces the change.
-            if int(left) == 0 and await self.cache.zrem(self._index_key, user_id):
-                log.info("realtime.presence.expired", user_id=user_id)
-                self._spawn(self._announce(user_id), "announce-expired")
-
-    async def _drop_dead_sockets(self, connections: list[_Connection], now: float) -> None:
-        """Disconnect sockets whose token expired or was revoked (a missed notice), and stalled ones."""
-        if not connections:
-            return
-        for connection in connections:
-            # The tokens' revocation list is kept in process and resynced every second.
-            if connection.identity.exp <= now or self.tokens.is_revoked(connection.identity):
-                log.info("realtime.session_ended", user_id=connection.user_id, sid=connection.sid)
-                self._disconnect_later(connection.sid)
-            elif self._pending_packets(connection.sid) > MAX_PENDING_PACKETS:
-                log.warning("realtime.stalled", user_id=connection.user_id, sid=connection.sid)
-                self._spawn(self._close_transport(connection.sid), "close-stalled")
-
-    def _pending_packets(self, sid: str) -> int:
-        eio_sid = self._eio_sid(sid)
-        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
-        queue = getattr(socket, "queue", None)
-        return int(queue.qsize()) if isinstance(queue, asyncio.Queue) else 0
-
     def _prune_caches(self) -> None:
-        now = time.monotonic()
-        self._members = {k: v for k, v in self._members.items() if v[0] > now}
-        self._membership = {k: v for k, v in self._membership.items() if v[0] > now}
-        self._contacts = {k: v for k, v in self._contacts.items() if v[0] > now}
-        self._blockers = {k: v for k, v in self._blockers.items() if v[0] > now}
+        self.lookups.prune()
+        self.presence.prune()
 
-    # ---------------------------------------------------------------- revocations
+    # ---------------------------------------------------------------- queries and server events
 
-    def _revoked(self, revocation: Revocation) -> None:
-        for sid, connection in list(self._connections.items()):
-            if revocation.covers(connection.identity.session, connection.identity.generation):
-                log.info("realtime.revoked", user_id=connection.user_id, sid=sid)
-                self._disconnect_later(sid)
+    async def online(self, user_ids: Iterable[str]) -> list[str]:
+        """Those of ``user_ids`` with a live socket on any instance, in the order given."""
+        return await self.presence.online(user_ids)
 
-    # ---------------------------------------------------------------- client events
-
-    def _handler_for(self, event: str) -> Callable[..., Awaitable[None]]:
-        async def handler(sid: str, *args: Any) -> None:
-            await self._dispatch(event, sid, args)
-
-        return handler
-
-    async def _on_unknown(self, event: str, sid: str, *args: Any) -> None:
-        await self._dispatch(event, sid, args)
-
-    def _admit(self, connection: _Connection) -> bool:
-        """Take one event from the socket's bucket: False when it floods (said once in the log while
-        it lasts), and a socket that keeps on flooding past the grace is disconnected."""
-        verdict = connection.bucket.take()
-        if verdict == "ok":
-            connection.warned_flood = False
-            return True
-        if verdict == "abuse":
-            log.warning("realtime.flood.disconnect", user_id=connection.user_id, sid=connection.sid)
-            self._disconnect_later(connection.sid)
-        elif not connection.warned_flood:
-            connection.warned_flood = True
-            log.warning("realtime.flood", user_id=connection.user_id, sid=connection.sid)
-        return False
-
-    async def _dispatch(self, event: str, sid: str, args: tuple[Any, ...]) -> None:
-        """Rate-limit, validate and run one client event; never raises."""
-        connection = self._connections.get(sid)
-        if connection is None:
-            return
-        if not self._admit(connection):
-            return
-        handler = self._handlers.get(event)
-        if handler is None:
-            log.info("realtime.unknown_event", event_name=event[:64], user_id=connection.user_id)
-            return
-        try:
-            if len(args) != 1:
-                raise ValueError("one argument expected")
-            ref = ChatRef.model_validate(args[0])
-        except (ValidationError, ValueError):
-            log.warning("realtime.bad_payload", event_name=event, user_id=connection.user_id)
-            return
-        async with connection.lock:
-            if sid not in self._connections:
-                return
-            try:
-                await handler(connection, ref.chat_id)
-            except Exception as exc:
-                log.error(
-                    "realtime.event.failed",
-                    event_name=event,
-                    user_id=connection.user_id,
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-
-    async def _on_send_message(self, sid: str, *args: Any) -> dict[str, Any]:
-        """``sendMessage``: stored and acknowledged with ``{message}``, or ``{error: {message, code}}``."""
-        connection = self._connections.get(sid)
-        if connection is None:
-            return error_ack(Unauthorized())
-        if not self._admit(connection):
-            return error_ack(RateLimited("Too many events from this connection, slow down", retry_after=1))
-        if len(args) != 1 or not isinstance(args[0], dict):
-            return error_ack(AppError("sendMessage takes one object", status=422, code="invalid"))
-        # One event at a time per socket: a socket's messages are stored in the order it sent them.
-        async with connection.lock:
-            identity = connection.identity
-            if (
-                sid not in self._connections
-                or identity.exp <= time.time()
-                or self.tokens.is_revoked(identity)
-            ):
-                return error_ack(Unauthorized())
-            try:
-                message = await self.directory.send_message(connection.identity, args[0])
-            except AppError as exc:
-                return error_ack(exc)
-            except Exception as exc:
-                log.error(
-                    "realtime.send.failed", user_id=connection.user_id, error=f"{type(exc).__name__}: {exc}"
-                )
-                return error_ack(ServiceUnavailable())
-        return {"message": message}
-
-    async def _is_member(self, chat_id: str, user_id: str, *, fresh: bool = False) -> bool:
-        now = time.monotonic()
-        cached = self._membership.get((chat_id, user_id))
-        if cached is not None and cached[0] > now and not fresh:
-            return cached[1]
-        member = await self.directory.is_member(chat_id, user_id)
-        # A "no" is kept briefly: the user may be added to the chat any moment.
-        ttl = self.membership_ttl if member else min(1.0, self.membership_ttl)
-        _keep(self._membership, (chat_id, user_id), (now + ttl, member))
-        return member
-
-    async def _members_of(self, chat_id: str) -> list[str]:
-        now = time.monotonic()
-        cached = self._members.get(chat_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        members = await self.directory.chat_members(chat_id)
-        _keep(self._members, chat_id, (now + self.membership_ttl, members))
-        return members
-
-    async def _to_others(self, chat_id: str, connection: _Connection, event: str) -> None:
-        """``event`` ``{chatId, userId}`` to every other member of the chat but those the user blocked."""
-        user_id = connection.user_id
-        others = [m for m in await self._members_of(chat_id) if m != user_id]
-        if not others:
-            return
-        try:
-            blocking, _ = await self.directory.blocks_of(connection.identity, others)
-        except Exception as exc:  # unknown blocks: say nothing rather than tell a blocked person
-            log.warning("realtime.blocks.unavailable", error=type(exc).__name__)
-            return
-        rooms = [user_room(m) for m in others if m not in blocking]
-        if rooms:
-            await self._emit(event, TypingEvent(chatId=chat_id, userId=user_id).model_dump(), room=rooms)
-
-    async def _typing(self, connection: _Connection, chat_id: str) -> None:
-        if not await self._is_member(chat_id, connection.user_id):
-            log.info("realtime.typing.not_member", chat_id=chat_id, user_id=connection.user_id)
-            return
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(self.typing_timeout, self._typing_expired, connection.sid, chat_id)
-        state = connection.typing.get(chat_id)
-        if state is None:
-            state = connection.typing[chat_id] = _Typing(last_sent=-math.inf, timer=timer)
-        else:
-            state.timer.cancel()
-            state.timer = timer
-        now = time.monotonic()
-        if now - state.last_sent >= self.typing_throttle:
-            state.last_sent = now
-            await self._to_others(chat_id, connection, USER_TYPING)
-
-    def _typing_expired(self, sid: str, chat_id: str) -> None:
-        connection = self._connections.get(sid)
-        if connection is None or connection.typing.pop(chat_id, None) is None:
-            return
-        self._spawn(self._to_others(chat_id, connection, USER_STOPPED_TYPING), "typing-timeout")
-
-    async def _stop_typing(self, connection: _Connection, chat_id: str) -> None:
-        state = connection.typing.pop(chat_id, None)
-        if state is None:
-            return
-        state.timer.cancel()
-        await self._to_others(chat_id, connection, USER_STOPPED_TYPING)
-
-    async def _join(self, connection: _Connection, chat_id: str) -> None:
-        if not await self._is_member(chat_id, connection.user_id, fresh=True):
-            log.info("realtime.join.not_member", chat_id=chat_id, user_id=connection.user_id)
-            return
-        connection.joined.pop(chat_id, None)
-        connection.joined[chat_id] = None
-        async with self.cache.pipeline(transaction=False) as pipe:
-            while len(connection.joined) > MAX_JOINED_CHATS:
-                oldest = next(iter(connection.joined))
-                del connection.joined[oldest]
-                pipe.zrem(self._viewers_key(oldest), self._viewer_member(connection))
-            key = self._viewers_key(chat_id)
-            pipe.zadd(key, {self._viewer_member(connection): time.time() + self.presence_ttl})
-            pipe.expire(key, self._key_ttl())
-            await pipe.execute()
-        # After the viewer is recorded: a message stored meanwhile is marked by one or the other.
-        await self.directory.mark_seen_on_join(chat_id, connection.user_id, connection.identity.token)
-
-    async def _leave(self, connection: _Connection, chat_id: str) -> None:
-        if chat_id not in connection.joined:
-            return
-        del connection.joined[chat_id]
-        await self.cache.zrem(self._viewers_key(chat_id), self._viewer_member(connection))
+    async def is_online(self, user_id: str) -> bool:
+        return await self.presence.is_online(user_id)
 
     async def viewers(self, chat_id: str) -> set[str]:
         """Ids of users with a socket (on any instance) that has the chat joined right now."""
-        members = await self.cache.zrangebyscore(self._viewers_key(chat_id), f"({time.time()}", "+inf")
-        return {str(member).split(":", 1)[0] for member in members}
-
-    # ---------------------------------------------------------------- server events
+        return await self.client_events.viewers(chat_id)
 
     async def _emit(self, event: str, data: Any, **target: Any) -> None:
         """``sio.emit`` unless this instance has stopped."""
@@ -885,111 +384,8 @@ class Realtime:
 
     async def deliver(self, event: str, payload: dict[str, Any], to_users: list[str]) -> None:
         """Emit ``event`` to every socket of each of ``to_users``, on every instance."""
-        recipients = list(dict.fromkeys(to_users))
-        if not recipients:
-            return
-        if self._closed:
-            log.warning("realtime.stopped.dropped", event_name=event)
-            return
-        rooms = [user_room(u) for u in recipients]
-        if self._publisher is not None:
-            # Every instance's manager (this one's too) calls _heard before handing it on.
-            await self._fan_out({**self._message(event, [payload]), "room": rooms})
-        else:
-            self._heard(event, payload, rooms)
-            await self.sio.emit(event, payload, room=rooms)
-        if event == NEW_MESSAGE:
-            MESSAGES_DELIVERED.inc(len(recipients))
-        elif event == NEW_CHAT:
-            self._chat_changed(payload.get("chatId"), recipients)
+        await self.delivery.deliver(event, payload, to_users)
 
     async def deliver_batch(self, events: list[Event]) -> None:
         """Emit several events, in order, with one publish to every instance."""
-        if self._closed:
-            log.warning("realtime.stopped.dropped", event_name=BATCH_EVENT)
-            return
-        items = [[e.name, e.payload, [user_room(u) for u in dict.fromkeys(e.to_users)]] for e in events]
-        items = [item for item in items if item[2]]
-        if not items:
-            return
-        if self._publisher is not None:
-            await self._fan_out(self._message(BATCH_EVENT, [items]))
-        else:
-            for name, payload, rooms in items:
-                await self.sio.emit(name, payload, room=rooms)
-        for event in events:
-            if event.name == NEW_MESSAGE:
-                MESSAGES_DELIVERED.inc(len(event.to_users))
-
-    def _message(self, event: str, data: list[Any]) -> dict[str, Any]:
-        """A client manager's ``emit`` message, as python-socketio publishes it (JSON data only)."""
-        return {
-            "method": "emit",
-            "event": event,
-            "data": data,
-            "binary": False,
-            "namespace": NAMESPACE,
-            "room": None,
-            "skip_sid": None,
-            "callback": None,
-            # The listener of this instance skips its own host's messages: it was handed them below.
-            "host_id": self.sio.manager.host_id,
-        }
-
-    async def _fan_out(self, message: dict[str, Any]) -> None:
-        """Publish to the other instances, and hand on to this one's sockets without the round trip.
-
-        Each instance hands a chat's messages on in ``seq`` order (:class:`InOrder`), and this
-        instance's own events in the order emitted, so no lock across instances is needed.
-        """
-        await self._publisher._publish(message)
-        await self.sio.manager._handle_emit(message)
-
-    def _heard(self, event: str, payload: Any, rooms: Any) -> None:
-        """An event is about to reach this instance's sockets: act on membership changes first.
-
-        After ``chatUpdated`` the chat's cached members are forgotten (typing, joinChat ask again);
-        the recipients of ``removedFromChat`` stop having the chat open here and stop typing in it,
-        so no event of that chat reaches them from now on.
-        """
-        if event not in (CHAT_UPDATED, REMOVED_FROM_CHAT) or not isinstance(payload, dict):
-            return
-        chat_id = payload.get("chatId")
-        if not isinstance(chat_id, str):
-            return
-        self._members.pop(chat_id, None)
-        for key in [k for k in self._membership if k[0] == chat_id]:
-            del self._membership[key]
-        names = rooms if isinstance(rooms, list) else [rooms]
-        users = {r.split(":", 1)[1] for r in names if isinstance(r, str) and r.startswith("user:")}
-        for user in users:
-            self._contacts.pop(user, None)
-        if event != REMOVED_FROM_CHAT:
-            return
-        for connection in list(self._connections.values()):
-            if connection.user_id not in users:
-                continue
-            if chat_id in connection.joined:
-                del connection.joined[chat_id]
-                self._spawn(self._unview(chat_id, connection), "unview")
-            typing = connection.typing.pop(chat_id, None)
-            if typing is not None:
-                typing.timer.cancel()
-                self._spawn(self._to_others(chat_id, connection, USER_STOPPED_TYPING), "typing-stop")
-
-    async def _unview(self, chat_id: str, connection: _Connection) -> None:
-        await self.cache.zrem(self._viewers_key(chat_id), self._viewer_member(connection))
-
-    def _chat_changed(self, chat_id: Any, members: list[str]) -> None:
-        """A chat was created: forget what is cached about it, and refresh its members' online lists."""
-        if isinstance(chat_id, str):
-            self._members.pop(chat_id, None)
-            for member in members:
-                self._membership.pop((chat_id, member), None)
-        for member in members:
-            self._contacts.pop(member, None)
-
-        async def refresh() -> None:
-            await self._refresh_lists(await self.online(members))
-
-        self._spawn(refresh(), "refresh-online")
+        await self.delivery.deliver_batch(events)

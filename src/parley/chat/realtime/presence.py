@@ -1,0 +1,165 @@
+"""Presence: who is online (on any instance), the online lists (``getOnlineUser``) and the sweep
+that takes the users of a crashed instance offline. See :mod:`parley.chat.realtime.server` for the
+cache keys and why announcements always carry the full list."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+
+import structlog
+from redis.asyncio import Redis
+
+from parley.chat.realtime.connections import Connection, Emit, Keys, Spawn
+from parley.chat.realtime.lookups import keep
+from parley.chat.realtime.protocol import GET_ONLINE_USER, Directory, user_room
+
+log = structlog.get_logger(__name__)
+
+# How long an instance remembers who blocked a user, for the other instances' online lists.
+BLOCKERS_TTL_SECONDS = 24 * 3600
+# How long an instance trusts what it last heard of who blocked a user with a socket on it.
+BLOCKERS_REFRESH_SECONDS = 10
+
+
+class Presence:
+    """Online users and their online lists, kept in the cache; handed ``emit`` and ``spawn``."""
+
+    def __init__(
+        self,
+        *,
+        cache: Redis,
+        keys: Keys,
+        directory: Directory,
+        presence_ttl: float,
+        connections: Mapping[str, Connection],
+        contacts_of: Callable[[str], Awaitable[list[str]]],
+        emit: Emit,
+        spawn: Spawn,
+    ) -> None:
+        self.cache = cache
+        self.keys = keys
+        self.directory = directory
+        self.presence_ttl = presence_ttl
+        # This instance's sockets, by sid (read only here).
+        self.connections = connections
+        self.contacts_of = contacts_of
+        self.emit = emit
+        self.spawn = spawn
+        self._blockers: dict[str, tuple[float, set[str]]] = {}
+
+    async def add(self, connection: Connection) -> bool:
+        """Count the socket as online; whether it is the user's first socket anywhere."""
+        now = time.time()
+        expires = now + self.presence_ttl
+        key = self.keys.presence(connection.user_id)
+        async with self.cache.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.zadd(key, {self.keys.socket_member(connection.sid): expires})
+            pipe.zcard(key)
+            pipe.expire(key, self.keys.ttl())
+            pipe.zadd(self.keys.index, {connection.user_id: expires}, gt=True)
+            results = await pipe.execute()
+        return int(results[2]) == 1
+
+    async def remove(self, connection: Connection) -> bool:
+        """Stop counting the socket; whether it was the user's last socket anywhere."""
+        now = time.time()
+        key = self.keys.presence(connection.user_id)
+        async with self.cache.pipeline(transaction=True) as pipe:
+            pipe.zrem(key, self.keys.socket_member(connection.sid))
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.zcard(key)
+            removed, _, left = await pipe.execute()
+        if int(left) == 0:
+            await self.cache.zrem(self.keys.index, connection.user_id)
+        return int(removed) == 1 and int(left) == 0
+
+    async def online(self, user_ids: Iterable[str]) -> list[str]:
+        """Those of ``user_ids`` with a live socket on any instance, in the order given."""
+        ids = list(dict.fromkeys(user_ids))
+        if not ids:
+            return []
+        now = time.time()
+        async with self.cache.pipeline(transaction=False) as pipe:
+            for user_id in ids:
+                pipe.zcount(self.keys.presence(user_id), f"({now}", "+inf")
+            counts = await pipe.execute()
+        return [user_id for user_id, count in zip(ids, counts, strict=True) if int(count) > 0]
+
+    async def is_online(self, user_id: str) -> bool:
+        return bool(await self.online([user_id]))
+
+    async def blockers_of(self, user_id: str, contacts: list[str], sid: str | None) -> set[str]:
+        """Those of ``contacts`` who blocked ``user_id``: they are left out of the user's online list.
+
+        Asked with the user's own token when one of their sockets is on this instance (at most every
+        :data:`BLOCKERS_REFRESH_SECONDS`, and always for a new socket's first list), and kept in the
+        cache for the other instances, which have no token of theirs; else from that cache.
+        """
+        now = time.monotonic()
+        remembered = self._blockers.get(user_id)
+        if sid is None and remembered is not None and remembered[0] > now:
+            return remembered[1]
+        connection = self.connections.get(sid) if sid is not None else None
+        if connection is None:
+            connection = next((c for c in self.connections.values() if c.user_id == user_id), None)
+        key = self.keys.blockers(user_id)
+        if connection is not None:
+            try:
+                _, blocked_by = await self.directory.blocks_of(connection.identity, contacts)
+            except Exception as exc:
+                log.warning("realtime.blocks.unavailable", error=type(exc).__name__)
+                connection = None
+        if connection is None:
+            cached = await self.cache.get(key)
+            return set(json.loads(cached)) if cached else set()
+        await self.cache.set(key, json.dumps(sorted(blocked_by)), ex=BLOCKERS_TTL_SECONDS)
+        keep(self._blockers, user_id, (now + BLOCKERS_REFRESH_SECONDS, blocked_by))
+        return blocked_by
+
+    async def send_online_list(self, user_id: str, *, sid: str | None = None) -> None:
+        """Send the user (or only socket ``sid``, on this instance) their online contacts.
+
+        Contacts who blocked the user are never in it.
+        """
+        contacts = await self.contacts_of(user_id)
+        online = await self.online(contacts)
+        if online:
+            blockers = await self.blockers_of(user_id, contacts, sid)
+            online = [u for u in online if u not in blockers]
+        if sid is not None:
+            await self.emit(GET_ONLINE_USER, online, to=sid, ignore_queue=True)
+        else:
+            await self.emit(GET_ONLINE_USER, online, room=user_room(user_id))
+
+    async def announce(self, user_id: str) -> None:
+        """``user_id`` came or went: every online contact gets their fresh full list."""
+        contacts = await self.contacts_of(user_id)
+        await self.refresh_lists(await self.online(contacts))
+
+    async def refresh_lists(self, user_ids: list[str], batch: int = 32) -> None:
+        for start in range(0, len(user_ids), batch):
+            await asyncio.gather(*(self.send_online_list(u) for u in user_ids[start : start + batch]))
+
+    async def sweep(self, now: float, limit: int = 500) -> None:
+        """Users whose every socket expired (a crashed instance's) go offline; their contacts are told."""
+        due = await self.cache.zrangebyscore(self.keys.index, "-inf", now, start=0, num=limit)
+        for raw in due:
+            user_id = str(raw)
+            key = self.keys.presence(user_id)
+            async with self.cache.pipeline(transaction=True) as pipe:
+                pipe.zremrangebyscore(key, "-inf", now)
+                pipe.zcard(key)
+                _, left = await pipe.execute()
+            # Only the instance whose ZREM removed the entry announces the change.
+            if int(left) == 0 and await self.cache.zrem(self.keys.index, user_id):
+                log.info("realtime.presence.expired", user_id=user_id)
+                self.spawn(self.announce(user_id), "announce-expired")
+
+    def prune(self) -> None:
+        """Drop what expired of who blocked whom."""
+        now = time.monotonic()
+        self._blockers = {k: v for k, v in self._blockers.items() if v[0] > now}
