@@ -137,6 +137,24 @@ async def test_unit_of_work_emits_after_commit_in_order(database: Database) -> N
     assert sink.events == [("first", {"n": 1}, ["u1", "u2"]), ("second", {"n": 2}, ["u2"])]
 
 
+async def test_unit_of_work_without_database_work_opens_no_session(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A text message needs no session of its own (the writer stores it): none is opened, none committed."""
+    opened: list[object] = []
+    sessions = database.sessions
+    monkeypatch.setattr(database, "sessions", lambda: opened.append(1) or sessions())
+    sink = CapturingSink()
+    async with unit_of_work(database, sink) as uow:
+        uow.emit("only-an-event", {"n": 1}, to_users=["u1"])
+    assert opened == []
+    assert sink.events == [("only-an-event", {"n": 1}, ["u1"])]
+
+    async with unit_of_work(database, sink) as uow:
+        await uow.session.execute(select(Message.id).limit(1))
+    assert opened == [1]
+
+
 async def test_unit_of_work_that_fails_emits_nothing(database: Database) -> None:
     sink = CapturingSink()
     committed: list[int] = []
