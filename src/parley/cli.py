@@ -170,7 +170,7 @@ def check_broker(settings: Settings) -> None:
 def serve_app(app: Any, sock: socket.socket, settings: Settings) -> None:
     import uvicorn
 
-    from parley.core.server import server_config
+    from parley.core.server import server_config, tune_gc
 
     class DrainingServer(uvicorn.Server):
         """On shutdown, closes the sockets first: a held long-poll would otherwise keep the
@@ -203,6 +203,7 @@ def serve_app(app: Any, sock: socket.socket, settings: Settings) -> None:
         timeout_graceful_shutdown=20,
     )
     server = DrainingServer(config)
+    tune_gc()
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: uvicorn drained, then raised it again
         server.run(sockets=[sock])
     if not server.started:

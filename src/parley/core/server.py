@@ -9,6 +9,7 @@ connection and sends nothing, or a header a byte at a time, would hold it for ev
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import uvicorn
@@ -95,3 +96,17 @@ def server_config(
         ws="websockets-sansio",
         **options,
     )
+
+
+def tune_gc() -> None:
+    """Collect garbage less often in a serving process.
+
+    A service allocates many short-lived containers per request, message and socket packet; at
+    CPython's default (a young-generation pass every 700 allocations) the collector ran on the
+    order of once per message. Everything loaded at start (modules, the app, settings) is moved
+    out of the collector's sight with ``gc.freeze``, and the young generation holds 50,000
+    objects before it is examined: the same garbage is found, in fewer, larger passes.
+    """
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(50_000, middle, old)
