@@ -206,8 +206,8 @@ async def test_members_with_the_chat_open_read_new_messages_at_once(
     await send(bob, chat_id, "are you there?")
     watching = {bob.id, carol.id}  # carol is no member: her being "there" changes nothing
 
-    async def viewers(chat: str) -> set[str]:
-        return watching if chat == chat_id else set()
+    async def viewers(chats: list[str]) -> dict[str, set[str]]:
+        return {chat: watching if chat == chat_id else set() for chat in chats}
 
     previous = chat_app.state.viewers
     chat_app.state.viewers = viewers
@@ -231,7 +231,7 @@ async def test_a_failing_viewers_lookup_does_not_fail_the_send(
 ) -> None:
     chat_id = await direct_chat(alice, bob)
 
-    async def broken(chat: str) -> set[str]:
+    async def broken(chats: list[str]) -> dict[str, set[str]]:
         raise ConnectionError("cache down")
 
     previous = chat_app.state.viewers

@@ -272,16 +272,19 @@ async def test_joining_a_chat_marks_it_seen_and_makes_you_a_viewer(bed: Bed) -> 
 
     await alice_tab.call("joinChat", {"chatId": chat})
     assert bed.directory.seen == [(chat, alice.id)]
-    assert await realtime.viewers(chat) == {alice.id}
+    assert (await realtime.viewers([chat]))[chat] == {alice.id}
     await bob_tab.call("joinChat", {"chatId": chat})
-    assert await realtime.viewers(chat) == {alice.id, bob.id}
+    assert (await realtime.viewers([chat]))[chat] == {alice.id, bob.id}
+
+    other = bed.directory.add_chat(alice.id, bob.id)
+    assert await realtime.viewers([chat, other]) == {chat: {alice.id, bob.id}, other: set()}
 
     await alice_tab.call("leaveChat", {"chatId": chat})
-    assert await realtime.viewers(chat) == {bob.id}
+    assert (await realtime.viewers([chat]))[chat] == {bob.id}
     await bob_tab.close()
 
     async def nobody_views() -> bool:
-        return await realtime.viewers(chat) == set()
+        return (await realtime.viewers([chat]))[chat] == set()
 
     await eventually(nobody_views, what="a closed socket leaves its chats")
 
@@ -294,7 +297,7 @@ async def test_a_non_member_cannot_join_a_chat(bed: Bed) -> None:
 
     await eve_tab.call("joinChat", {"chatId": chat})
     assert bed.directory.seen == []
-    assert await instance.realtime.viewers(chat) == set()
+    assert (await instance.realtime.viewers([chat]))[chat] == set()
 
 
 async def test_a_socket_keeps_a_bounded_number_of_chats_joined(bed: Bed) -> None:
@@ -304,7 +307,8 @@ async def test_a_socket_keeps_a_bounded_number_of_chats_joined(bed: Bed) -> None
     alice_tab = await bed.connect(instance, alice)
     for chat in chats:
         await alice_tab.call("joinChat", {"chatId": chat})
-    open_chats = [c for c in chats if await instance.realtime.viewers(c)]
+    viewers = await instance.realtime.viewers(chats)  # one lookup for them all
+    open_chats = [c for c in chats if viewers[c]]
     assert open_chats == chats[-MAX_JOINED_CHATS:]
 
 
@@ -584,7 +588,7 @@ async def test_presence_typing_and_viewers_span_instances(redis_bed: Bed) -> Non
     await alice_on_a.emit("typing", {"chatId": chat})
     assert await bob_on_b.payload("userTyping") == {"chatId": chat, "userId": alice.id}
     await alice_on_a.call("joinChat", {"chatId": chat})
-    assert await b.realtime.viewers(chat) == {alice.id}
+    assert (await b.realtime.viewers([chat]))[chat] == {alice.id}
 
 
 async def test_a_revoked_token_is_dropped_on_every_instance(redis_bed: Bed) -> None:
@@ -612,7 +616,7 @@ async def test_users_of_a_crashed_instance_go_offline(redis_bed: Bed) -> None:
 
     # Her open chat expires as well (its entry was refreshed on joining, a moment after her presence).
     async def no_viewers() -> bool:
-        return await b.realtime.viewers(chat) == set()
+        return (await b.realtime.viewers([chat]))[chat] == set()
 
     await eventually(no_viewers, timeout=5)
 

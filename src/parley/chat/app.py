@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
@@ -176,8 +175,7 @@ def _sink(app: FastAPI) -> EventSink:
 
 async def _viewers_of(app: FastAPI, chat_ids: list[str]) -> dict[str, set[str]]:
     viewers: Viewers = app.state.viewers
-    found = await asyncio.gather(*(viewers(chat_id) for chat_id in chat_ids))
-    return dict(zip(chat_ids, found, strict=True))
+    return await viewers(chat_ids)
 
 
 async def _read_on_arrival(app: FastAPI, readers: list[tuple[str, str, int, str]]) -> dict[str, datetime]:

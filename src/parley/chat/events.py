@@ -31,13 +31,14 @@ class EventSink(Protocol):
     async def emit(self, event: str, payload: dict[str, Any], *, to_users: list[str]) -> None: ...
 
 
-# Who has a chat open right now (user ids): their new messages there count as read at once.
-Viewers = Callable[[str], Awaitable[set[str]]]
+# Who has each of these chats open right now (user ids by chat id), in one lookup: their new
+# messages there count as read at once.
+Viewers = Callable[[list[str]], Awaitable[dict[str, set[str]]]]
 
 
-async def no_viewers(chat_id: str) -> set[str]:
+async def no_viewers(chat_ids: list[str]) -> dict[str, set[str]]:
     """While nothing tracks open chats, nobody has one open."""
-    return set()
+    return {}
 
 
 class NullSink:

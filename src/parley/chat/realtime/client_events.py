@@ -231,10 +231,20 @@ class ClientEvents:
         del connection.joined[chat_id]
         await self.cache.zrem(self.keys.viewers(chat_id), self.keys.viewer_member(connection))
 
-    async def viewers(self, chat_id: str) -> set[str]:
-        """Ids of users with a socket (on any instance) that has the chat joined right now."""
-        members = await self.cache.zrangebyscore(self.keys.viewers(chat_id), f"({time.time()}", "+inf")
-        return {str(member).split(":", 1)[0] for member in members}
+    async def viewers(self, chat_ids: list[str]) -> dict[str, set[str]]:
+        """Ids of users with a socket (on any instance) that has each chat joined right now.
+
+        One round trip for all of them (the writer asks once per batch).
+        """
+        now = f"({time.time()}"
+        async with self.cache.pipeline(transaction=False) as pipe:
+            for chat_id in chat_ids:
+                pipe.zrangebyscore(self.keys.viewers(chat_id), now, "+inf")
+            found = await pipe.execute()
+        return {
+            chat_id: {str(member).split(":", 1)[0] for member in members}
+            for chat_id, members in zip(chat_ids, found, strict=True)
+        }
 
     async def unview(self, chat_id: str, connection: Connection) -> None:
         await self.cache.zrem(self.keys.viewers(chat_id), self.keys.viewer_member(connection))

@@ -373,9 +373,9 @@ class Realtime:
     async def is_online(self, user_id: str) -> bool:
         return await self.presence.is_online(user_id)
 
-    async def viewers(self, chat_id: str) -> set[str]:
-        """Ids of users with a socket (on any instance) that has the chat joined right now."""
-        return await self.client_events.viewers(chat_id)
+    async def viewers(self, chat_ids: list[str]) -> dict[str, set[str]]:
+        """Ids of users with a socket (on any instance) that has each chat joined right now."""
+        return await self.client_events.viewers(chat_ids)
 
     async def _emit(self, event: str, data: Any, **target: Any) -> None:
         """``sio.emit`` unless this instance has stopped."""
