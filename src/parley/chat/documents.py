@@ -7,6 +7,7 @@ import hmac
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from parley.chat.schemas import (
     ChatDetail,
@@ -60,7 +61,47 @@ class MediaLinks:
         verify_media_signature(key, exp, sig, self.secret)
 
 
-def message_type(message: Message) -> str:
+class MessageFields(Protocol):
+    """What a message document is made of: a stored row (:class:`~parley.chat.store.Message`), or
+    the writer's plain copy of a row it has just inserted (no ORM bookkeeping on the send path)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def chat_id(self) -> str: ...
+    @property
+    def sender_id(self) -> str: ...
+    @property
+    def message_type(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def image_key(self) -> str | None: ...
+    @property
+    def image_width(self) -> int | None: ...
+    @property
+    def image_height(self) -> int | None: ...
+    @property
+    def client_id(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def seen_at(self) -> datetime | None: ...
+    @property
+    def chat_seq(self) -> int | None: ...
+    @property
+    def edited_at(self) -> datetime | None: ...
+    @property
+    def deleted(self) -> bool: ...
+    @property
+    def reply_to(self) -> str | None: ...
+    @property
+    def system(self) -> str | None: ...
+
+
+def message_type(message: MessageFields) -> str:
     if message.message_type in (TYPE_IMAGE, TYPE_SYSTEM):
         return message.message_type
     return TYPE_TEXT
@@ -84,7 +125,7 @@ def system_document(raw: str | None) -> SystemOut | None:
 
 
 def message_document(
-    message: Message,
+    message: MessageFields,
     links: MediaLinks,
     seen_at: datetime | None = None,
     *,

@@ -39,7 +39,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.chat import store
-from parley.chat.documents import MediaLinks, message_document, preview_of
+from parley.chat.documents import MediaLinks, MessageFields, message_document, preview_of
 from parley.chat.errors import ChatNotFound, ClientIdReused, NotAMember
 from parley.chat.events import NEW_MESSAGE, Event, EventSink, emit_all
 from parley.chat.schemas import MessageOut
@@ -126,10 +126,36 @@ class _Repeats(Exception):
     """The insert skipped messages whose ``(sender, clientId)`` was stored meanwhile."""
 
 
+@dataclass(slots=True)
+class NewMessage:
+    """A message the writer has just inserted, as its row now reads: what its document is made of
+    (:class:`~parley.chat.documents.MessageFields`), without building an ORM entity per message."""
+
+    seq: int
+    id: str
+    chat_id: str
+    sender_id: str
+    message_type: str
+    text: str
+    image_key: str | None
+    image_width: int | None
+    image_height: int | None
+    image_content_type: str | None
+    client_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    chat_seq: int
+    reply_to: str | None
+    seen_at: datetime | None = None
+    edited_at: datetime | None = None
+    deleted: bool = False
+    system: str | None = None
+
+
 @dataclass
 class _Stored:
     draft: Draft
-    message: Message
+    message: NewMessage
     members: list[str]
 
 
@@ -137,7 +163,7 @@ class _Stored:
 class _Batch:
     stored: list[_Stored] = field(default_factory=list)
     # Drafts answered with an earlier message (their clientId was a repeat), or refused.
-    repeats: list[tuple[Draft, Message]] = field(default_factory=list)
+    repeats: list[tuple[Draft, MessageFields]] = field(default_factory=list)
     failed: list[tuple[Draft, BaseException]] = field(default_factory=list)
 
 
@@ -330,9 +356,7 @@ class MessageWriter:
         latest: dict[str, dict[str, Any]] = {}
         by_id: dict[str, _Stored] = {}
         for draft, row in zip(accepted, rows, strict=True):
-            message = Message(
-                seq=seqs[draft.id], seen_at=None, deleted=False, edited_at=None, system=None, **row
-            )
+            message = NewMessage(seq=seqs[draft.id], **row)
             stored = _Stored(draft, message, chats[draft.chat_id].members)
             by_id[draft.id] = stored
             batch.stored.append(stored)
