@@ -73,6 +73,8 @@ class Options:
     baseline_duration: float
     keep: bool
     nice: int = 0
+    # Settings for every service on top of the bench's own (``--env NAME=VALUE``).
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -176,6 +178,7 @@ def _base_env(options: Options) -> dict[str, str]:
         "MESSAGE_RATE_PER_MINUTE": "1000000",
         "SOCKET_EVENT_RATE": "100000",
         "JWT_SECRET": "bench-" + secrets.token_hex(24),
+        **options.env,
     }
 
 
@@ -422,7 +425,17 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--nice", type=int, default=0, help="nice value of the services and the bench (e.g. -10)"
     )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for every service (e.g. MAX_CONNECTIONS=25000 for many idle sockets); repeatable",
+    )
     args = parser.parse_args(argv)
+    if bad := [item for item in args.env if "=" not in item]:
+        parser.error(f"--env takes NAME=VALUE, not {bad[0]!r}")
+    env = dict(item.split("=", 1) for item in args.env)
     tag = datetime.now(UTC).strftime("%Y%m%d%H%M") + "_" + secrets.token_hex(2)
     default_series = list(SERIES) if args.mode == "microservices" else ["flat"]
     directory = args.dir or Path(os.environ.get("TMPDIR", "/tmp")) / f"parley-bench-{tag}"  # noqa: S108
@@ -441,6 +454,7 @@ def parse(argv: list[str] | None = None) -> Options:
         baseline_duration=args.baseline_duration,
         keep=args.keep,
         nice=args.nice,
+        env=env,
     )
 
 
