@@ -1,15 +1,10 @@
 "use client";
 
 import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState } from "react";
-import {
-  IMAGE_TYPES,
-  MAX_IMAGE_BYTES,
-  MESSAGE_COUNTER_FROM,
-  MESSAGE_MAX_LENGTH,
-} from "@/lib/config";
+import { IMAGE_TYPES, MESSAGE_COUNTER_FROM, MESSAGE_MAX_LENGTH } from "@/lib/config";
 import { readDraft, writeDraft } from "@/lib/drafts";
+import { checkImage } from "@/lib/images";
 import type { UiMessage } from "@/lib/types";
-import { statusMessage } from "@/lib/errors";
 import { TypingEmitter } from "@/lib/socket";
 import { cn } from "@/lib/utils";
 import type { OutgoingImage } from "@/hooks/use-conversation";
@@ -33,14 +28,6 @@ function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
-}
-
-/** Checks a file before upload, with the same words the server's 413/415 would get. */
-export function checkImage(file: File): string | null {
-  if (!(IMAGE_TYPES as readonly string[]).includes(file.type))
-    return statusMessage({ status: 415 });
-  if (file.size > MAX_IMAGE_BYTES) return statusMessage({ status: 413 });
-  return null;
 }
 
 function readDimensions(url: string): Promise<{ width?: number; height?: number }> {

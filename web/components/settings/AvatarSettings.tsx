@@ -3,8 +3,9 @@
 import { useId, useRef, useState } from "react";
 import * as api from "@/lib/api";
 import { avatarOf } from "@/lib/avatars";
-import { IMAGE_TYPES, MAX_IMAGE_BYTES } from "@/lib/config";
+import { IMAGE_TYPES } from "@/lib/config";
 import { describeError } from "@/lib/errors";
+import { checkImage } from "@/lib/images";
 import { useSession } from "@/components/providers/session-provider";
 import { Avatar } from "@/components/ui/avatar";
 import { Button } from "@/components/ui/button";
@@ -48,14 +49,10 @@ export function AvatarSettings() {
     const file = event.target.files?.[0];
     event.target.value = ""; // the same file may be picked again after an error
     if (!file) return;
-    if (file.size > MAX_IMAGE_BYTES) {
+    const problem = checkImage(file);
+    if (problem) {
       setNotice(null);
-      setError("That image is too large. The limit is 5 MB.");
-      return;
-    }
-    if (file.type && !(IMAGE_TYPES as readonly string[]).includes(file.type)) {
-      setNotice(null);
-      setError("That file type isn't supported. Use a JPG, PNG, GIF or WebP image.");
+      setError(problem);
       return;
     }
     void change(() => api.uploadAvatar(file), "Your picture was updated.", "upload");
