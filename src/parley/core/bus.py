@@ -166,6 +166,22 @@ async def _handle(
     return "ack", 0, None
 
 
+def _put_later(
+    q: asyncio.Queue[tuple[bytes, dict[str, Any]]],
+    item: tuple[bytes, dict[str, Any]],
+    delay: float,
+    timers: set[asyncio.TimerHandle],
+) -> None:
+    """Put ``item`` on ``q`` after ``delay`` seconds; the timer is in ``timers`` until it fires."""
+
+    def fire() -> None:
+        timers.discard(timer)
+        q.put_nowait(item)
+
+    timer = asyncio.get_running_loop().call_later(max(0.0, delay), fire)
+    timers.add(timer)
+
+
 class MemoryBus:
     """An in-process broker: queues live in this process and are shared by every service in it."""
 
@@ -200,29 +216,17 @@ class MemoryBus:
     async def publish_later(self, queue: str, body: dict[str, Any], delay: float) -> None:
         # A timer of the process: every service in it shares the queues, so a restarted service
         # still gets it; a restart of the process loses it (durability is the broker's).
-        item = (json.dumps(body).encode(), _outgoing_headers(None))
-        q = self._queue(queue)
-
-        def fire() -> None:
-            MemoryBus._delayed.discard(timer)
-            q.put_nowait(item)
-
-        timer = asyncio.get_running_loop().call_later(max(0.0, delay), fire)
-        MemoryBus._delayed.add(timer)
+        _put_later(
+            self._queue(queue),
+            (json.dumps(body).encode(), _outgoing_headers(None)),
+            delay,
+            MemoryBus._delayed,
+        )
 
     async def consume(
         self, queue: str, handler: Handler, *, retry_delays: Sequence[float], prefetch: int = 10
     ) -> None:
         q = self._queue(queue)
-        loop = asyncio.get_running_loop()
-
-        def redeliver_later(delay: float, item: tuple[bytes, dict[str, Any]]) -> None:
-            def fire() -> None:
-                self._timers.discard(timer)
-                q.put_nowait(item)
-
-            timer = loop.call_later(delay, fire)
-            self._timers.add(timer)
 
         async def worker() -> None:
             me = asyncio.current_task()
@@ -239,7 +243,8 @@ class MemoryBus:
                 finally:
                     self._in_hand.discard(me)
                 if action == "retry":
-                    redeliver_later(delay, (raw, {**headers, ATTEMPT_HEADER: _attempt(headers) + 1}))
+                    item = (raw, {**headers, ATTEMPT_HEADER: _attempt(headers) + 1})
+                    _put_later(q, item, delay, self._timers)
                 elif action == "dead":
                     self._queue(dead_queue(queue)).put_nowait((raw, {**headers, ERROR_HEADER: error}))
 
