@@ -17,6 +17,7 @@ from parley.core.server import (
     HEADER_TIMEOUT,
     KEEP_ALIVE_TIMEOUT,
     HeaderTimeoutProtocol,
+    Inbox,
     LeanWebSocketProtocol,
     server_config,
 )
@@ -223,7 +224,27 @@ async def test_an_open_websocket_keeps_no_handshake() -> None:
         assert await ws.recv() == "hi"
         (protocol,) = server.server_state.connections
         assert isinstance(protocol, LeanWebSocketProtocol)
+        assert isinstance(protocol.queue, Inbox)
         assert not hasattr(protocol, "request")
         assert not hasattr(protocol, "response")
         # The ASGI scope keeps the request's headers for the application.
         assert (b"x-big", b"a" * 2000) in protocol.scope["headers"]
+
+
+async def test_the_inbox_hands_over_in_order_and_survives_a_cancelled_reader() -> None:
+    inbox = Inbox()
+    assert inbox.empty()
+    inbox.put_nowait(1)
+    inbox.put_nowait(2)
+    assert (await inbox.get(), await inbox.get(), inbox.empty()) == (1, 2, True)
+    # A reader that gives up (engine.io's read times out) leaves the inbox usable.
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.01):
+            await inbox.get()
+    reader = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    inbox.put_nowait(3)
+    inbox.put_nowait(4)
+    assert await reader == 3
+    assert inbox.qsize() == 1
+    assert await inbox.get() == 4
