@@ -198,6 +198,7 @@ def serve_app(app: Any, sock: socket.socket, settings: Settings) -> None:
         host=host,
         port=port,
         max_connections=settings.app.max_connections,
+        ws_per_message_deflate=settings.app.ws_per_message_deflate,
         log_config=None,
         proxy_headers=settings.limits.trust_forwarded_for,
         timeout_graceful_shutdown=20,

@@ -1,5 +1,6 @@
 """How every process serves HTTP, tested with raw sockets: late headers, idle keep-alive
-connections and too many connections are cut off; ordinary requests are not."""
+connections and too many connections are cut off; ordinary requests are not. WebSockets: a client
+that offers compression still talks (in plain frames unless asked), and the handshake is let go."""
 
 from __future__ import annotations
 
@@ -8,10 +9,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
+import websockets
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from parley.core.server import HEADER_TIMEOUT, KEEP_ALIVE_TIMEOUT, HeaderTimeoutProtocol, server_config
+from parley.core.server import (
+    HEADER_TIMEOUT,
+    KEEP_ALIVE_TIMEOUT,
+    HeaderTimeoutProtocol,
+    Inbox,
+    LeanWebSocketProtocol,
+    server_config,
+)
 from tests.fixtures.servers import QuietServer
 
 # Short stand-ins for the 10 s and 30 s of production, so the tests run quickly.
@@ -81,6 +90,8 @@ def test_production_values() -> None:
     assert HEADER_TIMEOUT == 10
     assert config.timeout_keep_alive == KEEP_ALIVE_TIMEOUT == 30
     assert config.limit_concurrency == 123
+    assert config.ws is LeanWebSocketProtocol
+    assert config.ws_per_message_deflate is False
 
 
 async def test_a_connection_that_sends_nothing_is_closed() -> None:
@@ -153,3 +164,87 @@ async def test_many_silent_connections_do_not_starve_a_request(count: int) -> No
         assert all(await asyncio.gather(*(closed_by_server(r) for r, _ in silent)))
         for _, w in silent:
             w.close()
+
+
+async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+    assert scope["type"] == "websocket"
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    while (message := await receive())["type"] == "websocket.receive":
+        await send({"type": "websocket.send", "text": message["text"]})
+
+
+@asynccontextmanager
+async def serving_websockets(*, deflate: bool) -> AsyncIterator[tuple[int, QuietServer]]:
+    config = server_config(
+        echo,
+        host="127.0.0.1",
+        port=0,
+        max_connections=100,
+        ws_per_message_deflate=deflate,
+        lifespan="off",
+        log_config=None,
+    )
+    server = QuietServer(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the server did not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1], server
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.mark.parametrize("deflate", [False, True])
+async def test_a_websocket_client_that_offers_compression_is_answered(deflate: bool) -> None:
+    # Browsers always offer permessage-deflate; so does the websockets client.
+    async with (
+        serving_websockets(deflate=deflate) as (port, _),
+        websockets.connect(f"ws://127.0.0.1:{port}/", compression="deflate") as ws,
+    ):
+        assert ws.response is not None
+        extensions = ws.response.headers.get("Sec-WebSocket-Extensions")
+        if deflate:
+            assert extensions is not None and extensions.startswith("permessage-deflate")
+        else:
+            assert extensions is None
+        for text in ("hello", '{"chatId": "x"}' * 100):
+            await ws.send(text)
+            assert await ws.recv() == text
+
+
+async def test_an_open_websocket_keeps_no_handshake() -> None:
+    async with (
+        serving_websockets(deflate=False) as (port, server),
+        websockets.connect(f"ws://127.0.0.1:{port}/", additional_headers={"X-Big": "a" * 2000}) as ws,
+    ):
+        await ws.send("hi")
+        assert await ws.recv() == "hi"
+        (protocol,) = server.server_state.connections
+        assert isinstance(protocol, LeanWebSocketProtocol)
+        assert isinstance(protocol.queue, Inbox)
+        assert not hasattr(protocol, "request")
+        assert not hasattr(protocol, "response")
+        # The ASGI scope keeps the request's headers for the application.
+        assert (b"x-big", b"a" * 2000) in protocol.scope["headers"]
+
+
+async def test_the_inbox_hands_over_in_order_and_survives_a_cancelled_reader() -> None:
+    inbox = Inbox()
+    assert inbox.empty()
+    inbox.put_nowait(1)
+    inbox.put_nowait(2)
+    assert (await inbox.get(), await inbox.get(), inbox.empty()) == (1, 2, True)
+    # A reader that gives up (engine.io's read times out) leaves the inbox usable.
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.01):
+            await inbox.get()
+    reader = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    inbox.put_nowait(3)
+    inbox.put_nowait(4)
+    assert await reader == 3
+    assert inbox.qsize() == 1
+    assert await inbox.get() == 4

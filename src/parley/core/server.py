@@ -4,6 +4,11 @@ uvicorn closes a keep-alive connection that stays idle (``timeout_keep_alive``) 
 past ``limit_concurrency``, but it has no deadline for a request's headers: a client that opens a
 connection and sends nothing, or a header a byte at a time, would hold it for ever.
 :class:`HeaderTimeoutProtocol` adds that deadline.
+
+WebSockets are held by the thousand on a chat instance, so what each one keeps counts
+(docs/performance.md, "Idle sockets: where the memory goes"): :class:`LeanWebSocketProtocol` lets
+go of the handshake once answered, and per-message deflate, whose compressor keeps about 50 KiB per
+connection, is off unless ``ws_per_message_deflate`` asks for it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 # A request's headers must be complete this many seconds after the connection opens, or after
 # the first byte of the next request on a kept-alive connection.
@@ -66,6 +72,65 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
+class Inbox:
+    """What a WebSocket connection received, for its application: first in, first out.
+
+    The part of :class:`asyncio.Queue` uvicorn's websocket protocol uses (``put_nowait``, ``get``,
+    ``empty``), for one reader at a time (the application's ``receive``): a list and a future
+    where an ``asyncio.Queue`` keeps four deques (about 2.5 KiB) per connection.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    async def get(self) -> Any:
+        while not self._items:
+            waiter = self._waiter
+            if waiter is None or waiter.done():
+                # A reader cancelled while waiting leaves a cancelled future: the next one starts afresh.
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
+            await waiter
+        return self._items.pop(0)
+
+
+class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O websockets protocol, lighter per connection.
+
+    uvicorn keeps the parsed upgrade request and its 101 response, headers and all (about 4 KiB),
+    for the connection's life, though nothing reads them after the handshake: the ASGI scope,
+    which the application holds, has the request's headers. They go once the handshake is
+    answered (the request's headers are emptied too, as websockets' frame parser keeps the request
+    itself as long as the connection lasts). Received events wait in an :class:`Inbox`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = Inbox()  # type: ignore[assignment]
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self.handshake_complete:
+            request = self.__dict__.pop("request", None)
+            if request is not None:
+                request.headers.clear()
+            self.__dict__.pop("response", None)
+
+
 def server_config(
     app: Any,
     *,
@@ -74,9 +139,14 @@ def server_config(
     max_connections: int,
     header_timeout: float = HEADER_TIMEOUT,
     keep_alive_timeout: int = KEEP_ALIVE_TIMEOUT,
+    ws_per_message_deflate: bool = False,
     **options: Any,
 ) -> uvicorn.Config:
-    """The uvicorn configuration every Parley process runs with (``options`` add to it)."""
+    """The uvicorn configuration every Parley process runs with (``options`` add to it).
+
+    ``ws_per_message_deflate`` offers WebSocket clients compressed frames (browsers ask for it);
+    off, they get plain frames and the connection no compressor and decompressor to keep.
+    """
     protocol: type[HeaderTimeoutProtocol] = HeaderTimeoutProtocol
     if header_timeout != HEADER_TIMEOUT:
 
@@ -93,7 +163,8 @@ def server_config(
         timeout_keep_alive=keep_alive_timeout,
         limit_concurrency=max_connections,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        ws="websockets-sansio",
+        ws=LeanWebSocketProtocol,
+        ws_per_message_deflate=ws_per_message_deflate,
         **options,
     )
 

@@ -55,6 +55,8 @@ class AppSettings(_Base):
     log_ref_secret: str | None = None
     # Connections (and requests in flight) one process serves at once; beyond, 503.
     max_connections: int = Field(10000, ge=10)
+    # Compressed WebSocket frames (permessage-deflate) for clients that offer it: about 50 KiB a socket.
+    ws_per_message_deflate: bool = False
 
     @field_validator("log_level")
     @classmethod

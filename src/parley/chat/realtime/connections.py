@@ -12,15 +12,15 @@ from parley.chat.realtime.protocol import TokenBucket
 from parley.core.auth import Identity
 
 
-@dataclass
+@dataclass(slots=True)
 class Typing:
     last_sent: float
     timer: asyncio.TimerHandle
 
 
-@dataclass
+@dataclass(slots=True)
 class Connection:
-    """What this instance knows about one of its sockets."""
+    """What this instance knows about one of its sockets (slotted: there are thousands)."""
 
     sid: str
     identity: Identity

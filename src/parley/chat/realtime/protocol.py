@@ -121,6 +121,8 @@ class TokenBucket:
     A flood ends once the client has slowed down enough for the bucket to be half full again.
     """
 
+    __slots__ = ("burst", "flooding_since", "grace", "rate", "tokens", "updated")
+
     def __init__(self, rate: float, burst: int, grace: float) -> None:
         self.rate = rate
         self.burst = float(burst)
