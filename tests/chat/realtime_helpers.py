@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -27,10 +26,11 @@ from parley.chat.realtime import Realtime
 from parley.core.auth import Identity, Tokens
 from parley.core.cache import create_cache
 from parley.core.ids import new_id
+from tests.fixtures.backends import REDIS_BASE_URLS, per_worker_redis_url
 from tests.fixtures.servers import start_server
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-REDIS_URL = os.environ.get("TEST_REALTIME_REDIS_URL", f"redis://{REDIS_HOST}:{REDIS_PORT}/12")
+REDIS_URL = per_worker_redis_url(REDIS_BASE_URLS["TEST_REALTIME_REDIS_URL"])
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5, what: str = "") -> None:

@@ -340,6 +340,7 @@ async def test_exactly_one_email_across_a_broker_outage_mid_delay(setup: Setup) 
     assert len(setup.notifications(bob)) == 1
 
 
+@pytest.mark.serial
 async def test_exactly_one_email_across_a_restart_of_rabbitmq_mid_delay(setup: Setup) -> None:
     """A real broker restart while the check waits in its delay queue and every service runs: the
     chat, user and mail services reconnect on their own, the check survives on disk and leads to

@@ -594,7 +594,7 @@ async def test_history_bad_parameters(alice: Person, bob: Person, carol: Person)
         "/api/v1/chat/{bad}/members",
     ],
 )
-@pytest.mark.parametrize("bad", ["nope", "0" * 23, "Z" * 24, "%20", new_id()])
+@pytest.mark.parametrize("bad", ["nope", "0" * 23, "Z" * 24, "%20", pytest.param(new_id(), id="unknown-id")])
 async def test_chat_ids_that_are_not_chats_are_404(alice: Person, path: str, bad: str) -> None:
     url = path.format(bad=bad)
     if url.endswith(("leave", "rename", "members")):

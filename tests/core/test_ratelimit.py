@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -63,6 +65,25 @@ async def test_two_instances_together_never_let_more_than_the_limit_through(
             admitted += await limiter.hit_leased("message", key, 100, 60) == 0
     # Each instance may hold part of a lease it never hands out (a lease is at most 5 here).
     assert 100 - 2 * 4 <= admitted <= 100
+
+
+async def test_one_senders_requests_at_once_on_one_instance_get_the_whole_limit(
+    instances: list[RateLimiter],
+) -> None:
+    """Several tabs of one person: requests that renew the lease at the same time all count in the
+    cache, so each must leave what it counted to the others (none may replace another's lease)."""
+    limiter, key = instances[0], secrets.token_hex(8)
+
+    async def tab() -> int:
+        admitted = 0
+        for _ in range(40):
+            admitted += await limiter.hit_leased("message", key, 100, 60) == 0
+            await asyncio.sleep(random.random() / 200)  # the tabs' requests interleave
+        return admitted
+
+    admitted = sum(await asyncio.gather(*(tab() for _ in range(4))))
+    # Only the unused part of the last lease (at most 5 here) may go to waste.
+    assert 100 - 4 <= admitted <= 100
 
 
 async def test_small_limits_are_counted_one_by_one(instances: list[RateLimiter]) -> None:

@@ -56,7 +56,9 @@ async def test_you_cannot_block_yourself(alice: Person) -> None:
     assert await blocked_ids(alice) == []
 
 
-@pytest.mark.parametrize("user_id", ["nope", new_id(), "0" * 24, "A" * 24, "x" * 500])
+@pytest.mark.parametrize(
+    "user_id", ["nope", pytest.param(new_id(), id="unknown-id"), "0" * 24, "A" * 24, "x" * 500]
+)
 @pytest.mark.parametrize("method", ["POST", "DELETE"])
 async def test_an_unknown_or_malformed_user_is_404(alice: Person, method: str, user_id: str) -> None:
     response = await alice.client.request(method, f"/api/v1/user/{user_id}/block")

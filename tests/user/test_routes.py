@@ -490,7 +490,9 @@ async def test_one_user_by_id(alice: Person, bob: Person) -> None:
     assert response.json() == {k: v for k, v in bob.user.items() if k != "email"}
 
 
-@pytest.mark.parametrize("user_id", ["nope", new_id(), "0" * 24, "A" * 24, "%00", "x" * 500])
+@pytest.mark.parametrize(
+    "user_id", ["nope", pytest.param(new_id(), id="unknown-id"), "0" * 24, "A" * 24, "%00", "x" * 500]
+)
 async def test_an_unknown_or_malformed_id_is_404(alice: Person, user_id: str) -> None:
     response = await alice.client.get(f"/api/v1/user/{user_id}")
     assert response.status_code == 404

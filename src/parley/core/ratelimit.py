@@ -107,10 +107,22 @@ class RateLimiter:
             size = 1
             allowed = await self.strategy.hit(item, name, key)
         if not allowed:
-            self._leases.pop(ident, None)
+            current = self._leases.get(ident)
+            if current is None or current.left <= 0 or current.expires <= time.monotonic():
+                self._leases.pop(ident, None)  # (not a lease renewed meanwhile, still in use)
             stats = await self.strategy.get_window_stats(item, name, key)
             return max(1, math.ceil(stats.reset_time - time.time()))
-        self._leases[ident] = _Lease(time.monotonic() + LEASE_SECONDS, size - 1, size)
+        now = time.monotonic()
+        current = self._leases.get(ident)
+        if current is not None and current is not lease and current.expires > now:
+            # Another request of this key renewed the lease while this one waited for the cache:
+            # both counted there, so the requests this one counted join that lease (replacing it
+            # would count its unused requests for nothing: a person's several tabs at once got far
+            # less than the limit).
+            current.left += size - 1
+            current.size = max(current.size, size)
+        else:
+            self._leases[ident] = _Lease(now + LEASE_SECONDS, size - 1, size)
         self._leases.move_to_end(ident)
         while len(self._leases) > MAX_LEASES:
             self._leases.popitem(last=False)
