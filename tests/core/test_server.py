@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 import websockets
@@ -39,23 +40,23 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 @asynccontextmanager
 async def serving(max_connections: int = 1000) -> AsyncIterator[int]:
-    config = server_config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        max_connections=max_connections,
-        header_timeout=HEADERS_WITHIN,
-        keep_alive_timeout=IDLE,
-        lifespan="off",
-        log_config=None,
-    )
+    async with serving_app(
+        app, max_connections=max_connections, header_timeout=HEADERS_WITHIN, keep_alive_timeout=IDLE
+    ) as (port, _):
+        yield port
+
+
+@asynccontextmanager
+async def serving_app(served: Any, **options: Any) -> AsyncIterator[tuple[int, QuietServer]]:
+    """``served`` under the production configuration (with ``options``): its port, and the server."""
+    config = server_config(served, host="127.0.0.1", port=0, lifespan="off", log_config=None, **options)
     server = QuietServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         assert not task.done(), "the server did not start"
         await asyncio.sleep(0.01)
     try:
-        yield server.servers[0].sockets[0].getsockname()[1]
+        yield server.servers[0].sockets[0].getsockname()[1], server
     finally:
         server.should_exit = True
         await task
@@ -176,25 +177,8 @@ async def echo(scope: Scope, receive: Receive, send: Send) -> None:
 
 @asynccontextmanager
 async def serving_websockets(*, deflate: bool) -> AsyncIterator[tuple[int, QuietServer]]:
-    config = server_config(
-        echo,
-        host="127.0.0.1",
-        port=0,
-        max_connections=100,
-        ws_per_message_deflate=deflate,
-        lifespan="off",
-        log_config=None,
-    )
-    server = QuietServer(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the server did not start"
-        await asyncio.sleep(0.01)
-    try:
-        yield server.servers[0].sockets[0].getsockname()[1], server
-    finally:
-        server.should_exit = True
-        await task
+    async with serving_app(echo, max_connections=100, ws_per_message_deflate=deflate) as served:
+        yield served
 
 
 @pytest.mark.parametrize("deflate", [False, True])
