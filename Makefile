@@ -73,10 +73,10 @@ typecheck: dev
 test-web: web
 	cd web && npm test
 
-# Three pytest-xdist workers (tests/fixtures/scheduling.py shares the files out), then, alone, the
+# Two pytest-xdist workers (tests/fixtures/scheduling.py shares the files out), then, alone, the
 # tests that disturb shared services for everyone (marked serial). A plain `pytest` runs everything
 # in one process.
-PYTEST_WORKERS ?= 3
+PYTEST_WORKERS ?= 2
 
 test-python: dev web
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not serial"
