@@ -15,7 +15,7 @@ def options(**changes: object) -> Options:
 
 
 def test_the_standard_series_runs_every_load_in_microservices_and_flat_out_embedded() -> None:
-    assert options().series == ["flat", "rate50", "rate200", "rate500"]
+    assert options().series == ["flat", "rate50", "rate200", "rate500", "rate1000"]
     assert parse(["--mode", "embedded"]).series == ["flat"]
     assert options().directory == Path("/tmp/x")  # noqa: S108
 

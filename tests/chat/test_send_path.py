@@ -16,17 +16,21 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import update
+from sqlalchemy.engine import make_url
 
 from parley.chat import writer as writer_module
 from parley.chat.app import create_app as create_chat_app
+from parley.chat.batches import Repeats
 from parley.chat.store import Chat
 from parley.chat.writer import MessageWriter
 from tests.chat.helpers import direct_chat, eventually, group_chat, history, send
 from tests.chat.live_helpers import Live, full_history
 from tests.chat.test_queries import counting_statements
+from tests.fixtures.backends import PG_HOST, PG_PORT, PG_USER
 from tests.fixtures.stack import Person, Stack, make_settings
 from tests.fixtures.topology import PARLEY, free_port
 
@@ -71,6 +75,7 @@ async def test_concurrent_sends_are_stored_in_one_transaction(
     chat_id = await direct_chat(alice, bob)
     writer = writer_of(chat_app)
     batches_before = writer.batches
+    sent_before = getattr(writer.backend, "statements", 0)
     with counting_statements(chat_app) as statements:
         async with chat_held(chat_app, chat_id):
             first = asyncio.create_task(post_json(alice, chat_id, "first"))
@@ -85,10 +90,15 @@ async def test_concurrent_sends_are_stored_in_one_transaction(
     # Two transactions: the one that waited for the chat, and one for the twenty queued behind it.
     assert writer.batches - batches_before == 2
     inserts = [s for s in statements if re.match(r"\s*INSERT INTO messages\b", s, re.IGNORECASE)]
-    assert len(inserts) == 2
-    # The search index (SQLite) takes one more statement per batch, none per message.
-    indexed = [s for s in statements if re.match(r"\s*INSERT INTO messages_fts\b", s, re.IGNORECASE)]
-    assert len(indexed) == (0 if chat_db_is_postgres(chat_app) else 2)
+    if chat_db_is_postgres(chat_app):
+        # Each batch is one statement on the driver, past SQLAlchemy.
+        assert getattr(writer.backend, "statements", 0) - sent_before == 2
+        assert inserts == []
+    else:
+        assert len(inserts) == 2
+        # The search index (SQLite) takes one more statement per batch, none per message.
+        indexed = [s for s in statements if re.match(r"\s*INSERT INTO messages_fts\b", s, re.IGNORECASE)]
+        assert len(indexed) == 2
     stored = (await history(bob, chat_id))["messages"]
     assert [m["seq"] for m in stored] == list(range(1, 22))
     assert stored[0]["text"] == "first"
@@ -125,20 +135,46 @@ async def test_a_batch_keeps_each_send_to_its_own_rules(
 
 
 async def test_a_clientid_that_keeps_colliding_is_a_503_not_a_500(
-    alice: Person, bob: Person, monkeypatch: pytest.MonkeyPatch
+    alice: Person, bob: Person, chat_app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The writer tries a few rounds of clientId collisions, then answers 503: busy, not a bug."""
     chat_id = await direct_chat(alice, bob)
 
-    async def nothing_inserted(session: Any, rows: list[dict[str, Any]]) -> dict[str, int]:
-        return {}  # as if another instance stored every clientId first, each round
+    async def collides(drafts: list[Any]) -> Any:
+        raise Repeats()  # as if another instance stored every clientId first, each round
 
-    monkeypatch.setattr(writer_module.store, "insert_messages", nothing_inserted)
+    monkeypatch.setattr(writer_of(chat_app).backend, "store", collides)
     response = await post_json(alice, chat_id, "again and again", clientId="collides")
     assert response.status_code == 503
     assert response.headers["retry-after"]
     monkeypatch.undo()
     assert (await history(bob, chat_id))["messages"] == []
+
+
+async def test_after_the_database_drops_every_connection_one_batch_fails_then_sends_work(
+    alice: Person, bob: Person, chat_app: Any
+) -> None:
+    """The writer's own statement path tells the pool about a dead connection, as SQLAlchemy's does."""
+    if not chat_db_is_postgres(chat_app):
+        pytest.skip("PostgreSQL: SQLite has no server to drop connections")
+    chat_id = await direct_chat(alice, bob)
+    await send(alice, chat_id, "before")  # the pool holds connections now
+    database = make_url(chat_app.state.db.url).database
+    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
+    try:
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", database
+        )
+    finally:
+        await admin.close()
+    assert killed >= 1
+
+    first = await post_json(alice, chat_id, "during")
+    assert first.status_code in (201, 503), first.text
+    after = [await post_json(alice, chat_id, f"after {i}") for i in range(3)]
+    assert [r.status_code for r in after] == [201] * 3, [r.text for r in after]
+    texts = [m["text"] for m in (await history(bob, chat_id))["messages"]]
+    assert texts[-3:] == ["after 0", "after 1", "after 2"]
 
 
 async def test_stopping_answers_every_committed_send_even_when_delivery_is_stuck(

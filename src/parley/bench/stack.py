@@ -15,7 +15,7 @@ JSON line, appends them to ``<dir>/results.jsonl`` and ends with a Markdown tabl
 
 - ``flat``: 10 pairs (20 senders) flat out, with ``--baseline`` against the run's chat database
   and Redis (microservices only), so the ratio comes from the same run;
-- ``rate50``, ``rate200``, ``rate500``: 50 pairs (100 senders) at a fixed total rate.
+- ``rate50``, ``rate200``, ``rate500``, ``rate1000``: 50 pairs (100 senders) at a fixed total rate.
 
 ``--keep`` starts the system, prints the ``parley bench`` options that reach it and waits for
 Ctrl-C instead. Everything it created (databases, virtual host, processes) goes at the end.
@@ -54,6 +54,7 @@ SERIES: dict[str, tuple[int, float]] = {
     "rate50": (50, 50.0),
     "rate200": (50, 200.0),
     "rate500": (50, 500.0),
+    "rate1000": (50, 1000.0),
 }
 
 

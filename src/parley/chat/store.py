@@ -577,6 +577,61 @@ async def set_latest_messages(session: AsyncSession, latest: list[dict[str, Any]
     await session.execute(stmt, latest)
 
 
+# The whole of a batch on PostgreSQL, as one statement run on its own (its own transaction): lock
+# the batch's chats in id order; read their members; number each message whose sender is a member
+# (the chat's last number + its place among the batch's messages there); insert those; make each
+# chat's last one its latest. One round trip instead of five (BEGIN, lock, INSERT, UPDATE, COMMIT).
+#
+# Every part reads the statement's snapshot, except the locked chats' rows: a row another
+# transaction changed while this one waited for its lock is read as that transaction left it
+# (READ COMMITTED), so ``last_seq`` is always the latest. A repeated ``(sender, clientId)`` fails the
+# whole statement (a unique violation; nothing is stored), so that no number is skipped.
+# The answer: a row per stored message (id, seq, chat_seq) and a row per chat (id, members).
+STORE_BATCH_PG = """
+WITH input AS (
+    SELECT * FROM unnest(
+        $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
+        $8::int[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::text[]
+    ) WITH ORDINALITY AS i(id, chat_id, sender_id, message_type, text, image_key, image_width,
+                           image_height, image_content_type, client_id, created_at, reply_to,
+                           preview, ord)
+),
+locked AS MATERIALIZED (
+    SELECT c.id, c.last_seq FROM chats c WHERE c.id = ANY($14::text[])
+    ORDER BY c.id FOR NO KEY UPDATE
+),
+accepted AS MATERIALIZED (
+    SELECT i.*, l.last_seq + row_number() OVER (PARTITION BY i.chat_id ORDER BY i.ord) AS chat_seq
+    FROM input i JOIN locked l ON l.id = i.chat_id
+    WHERE EXISTS (SELECT 1 FROM chat_members m WHERE m.chat_id = i.chat_id AND m.user_id = i.sender_id)
+),
+inserted AS (
+    INSERT INTO messages (id, chat_id, sender_id, message_type, text, image_key, image_width,
+                          image_height, image_content_type, client_id, created_at, updated_at,
+                          chat_seq, reply_to)
+    SELECT id, chat_id, sender_id, message_type, text, image_key, image_width, image_height,
+           image_content_type, client_id, created_at, created_at, chat_seq, reply_to
+    FROM accepted ORDER BY ord
+    RETURNING id, seq, chat_seq
+),
+latest AS (
+    SELECT DISTINCT ON (a.chat_id) a.chat_id, a.chat_seq, n.seq, a.preview, a.sender_id, a.created_at
+    FROM accepted a JOIN inserted n ON n.id = a.id
+    ORDER BY a.chat_id, a.chat_seq DESC
+),
+updated AS (
+    UPDATE chats c SET last_seq = l.chat_seq, latest_message_seq = l.seq,
+        latest_message_text = l.preview, latest_message_sender = l.sender_id,
+        last_activity_at = l.created_at, updated_at = l.created_at
+    FROM latest l WHERE c.id = l.chat_id
+)
+SELECT id, seq, chat_seq, NULL::text[] AS members FROM inserted
+UNION ALL
+SELECT m.chat_id, NULL, NULL, array_agg(m.user_id::text)
+FROM chat_members m JOIN locked l ON l.id = m.chat_id GROUP BY m.chat_id
+"""
+
+
 async def messages_by_client_ids(
     session: AsyncSession, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], Message]:

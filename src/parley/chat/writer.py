@@ -2,14 +2,11 @@
 
 Senders hand a :class:`Draft` to :meth:`MessageWriter.submit` and wait. The writer takes what has
 gathered (up to ``max_batch``; under load a batch grows by itself, because everything that
-arrived while the previous one committed goes into the next) and stores it in one transaction:
-
-1. lock the batch's chats (in id order, so two instances' writers cannot deadlock) and read their
-   members and last sequence numbers, in one statement;
-2. one multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` for the messages, each numbered
-   ``chat_seq`` = the chat's next number;
-3. one ``UPDATE`` per chat (sent as one executemany) for its latest message and sequence number;
-4. on SQLite only, one executemany into the search index (``messages_fts``).
+arrived while the previous one committed goes into the next) and stores it in one transaction
+(see :mod:`parley.chat.batches`): it locks the batch's chats (in id order, so two instances'
+writers cannot deadlock), reads their members and last sequence numbers, inserts the messages, each
+numbered ``chat_seq`` = the chat's next number, and makes each chat's last one its latest. On
+PostgreSQL that is one statement; on SQLite four.
 
 Because each chat's row stays locked until the commit, a chat's numbers are handed out in commit
 order and without gaps, on any number of instances; that is what lets every instance deliver a
@@ -35,12 +32,11 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.chat import store
-from parley.chat.documents import MediaLinks, MessageFields, message_document, preview_of
-from parley.chat.errors import ChatNotFound, ClientIdReused, NotAMember
+from parley.chat.batches import Batch, BatchStore, Repeats, RunAgain, Stored, batch_store_for
+from parley.chat.documents import MediaLinks, message_document
+from parley.chat.errors import ClientIdReused
 from parley.chat.events import NEW_MESSAGE, Event, EventSink, emit_all
 from parley.chat.schemas import MessageOut
 from parley.chat.store import Message
@@ -49,9 +45,6 @@ from parley.core.errors import ServiceUnavailable
 from parley.core.metrics import MESSAGES_STORED
 
 log = structlog.get_logger(__name__)
-
-# PostgreSQL's "deadlock detected" and "could not serialize": the batch is simply run again.
-_RETRYABLE = {"40P01", "40001"}
 
 
 class Overloaded(ServiceUnavailable):
@@ -122,51 +115,6 @@ ViewersOf = Callable[[list[str]], Awaitable[dict[str, set[str]]]]
 MarkRead = Callable[[list[tuple[str, str, int, str]]], Awaitable[dict[str, datetime]]]
 
 
-class _Repeats(Exception):
-    """The insert skipped messages whose ``(sender, clientId)`` was stored meanwhile."""
-
-
-@dataclass(slots=True)
-class NewMessage:
-    """A message the writer has just inserted, as its row now reads: what its document is made of
-    (:class:`~parley.chat.documents.MessageFields`), without building an ORM entity per message."""
-
-    seq: int
-    id: str
-    chat_id: str
-    sender_id: str
-    message_type: str
-    text: str
-    image_key: str | None
-    image_width: int | None
-    image_height: int | None
-    image_content_type: str | None
-    client_id: str | None
-    created_at: datetime
-    updated_at: datetime
-    chat_seq: int
-    reply_to: str | None
-    seen_at: datetime | None = None
-    edited_at: datetime | None = None
-    deleted: bool = False
-    system: str | None = None
-
-
-@dataclass
-class _Stored:
-    draft: Draft
-    message: NewMessage
-    members: list[str]
-
-
-@dataclass
-class _Batch:
-    stored: list[_Stored] = field(default_factory=list)
-    # Drafts answered with an earlier message (their clientId was a repeat), or refused.
-    repeats: list[tuple[Draft, MessageFields]] = field(default_factory=list)
-    failed: list[tuple[Draft, BaseException]] = field(default_factory=list)
-
-
 class MessageWriter:
     """The process's one message writer; see the module's documentation."""
 
@@ -184,6 +132,7 @@ class MessageWriter:
         after_batch: AfterBatch | None = None,
     ) -> None:
         self.db = db
+        self.backend: BatchStore = batch_store_for(db)
         self.links = links
         self.sink = sink
         self.viewers_of = viewers_of
@@ -197,7 +146,7 @@ class MessageWriter:
         self._pending = 0
         self._wakeup = asyncio.Event()
         # Committed batches, in commit order, for the delivery task (which stop() cancels: no sentinel).
-        self._deliveries: asyncio.Queue[_Batch] = asyncio.Queue()
+        self._deliveries: asyncio.Queue[Batch] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -276,36 +225,32 @@ class MessageWriter:
                     raise
                 except Exception as exc:
                     log.error("chat.writer.failed", count=len(drafts), error=f"{type(exc).__name__}: {exc}")
-                    batch = _Batch(failed=[(d, exc) for d in drafts])
+                    batch = Batch(failed=[(d, exc) for d in drafts])
                 await self._deliveries.put(batch)
 
-    async def _commit(self, drafts: list[Draft]) -> _Batch:
-        done = _Batch()
+    async def _commit(self, drafts: list[Draft]) -> Batch:
+        done = Batch()
         attempts = 0
         while drafts:
             attempts += 1
             try:
-                async with self.db.session() as session:
-                    batch = await self._store(session, drafts)
+                batch = await self.backend.store(drafts)
                 self.batches += 1
-                done.stored.extend(batch.stored)
-                done.repeats.extend(batch.repeats)
-                done.failed.extend(batch.failed)
+                done.extend(batch)
                 return done
-            except _Repeats:
+            except Repeats:
                 # Someone stored one of these clientIds meanwhile: answer those with it, store the rest.
                 if attempts >= 5:
                     # Still colliding after several rounds: busy, not a bug; the client tries again.
                     raise Overloaded() from None
                 drafts = await self._answer_repeats(drafts, done)
-            except DBAPIError as exc:
-                code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-                if code not in _RETRYABLE or attempts >= 5:
-                    raise
-                log.info("chat.writer.retry", code=code)
+            except RunAgain as exc:
+                if attempts >= 5:
+                    raise Overloaded() from exc
+                log.info("chat.writer.retry", code=str(exc))
         return done
 
-    async def _answer_repeats(self, drafts: list[Draft], done: _Batch) -> list[Draft]:
+    async def _answer_repeats(self, drafts: list[Draft], done: Batch) -> list[Draft]:
         keyed = [d for d in drafts if d.client_id is not None]
         async with self.db.session() as session:
             earlier = await store.messages_by_client_ids(
@@ -320,59 +265,6 @@ class MessageWriter:
                 done.repeats.append((draft, found))
         return rest
 
-    async def _store(self, session: AsyncSession, drafts: list[Draft]) -> _Batch:
-        batch = _Batch()
-        chats = await store.lock_chats_for_messages(session, sorted({d.chat_id for d in drafts}))
-        next_seq = {chat_id: chat.last_seq for chat_id, chat in chats.items()}
-        firsts: dict[tuple[str, str], Draft] = {}
-        rows: list[dict[str, Any]] = []
-        accepted: list[Draft] = []
-        followers: list[tuple[Draft, Draft]] = []
-        for draft in drafts:
-            chat = chats.get(draft.chat_id)
-            if chat is None:
-                batch.failed.append((draft, ChatNotFound()))
-                continue
-            if draft.sender_id not in chat.members:
-                batch.failed.append((draft, NotAMember()))
-                continue
-            if draft.client_id is not None:
-                key = (draft.sender_id, draft.client_id)
-                if key in firsts:  # the same clientId twice in one batch: one message
-                    followers.append((draft, firsts[key]))
-                    continue
-                firsts[key] = draft
-            next_seq[draft.chat_id] += 1
-            rows.append(draft.row(next_seq[draft.chat_id]))
-            accepted.append(draft)
-        if not rows:
-            return batch
-        seqs = await store.insert_messages(session, rows)
-        if len(seqs) < len(rows):
-            raise _Repeats()
-        # Findable by search from the same commit (SQLite: one more statement per batch; PostgreSQL's
-        # index follows the insert by itself).
-        await store.index_messages(session, [(seqs[row["id"]], row["text"]) for row in rows])
-        latest: dict[str, dict[str, Any]] = {}
-        by_id: dict[str, _Stored] = {}
-        for draft, row in zip(accepted, rows, strict=True):
-            message = NewMessage(seq=seqs[draft.id], **row)
-            stored = _Stored(draft, message, chats[draft.chat_id].members)
-            by_id[draft.id] = stored
-            batch.stored.append(stored)
-            latest[draft.chat_id] = {
-                "b_chat_id": draft.chat_id,
-                "b_last_seq": row["chat_seq"],
-                "b_latest_seq": message.seq,
-                "b_text": preview_of(draft.text, draft.image_key is not None),
-                "b_sender": draft.sender_id,
-                "b_now": draft.created_at,
-            }
-        await store.set_latest_messages(session, list(latest.values()))
-        for draft, first in followers:
-            batch.repeats.append((draft, by_id[first.id].message))
-        return batch
-
     # ---------------------------------------------------------------- after the commit
 
     async def _deliver_loop(self) -> None:
@@ -386,7 +278,7 @@ class MessageWriter:
                 self._answer(batch)
             await self._after(batch)
 
-    async def _after(self, batch: _Batch) -> None:
+    async def _after(self, batch: Batch) -> None:
         """Hand the batch's chats to ``after_batch`` (once per batch; the senders already have their answer)."""
         if self.after_batch is None or not batch.stored:
             return
@@ -398,7 +290,7 @@ class MessageWriter:
         except Exception as exc:
             log.error("chat.after_batch.failed", chats=len(latest), error=f"{type(exc).__name__}: {exc}")
 
-    async def _deliver(self, batch: _Batch) -> None:
+    async def _deliver(self, batch: Batch) -> None:
         if not batch.stored:
             return
         for _ in batch.stored:
@@ -424,9 +316,9 @@ class MessageWriter:
                 document = message_document(stored.message, self.links, moment, reply=stored.draft.reply)
             stored.draft.future.set_result(Sent(document, True))
 
-    async def _read_by_viewers(self, batch: _Batch) -> dict[str, datetime]:
+    async def _read_by_viewers(self, batch: Batch) -> dict[str, datetime]:
         """Members who have a chat open read its new messages at once (``messagesSeen`` follows)."""
-        latest: dict[str, _Stored] = {}
+        latest: dict[str, Stored] = {}
         for stored in batch.stored:
             latest[stored.message.chat_id] = stored
         try:
@@ -452,7 +344,7 @@ class MessageWriter:
             log.warning("chat.read_on_arrival.failed", error=f"{type(exc).__name__}: {exc}")
             return {}
 
-    def _answer(self, batch: _Batch) -> None:
+    def _answer(self, batch: Batch) -> None:
         for stored in batch.stored:
             if not stored.draft.future.done():
                 document = message_document(stored.message, self.links, reply=stored.draft.reply)

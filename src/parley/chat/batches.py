@@ -1,0 +1,273 @@
+"""How the message writer stores one batch: one transaction, a fixed number of statements.
+
+Two ways to the same :class:`Batch`:
+
+- :class:`PgBatches` (PostgreSQL): the whole batch is one statement (``store.STORE_BATCH_PG``) sent
+  on a pooled connection's asyncpg driver, past SQLAlchemy's execute path: one round trip, and it is
+  its own transaction.
+- :class:`SqlBatches` (any database, used for SQLite): lock the chats and read their members, one
+  multi-row ``INSERT``, one executemany ``UPDATE`` of the chats, and on SQLite the search index,
+  through SQLAlchemy Core in one transaction.
+
+Either way a chat's messages are numbered (``chat_seq``) while its row is locked, so numbers are
+handed out in commit order and without gaps, and a send is refused when its chat is gone or its
+sender is not a member. A ``(sender, clientId)`` that appears twice in one batch is stored once
+(:func:`split_repeats`); one that was stored before fails the batch with :class:`Repeats`, and the
+writer answers those sends with the earlier message and stores the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import asyncpg
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.chat import store
+from parley.chat.documents import MessageFields, preview_of
+from parley.chat.errors import ChatNotFound, NotAMember
+from parley.core.app import UNAVAILABLE_SQLSTATES
+from parley.core.database import Database
+from parley.core.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from parley.chat.writer import Draft
+
+# PostgreSQL's "deadlock detected" and "could not serialize": the batch is simply run again.
+RETRYABLE_SQLSTATES = {"40P01", "40001"}
+
+
+class Repeats(Exception):
+    """Nothing was stored: the batch holds a ``(sender, clientId)`` that is stored already."""
+
+
+class RunAgain(Exception):
+    """Nothing was stored: the database asks for the transaction to be run again (a deadlock)."""
+
+
+@dataclass(slots=True)
+class NewMessage:
+    """A message the writer has just inserted, as its row now reads: what its document is made of
+    (:class:`~parley.chat.documents.MessageFields`), without building an ORM entity per message."""
+
+    seq: int
+    id: str
+    chat_id: str
+    sender_id: str
+    message_type: str
+    text: str
+    image_key: str | None
+    image_width: int | None
+    image_height: int | None
+    image_content_type: str | None
+    client_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    chat_seq: int
+    reply_to: str | None
+    seen_at: datetime | None = None
+    edited_at: datetime | None = None
+    deleted: bool = False
+    system: str | None = None
+
+
+@dataclass
+class Stored:
+    draft: Draft
+    message: NewMessage
+    members: list[str]
+
+
+@dataclass
+class Batch:
+    stored: list[Stored] = field(default_factory=list)
+    # Drafts answered with an earlier message (their clientId was a repeat), or refused.
+    repeats: list[tuple[Draft, MessageFields]] = field(default_factory=list)
+    failed: list[tuple[Draft, BaseException]] = field(default_factory=list)
+
+    def extend(self, other: Batch) -> None:
+        self.stored.extend(other.stored)
+        self.repeats.extend(other.repeats)
+        self.failed.extend(other.failed)
+
+
+class BatchStore(Protocol):
+    async def store(self, drafts: list[Draft]) -> Batch:
+        """Store ``drafts`` in one transaction; raises :class:`Repeats` or :class:`RunAgain`."""
+        ...
+
+
+def batch_store_for(db: Database) -> BatchStore:
+    return SqlBatches(db) if db.is_sqlite else PgBatches(db)
+
+
+def split_repeats(drafts: list[Draft]) -> tuple[list[Draft], list[tuple[Draft, Draft]]]:
+    """The drafts to store, and (draft, the earlier draft of the batch with its clientId)."""
+    firsts: dict[tuple[str, str], Draft] = {}
+    unique: list[Draft] = []
+    followers: list[tuple[Draft, Draft]] = []
+    for draft in drafts:
+        if draft.client_id is not None:
+            key = (draft.sender_id, draft.client_id)
+            first = firsts.get(key)
+            if first is not None:
+                followers.append((draft, first))
+                continue
+            firsts[key] = draft
+        unique.append(draft)
+    return unique, followers
+
+
+def _settle_followers(batch: Batch, followers: list[tuple[Draft, Draft]]) -> Batch:
+    """A repeat within the batch gets what its first got: the same message, or the same refusal."""
+    if followers:
+        stored = {s.draft.id: s.message for s in batch.stored}
+        refused = {d.id: error for d, error in batch.failed}
+        for draft, first in followers:
+            if first.id in stored:
+                batch.repeats.append((draft, stored[first.id]))
+            else:
+                batch.failed.append((draft, refused[first.id]))
+    return batch
+
+
+def _sqlstate(exc: BaseException) -> str:
+    for candidate in (
+        exc,
+        getattr(exc, "orig", None),
+        getattr(getattr(exc, "orig", None), "__cause__", None),
+    ):
+        state = getattr(candidate, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return ""
+
+
+class PgBatches:
+    """PostgreSQL: a batch is one statement, ``store.STORE_BATCH_PG``, on the asyncpg driver."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.statements = 0  # sent, for tests
+
+    async def store(self, drafts: list[Draft]) -> Batch:
+        unique, followers = split_repeats(drafts)
+        rows = await self._run(
+            [d.id for d in unique],
+            [d.chat_id for d in unique],
+            [d.sender_id for d in unique],
+            [d.message_type for d in unique],
+            [d.text for d in unique],
+            [d.image_key for d in unique],
+            [d.image_width for d in unique],
+            [d.image_height for d in unique],
+            [d.image_content_type for d in unique],
+            [d.client_id for d in unique],
+            [d.created_at for d in unique],
+            [d.reply_to for d in unique],
+            [preview_of(d.text, d.image_key is not None) for d in unique],
+            sorted({d.chat_id for d in unique}),
+        )
+        numbers: dict[str, tuple[int, int]] = {}
+        members: dict[str, list[str]] = {}
+        for key, seq, chat_seq, people in rows:
+            if people is None:
+                numbers[key] = (seq, chat_seq)
+            else:
+                members[key] = people
+        batch = Batch()
+        for draft in unique:
+            numbered = numbers.get(draft.id)
+            if numbered is None:
+                # Not numbered: the statement found no such chat, or the sender among no members.
+                batch.failed.append((draft, ChatNotFound() if draft.chat_id not in members else NotAMember()))
+                continue
+            seq, chat_seq = numbered
+            message = NewMessage(seq, **draft.row(chat_seq))
+            batch.stored.append(Stored(draft, message, members[draft.chat_id]))
+        return _settle_followers(batch, followers)
+
+    async def _run(self, *args: Any) -> list[Any]:
+        async with self.db.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver: asyncpg.Connection = raw.driver_connection
+            try:
+                self.statements += 1
+                rows: list[Any] = await driver.fetch(store.STORE_BATCH_PG, *args)
+                return rows
+            except asyncpg.UniqueViolationError:
+                raise Repeats() from None
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                if driver.is_closed():
+                    # What SQLAlchemy's own execute path does on a lost connection: drop it, and
+                    # the pool's other connections with it (after a database restart they are all
+                    # dead), so that one batch fails (503) instead of one per pooled connection.
+                    await connection.invalidate()
+                    await self.db.engine.dispose(close=False)
+                state = _sqlstate(exc)
+                if state in RETRYABLE_SQLSTATES:
+                    raise RunAgain(state) from exc
+                if isinstance(exc, asyncpg.PostgresError) and not state.startswith(UNAVAILABLE_SQLSTATES):
+                    raise  # a bug: answered 500 and logged
+                raise ServiceUnavailable("The database did not answer in time, try again shortly") from exc
+
+
+class SqlBatches:
+    """Any database (the embedded SQLite): the batch's statements through SQLAlchemy Core."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def store(self, drafts: list[Draft]) -> Batch:
+        unique, followers = split_repeats(drafts)
+        try:
+            async with self.db.session() as session:
+                batch = await self._store(session, unique)
+        except DBAPIError as exc:
+            if _sqlstate(exc) in RETRYABLE_SQLSTATES:
+                raise RunAgain(_sqlstate(exc)) from exc
+            raise
+        return _settle_followers(batch, followers)
+
+    async def _store(self, session: AsyncSession, drafts: list[Draft]) -> Batch:
+        batch = Batch()
+        chats = await store.lock_chats_for_messages(session, sorted({d.chat_id for d in drafts}))
+        next_seq = {chat_id: chat.last_seq for chat_id, chat in chats.items()}
+        rows: list[dict[str, Any]] = []
+        accepted: list[Draft] = []
+        for draft in drafts:
+            chat = chats.get(draft.chat_id)
+            if chat is None:
+                batch.failed.append((draft, ChatNotFound()))
+                continue
+            if draft.sender_id not in chat.members:
+                batch.failed.append((draft, NotAMember()))
+                continue
+            next_seq[draft.chat_id] += 1
+            rows.append(draft.row(next_seq[draft.chat_id]))
+            accepted.append(draft)
+        if not rows:
+            return batch
+        seqs = await store.insert_messages(session, rows)
+        if len(seqs) < len(rows):
+            raise Repeats()
+        # Findable by search from the same commit (SQLite: one more statement per batch; PostgreSQL's
+        # index follows the insert by itself).
+        await store.index_messages(session, [(seqs[row["id"]], row["text"]) for row in rows])
+        latest: dict[str, dict[str, Any]] = {}
+        for draft, row in zip(accepted, rows, strict=True):
+            message = NewMessage(seq=seqs[draft.id], **row)
+            batch.stored.append(Stored(draft, message, chats[draft.chat_id].members))
+            latest[draft.chat_id] = {
+                "b_chat_id": draft.chat_id,
+                "b_last_seq": row["chat_seq"],
+                "b_latest_seq": message.seq,
+                "b_text": preview_of(draft.text, draft.image_key is not None),
+                "b_sender": draft.sender_id,
+                "b_now": draft.created_at,
+            }
+        await store.set_latest_messages(session, list(latest.values()))
+        return batch
