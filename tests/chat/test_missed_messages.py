@@ -453,3 +453,35 @@ async def test_messages_stored_while_the_broker_is_away_are_checked_once_it_is_b
     assert "sent while the broker was away" in text_of(mail)
     await asyncio.sleep(GRACE)
     assert len(setup.notifications(bob)) == 1
+
+
+class RecordingBus:
+    """Takes the scheduler's delayed publishes (it consumes nothing here)."""
+
+    def __init__(self) -> None:
+        self.published: list[dict[str, Any]] = []
+
+    async def consume(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    async def publish_later(self, queue: str, body: dict[str, Any], delay: float) -> None:
+        self.published.append(body["chats"])
+
+
+async def test_a_busy_writers_checks_are_gathered_into_one_publish_and_stopping_publishes_them() -> None:
+    bus = RecordingBus()
+    missed = MissedMessages(None, bus, delay=600)  # type: ignore[arg-type]  # no database: recovery fails, harmlessly
+    missed.gather = 60  # longer than this test
+    await missed.start()
+    try:
+        await missed.schedule({"a": 1})
+        await wait_for(lambda: missed.scheduled, what="the first check published")
+        for chat_id in "bcd":  # three batches, each given time to be published on its own
+            await missed.schedule({chat_id: 1})
+            for _ in range(20):
+                await asyncio.sleep(0)
+        assert bus.published == [{"a": 1}]
+    finally:
+        await missed.stop()
+    assert bus.published == [{"a": 1}, {"b": 1, "c": 1, "d": 1}]
+    assert missed.scheduled
