@@ -18,13 +18,14 @@ writer answers those sends with the earlier message and stores the rest.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from parley.chat import store
 from parley.chat.documents import MessageFields, preview_of
@@ -200,19 +201,34 @@ class PgBatches:
                 return rows
             except asyncpg.UniqueViolationError:
                 raise Repeats() from None
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            except asyncpg.PostgresError as exc:
+                # The server refused the statement (nothing was stored); the connection is fine
+                # unless the server ended it (an administrator, a restart).
                 if driver.is_closed():
-                    # What SQLAlchemy's own execute path does on a lost connection: drop it, and
-                    # the pool's other connections with it (after a database restart they are all
-                    # dead), so that one batch fails (503) instead of one per pooled connection.
-                    await connection.invalidate()
-                    await self.db.engine.dispose(close=False)
+                    await self._drop(connection)
                 state = _sqlstate(exc)
                 if state in RETRYABLE_SQLSTATES:
                     raise RunAgain(state) from exc
-                if isinstance(exc, asyncpg.PostgresError) and not state.startswith(UNAVAILABLE_SQLSTATES):
-                    raise  # a bug: answered 500 and logged
-                raise ServiceUnavailable("The database did not answer in time, try again shortly") from exc
+                if state.startswith(UNAVAILABLE_SQLSTATES):
+                    raise ServiceUnavailable(
+                        "The database did not answer in time, try again shortly"
+                    ) from exc
+                raise  # a bug: answered 500 and logged
+            except BaseException as exc:
+                # Lost, timed out or interrupted half way: the connection's state is unknown, so it
+                # is never handed out again.
+                await self._drop(connection)
+                if isinstance(exc, Exception):
+                    raise ServiceUnavailable("The database is unavailable, try again shortly") from exc
+                raise
+
+    async def _drop(self, connection: AsyncConnection) -> None:
+        """What SQLAlchemy's own execute path does on a lost connection: drop it, and the pool's
+        other connections with it (after a database restart they are all dead), so that one batch
+        fails (503) instead of one per pooled connection."""
+        with contextlib.suppress(Exception):
+            await connection.invalidate()
+            await self.db.engine.dispose(close=False)
 
 
 class SqlBatches:

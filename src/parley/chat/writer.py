@@ -1,4 +1,4 @@
-"""Group commit: one writer per process stores every message sent to it, many per transaction.
+"""Group commit: the process's message writer stores every message sent to it, many per transaction.
 
 Senders hand a :class:`Draft` to :meth:`MessageWriter.submit` and wait. The writer takes what has
 gathered (up to ``max_batch``; under load a batch grows by itself, because everything that
@@ -6,7 +6,8 @@ arrived while the previous one committed goes into the next) and stores it in on
 (see :mod:`parley.chat.batches`): it locks the batch's chats (in id order, so two instances'
 writers cannot deadlock), reads their members and last sequence numbers, inserts the messages, each
 numbered ``chat_seq`` = the chat's next number, and makes each chat's last one its latest. On
-PostgreSQL that is one statement; on SQLite four.
+PostgreSQL that is one statement; on SQLite four. On PostgreSQL two batches are in flight at once
+(``writers``): the next is built and sent while the last waits for its commit.
 
 Because each chat's row stays locked until the commit, a chat's numbers are handed out in commit
 order and without gaps, on any number of instances; that is what lets every instance deliver a
@@ -127,6 +128,7 @@ class MessageWriter:
         mark_read: MarkRead,
         *,
         max_batch: int = 256,
+        writers: int | None = None,
         max_pending: int = 2000,
         max_wait: float = 1.0,
         after_batch: AfterBatch | None = None,
@@ -138,6 +140,11 @@ class MessageWriter:
         self.viewers_of = viewers_of
         self.mark_read = mark_read
         self.max_batch = max_batch
+        # Batches in flight at once. On PostgreSQL a second one is built and sent while the first
+        # waits for its commit (two batches of one chat still commit one after the other, on its
+        # row's lock, and its messages are delivered in ``chat_seq`` order as from two instances);
+        # SQLite has one writer at a time anyway.
+        self.writers = writers or (1 if db.is_sqlite else 2)
         self.max_pending = max_pending
         self.max_wait = max_wait
         self.after_batch = after_batch
@@ -162,18 +169,20 @@ class MessageWriter:
     async def start(self) -> None:
         if not self._tasks:
             self._tasks = [
-                asyncio.create_task(self._write_loop(), name="message-writer"),
                 asyncio.create_task(self._deliver_loop(), name="message-delivery"),
+                *(
+                    asyncio.create_task(self._write_loop(), name="message-writer")
+                    for _ in range(self.writers)
+                ),
             ]
 
     async def stop(self, timeout: float = 5) -> None:
         """Store and answer what was submitted, then stop."""
         if not self._tasks:
             return
-        writer, delivery = self._tasks
         deadline = time.monotonic() + timeout
         while (self._waiting or self._pending) and time.monotonic() < deadline:
-            if writer.done() or delivery.done():
+            if any(task.done() for task in self._tasks):
                 break
             await asyncio.sleep(0.01)
         for task in self._tasks:
@@ -211,22 +220,23 @@ class MessageWriter:
     # ---------------------------------------------------------------- writing
 
     async def _write_loop(self) -> None:
+        """One of the ``writers``: takes what is waiting when it is free, stores it, hands it on."""
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._waiting:
-                drafts = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
-                try:
-                    batch = await self._commit(drafts)
-                except asyncio.CancelledError:
-                    for draft in drafts:
-                        if not draft.future.done():
-                            draft.future.set_exception(ServiceUnavailable("The chat service is stopping"))
-                    raise
-                except Exception as exc:
-                    log.error("chat.writer.failed", count=len(drafts), error=f"{type(exc).__name__}: {exc}")
-                    batch = Batch(failed=[(d, exc) for d in drafts])
-                await self._deliveries.put(batch)
+            while not self._waiting:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            drafts = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
+            try:
+                batch = await self._commit(drafts)
+            except asyncio.CancelledError:
+                for draft in drafts:
+                    if not draft.future.done():
+                        draft.future.set_exception(ServiceUnavailable("The chat service is stopping"))
+                raise
+            except Exception as exc:
+                log.error("chat.writer.failed", count=len(drafts), error=f"{type(exc).__name__}: {exc}")
+                batch = Batch(failed=[(d, exc) for d in drafts])
+            await self._deliveries.put(batch)
 
     async def _commit(self, drafts: list[Draft]) -> Batch:
         done = Batch()
