@@ -69,6 +69,24 @@ def chat_db_is_postgres(chat_app: Any) -> bool:
     return not chat_app.state.db.is_sqlite
 
 
+@pytest.fixture(params=[1, 2], ids=["one-writer", "two-writers"])
+async def writer(request: pytest.FixtureRequest, chat_app: Any) -> AsyncIterator[MessageWriter]:
+    """The chat app's writer with one batch in flight at a time (the default), or two."""
+    if request.param > 1 and not chat_db_is_postgres(chat_app):
+        pytest.skip("SQLite stores one batch at a time (it has no row locks)")
+    writer = writer_of(chat_app)
+    default = writer.writers
+    await writer.stop()
+    writer.writers = request.param
+    await writer.start()
+    try:
+        yield writer
+    finally:
+        await writer.stop()
+        writer.writers = default
+        await writer.start()
+
+
 async def occupy_writers(writer: MessageWriter, person: Person, chat_id: str) -> list[asyncio.Task[Any]]:
     """Send one message per writer, each taken into a batch of its own; with the chat held (see
     :func:`chat_held`) every writer then waits on it, and what is sent next queues up."""
@@ -80,10 +98,9 @@ async def occupy_writers(writer: MessageWriter, person: Person, chat_id: str) ->
 
 
 async def test_concurrent_sends_are_stored_in_one_transaction(
-    alice: Person, bob: Person, chat_app: Any
+    alice: Person, bob: Person, chat_app: Any, writer: MessageWriter
 ) -> None:
     chat_id = await direct_chat(alice, bob)
-    writer = writer_of(chat_app)
     batches_before = writer.batches
     sent_before = getattr(writer.backend, "statements", 0)
     with counting_statements(chat_app) as statements:
@@ -119,11 +136,10 @@ async def test_concurrent_sends_are_stored_in_one_transaction(
 
 
 async def test_a_batch_keeps_each_send_to_its_own_rules(
-    alice: Person, bob: Person, carol: Person, chat_app: Any
+    alice: Person, bob: Person, carol: Person, chat_app: Any, writer: MessageWriter
 ) -> None:
     """In one batch: a non-member refused, a clientId sent twice stored once, the rest stored."""
     chat_id = await direct_chat(alice, bob)
-    writer = writer_of(chat_app)
     async with chat_held(chat_app, chat_id):
         firsts = await occupy_writers(writer, alice, chat_id)
         calls = [

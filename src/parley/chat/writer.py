@@ -6,8 +6,7 @@ arrived while the previous one committed goes into the next) and stores it in on
 (see :mod:`parley.chat.batches`): it locks the batch's chats (in id order, so two instances'
 writers cannot deadlock), reads their members and last sequence numbers, inserts the messages, each
 numbered ``chat_seq`` = the chat's next number, and makes each chat's last one its latest. On
-PostgreSQL that is one statement; on SQLite four. On PostgreSQL two batches are in flight at once
-(``writers``): the next is built and sent while the last waits for its commit.
+PostgreSQL that is one statement; on SQLite four.
 
 Because each chat's row stays locked until the commit, a chat's numbers are handed out in commit
 order and without gaps, on any number of instances; that is what lets every instance deliver a
@@ -128,7 +127,7 @@ class MessageWriter:
         mark_read: MarkRead,
         *,
         max_batch: int = 256,
-        writers: int | None = None,
+        writers: int = 1,
         max_pending: int = 2000,
         max_wait: float = 1.0,
         after_batch: AfterBatch | None = None,
@@ -140,11 +139,12 @@ class MessageWriter:
         self.viewers_of = viewers_of
         self.mark_read = mark_read
         self.max_batch = max_batch
-        # Batches in flight at once. On PostgreSQL a second one is built and sent while the first
-        # waits for its commit (two batches of one chat still commit one after the other, on its
-        # row's lock, and its messages are delivered in ``chat_seq`` order as from two instances);
-        # SQLite has one writer at a time anyway.
-        self.writers = writers or (1 if db.is_sqlite else 2)
+        # Batches in flight at once. With two on PostgreSQL, the next batch is built and sent
+        # while the last waits for its commit (two batches of one chat still commit one after the
+        # other, on its row's lock, and are delivered in ``chat_seq`` order, as from two
+        # instances). Measured, one is better: batches get smaller and each message costs more
+        # CPU (docs/performance.md). SQLite has no row locks: its batches must be one at a time.
+        self.writers = 1 if db.is_sqlite else writers
         self.max_pending = max_pending
         self.max_wait = max_wait
         self.after_batch = after_batch
