@@ -184,7 +184,8 @@ class Presence:
             # Only the instance whose ZREM removed the entry announces the change.
             if int(left) == 0 and await self.cache.zrem(self.keys.index, user_id):
                 log.info("realtime.presence.expired", user_id=user_id)
-                self.spawn(self.announce(user_id), "announce-expired")
+                # With the others of this sweep (up to ``limit``), not one task each at once.
+                self.went_offline([user_id])
 
     def prune(self) -> None:
         """Drop what expired of who blocked whom."""
