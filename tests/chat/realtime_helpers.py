@@ -266,6 +266,7 @@ class Bed:
         self.tag = secrets.token_hex(4)
         self.instances: list[Instance] = []
         self.peers: list[Peer] = []
+        self.clients: list[Redis] = []
 
     @property
     def real(self) -> bool:
@@ -283,12 +284,26 @@ class Bed:
             "key_prefix": f"parley:rt:test:{self.tag}:",
             "channel": f"parley:socketio:test:{self.tag}",
         }
+        cache = options.pop("cache", self.cache)
         realtime = Realtime(
-            tokens=self.tokens, cache=self.cache, directory=self.directory, **{**defaults, **options}
+            tokens=self.tokens, cache=cache, directory=self.directory, **{**defaults, **options}
         )
         instance = await start_instance(realtime)
         self.instances.append(instance)
         return instance
+
+    def cache_client(self, *, max_connections: int) -> Redis:
+        """Another client of this bed's cache, whose pool opens at most ``max_connections``."""
+        pool = self.cache.connection_pool
+        client = Redis(
+            connection_pool=type(pool)(
+                connection_class=pool.connection_class,
+                max_connections=max_connections,
+                **pool.connection_kwargs,
+            )
+        )
+        self.clients.append(client)
+        return client
 
     def peer(self, instance: Instance) -> Peer:
         peer = Peer(instance.url)
@@ -302,6 +317,8 @@ class Bed:
         await asyncio.gather(*(peer.close() for peer in self.peers))
         for instance in self.instances:
             await instance.stop()
+        for client in self.clients:
+            await client.aclose(close_connection_pool=True)
 
 
 def memory_cache() -> Redis:

@@ -15,6 +15,7 @@ from typing import Any
 import jwt
 import pytest
 import socketio
+from structlog.testing import capture_logs
 
 from parley.chat.events import Event
 from parley.chat.realtime import MAX_JOINED_CHATS, ChatRef, InOrder, TokenBucket
@@ -357,6 +358,38 @@ async def test_a_new_chat_refreshes_its_members_online_lists(bed: Bed) -> None:
     await instance.realtime.sink.emit("newChat", {"chatId": chat}, to_users=[alice.id, bob.id])
     assert await alice_tab.payload("getOnlineUser", lambda p: p != []) == [bob.id]
     assert await bob_tab.payload("getOnlineUser", lambda p: p != []) == [alice.id]
+
+
+async def test_a_stopping_instance_takes_its_many_sockets_offline_within_a_small_cache_pool(bed: Bed) -> None:
+    """When an instance stops, all its sockets go at once. Their presence goes in a few round
+    trips: one pipeline per socket at the same time exhausted the cache's pool ("Too many
+    connections") and left the entries to expire."""
+    a = await bed.instance(cache=bed.cache_client(max_connections=8))
+    b = await bed.instance()
+    bob, carol = bed.user("bob"), bed.user("carol")
+    many = [bed.user(f"user{n}") for n in range(40)]
+    for user in [carol, *many]:
+        bed.directory.add_chat(bob.id, user.id)
+    bob_on_b = await bed.connect(b, bob)
+    await bed.connect(b, carol)  # carol has a socket on b too: she stays online
+    for user in [carol, *many, many[0]]:  # many[0] has two sockets on a
+        await bed.connect(a, user)
+    everyone = sorted(u.id for u in [carol, *many])
+    if bed.real:  # (an embedded instance's announcements reach only its own sockets)
+        await bob_on_b.wait_for("getOnlineUser", lambda p: sorted(p) == everyone, timeout=10)
+    seen = bob_on_b.mark
+
+    with capture_logs() as logs:
+        await a.stop()
+
+    assert [e for e in logs if e["log_level"] in ("warning", "error")] == []
+    keys = a.realtime.keys
+    for user in many:
+        assert not await bed.cache.exists(keys.presence(user.id)), user.name
+        assert await bed.cache.zscore(keys.index, user.id) is None, user.name
+    assert await b.realtime.online([carol.id, *(u.id for u in many)]) == [carol.id]
+    if bed.real:
+        await bob_on_b.wait_for("getOnlineUser", lambda p: p == [carol.id], after=seen)
 
 
 # ---------------------------------------------------------------------------- robustness

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Playwright, expect, sync_playwright
 
+from tests.e2e.flow import LIVE
 from tests.e2e.site import parley_up
 from tests.fixtures.backends import require
 
@@ -32,6 +33,14 @@ CHROMIUM_ARGS = [
 def chromium_path() -> str | None:
     wanted = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     return shutil.which(wanted)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def expectations_wait_live() -> None:
+    """Every expectation without its own timeout waits up to ``LIVE``, in whatever order the
+    browser tests run. The option is global: ``run_chat_flow`` sets it too, so before this a test
+    waited 10 s in a process where a flow test had run first and Playwright's 5 s elsewhere."""
+    expect.set_options(timeout=LIVE)
 
 
 @pytest.fixture(scope="module")

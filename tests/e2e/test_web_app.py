@@ -268,10 +268,11 @@ def test_writing_offline_survives_a_restart_and_a_reload_and_goes_out_once_in_or
 ) -> None:
     """Alice on a desktop, Bob on a phone; the server stops while Alice writes, then comes back.
 
-    Bob opens his 25 unread messages at the first of them (a divider marks it); while he reads,
+    Bob opens his 40 unread messages at the first of them (a divider marks it); while he reads,
     the server goes down. Alice switches chats and writes anyway: the app stays, the messages
     wait (also across a reload, which the service worker serves). Back up, they go out once, in
-    order; Bob, scrolled up, gets a "new messages" pill and no unread badge for the open chat.
+    order, and Alice's history comes back; Bob, scrolled up, gets a "new messages" pill and no
+    unread badge for the open chat.
     """
     errors = ConsoleErrors()
     data_dir = tmp_path_factory.mktemp("parley-restart")
@@ -335,6 +336,9 @@ def test_writing_offline_survives_a_restart_and_a_reload_and_goes_out_once_in_or
             for text in ("Are you still reading?", "I finished the book"):
                 sent = alice.page.get_by_test_id("message").filter(has_text=text)
                 expect(sent).to_have_attribute("data-status", re.compile(r"^(sent|seen)$"), timeout=3 * LIVE)
+            # The history, which the reload could not fetch offline, comes back with the connection.
+            history = alice.page.get_by_test_id("message-list").get_by_text("Chapter 40", exact=True)
+            expect(history).to_have_count(1, timeout=LIVE)
             pill = bob.page.get_by_test_id("new-messages-button")
             expect(pill).to_have_text("2 new messages", timeout=3 * LIVE)
             pill.click()

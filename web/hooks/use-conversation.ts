@@ -5,7 +5,6 @@ import * as api from "@/lib/api";
 import { MESSAGE_PAGE_SIZE } from "@/lib/config";
 import { ApiError, describeError } from "@/lib/errors";
 import {
-  fromServer,
   markSeen,
   mergeLatest,
   oldestStoredId,
@@ -116,6 +115,8 @@ export function useConversation(chatId: string) {
   const messagesRef = useRef(messages);
   messagesRef.current = messages;
   const loaded = useRef(Boolean(cached));
+  /** The first load ended, loaded or not (offline after a reload): a reconnect loads again. */
+  const tried = useRef(Boolean(cached));
 
   useEffect(() => {
     // Pending images are left out: their previews end with this view.
@@ -133,12 +134,9 @@ export function useConversation(chatId: string) {
       const page = await api.getMessages(chatId, { limit: MESSAGE_PAGE_SIZE });
       const list = Array.isArray(page?.messages) ? page.messages : [];
       if (!loaded.current) {
-        setMessages(
-          withOutbox(
-            list.map((m) => fromServer(m)),
-            chatId,
-          ),
-        );
+        // The first page. Bubbles already on screen (written offline before a reload, some maybe
+        // stored since the connection returned) stay: the page is merged with them.
+        setMessages((current) => withOutbox(mergeLatest(current, list), chatId));
         setHasMore(list.length >= MESSAGE_PAGE_SIZE);
         loaded.current = true;
       } else {
@@ -160,6 +158,8 @@ export function useConversation(chatId: string) {
       setError(describeError(err, "load"));
       setErrorStatus(err instanceof ApiError ? err.status : null);
       setStatus("error");
+    } finally {
+      tried.current = true;
     }
   }, [chatId, markRead]);
 
@@ -183,14 +183,15 @@ export function useConversation(chatId: string) {
     };
   }, [socket, connected, visible, chatId, epoch, removed]);
 
-  // Back from a hidden tab, or after a reconnect: catch up (and mark seen).
+  // Back from a hidden tab, or after a reconnect: catch up (and mark seen), or load the history
+  // that could not be loaded while offline.
   const firstRun = useRef(true);
   useEffect(() => {
     if (firstRun.current) {
       firstRun.current = false;
       return;
     }
-    if (visible && loaded.current) void loadLatest();
+    if (visible && tried.current) void loadLatest();
   }, [visible, epoch, loadLatest]);
 
   useSocketEvent("newMessage", (message) => {

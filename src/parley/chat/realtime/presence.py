@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 import structlog
 from redis.asyncio import Redis
 
-from parley.chat.realtime.connections import Connection, Emit, Keys, Spawn
+from parley.chat.realtime.connections import Batched, Connection, Emit, Keys, Spawn
 from parley.chat.realtime.lookups import keep
 from parley.chat.realtime.protocol import GET_ONLINE_USER, Directory, user_room
 
@@ -22,6 +22,8 @@ log = structlog.get_logger(__name__)
 BLOCKERS_TTL_SECONDS = 24 * 3600
 # How long an instance trusts what it last heard of who blocked a user with a socket on it.
 BLOCKERS_REFRESH_SECONDS = 10
+# Users gone offline announced together, at most (their contacts' lists are sent once per batch).
+ANNOUNCE_BATCH = 500
 
 
 class Presence:
@@ -49,6 +51,7 @@ class Presence:
         self.emit = emit
         self.spawn = spawn
         self._blockers: dict[str, tuple[float, set[str]]] = {}
+        self._offline = Batched(self.announce_all, size=ANNOUNCE_BATCH, spawn=spawn, what="announce-offline")
 
     async def add(self, connection: Connection) -> bool:
         """Count the socket as online; whether it is the user's first socket anywhere."""
@@ -64,18 +67,28 @@ class Presence:
             results = await pipe.execute()
         return int(results[2]) == 1
 
-    async def remove(self, connection: Connection) -> bool:
-        """Stop counting the socket; whether it was the user's last socket anywhere."""
+    async def remove(self, connections: list[Connection]) -> list[str]:
+        """Stop counting the sockets, in one round trip (two if users went offline); the users for
+        whom one of them was their last socket anywhere."""
+        members: dict[str, list[str]] = {}
+        for connection in connections:
+            members.setdefault(connection.user_id, []).append(self.keys.socket_member(connection.sid))
+        if not members:
+            return []
         now = time.time()
-        key = self.keys.presence(connection.user_id)
         async with self.cache.pipeline(transaction=True) as pipe:
-            pipe.zrem(key, self.keys.socket_member(connection.sid))
-            pipe.zremrangebyscore(key, "-inf", now)
-            pipe.zcard(key)
-            removed, _, left = await pipe.execute()
-        if int(left) == 0:
-            await self.cache.zrem(self.keys.index, connection.user_id)
-        return int(removed) == 1 and int(left) == 0
+            for user_id, sockets in members.items():
+                key = self.keys.presence(user_id)
+                pipe.zrem(key, *sockets)
+                pipe.zremrangebyscore(key, "-inf", now)
+                pipe.zcard(key)
+            results = await pipe.execute()
+        counts = {user_id: results[3 * i : 3 * i + 3] for i, user_id in enumerate(members)}
+        gone = [user_id for user_id, (_, _, left) in counts.items() if int(left) == 0]
+        if gone:
+            await self.cache.zrem(self.keys.index, *gone)
+        # Only the instance whose ZREM removed a user's last socket announces the change.
+        return [user_id for user_id in gone if int(counts[user_id][0]) > 0]
 
     async def online(self, user_ids: Iterable[str]) -> list[str]:
         """Those of ``user_ids`` with a live socket on any instance, in the order given."""
@@ -137,8 +150,22 @@ class Presence:
 
     async def announce(self, user_id: str) -> None:
         """``user_id`` came or went: every online contact gets their fresh full list."""
-        contacts = await self.contacts_of(user_id)
+        await self.announce_all([user_id])
+
+    async def announce_all(self, user_ids: list[str], batch: int = 32) -> None:
+        """Users came or went: each online contact of any of them gets one fresh full list."""
+        contacts: dict[str, None] = {}
+        for start in range(0, len(user_ids), batch):
+            chunk = user_ids[start : start + batch]
+            for found in await asyncio.gather(*(self.contacts_of(u) for u in chunk)):
+                contacts.update(dict.fromkeys(found))
         await self.refresh_lists(await self.online(contacts))
+
+    def went_offline(self, user_ids: list[str]) -> None:
+        """Announce, in the background, that these users went offline: one announcement at a time,
+        for all who went meanwhile (a list carries everyone's state, so one per contact is enough)."""
+        for user_id in user_ids:
+            self._offline.add(user_id)
 
     async def refresh_lists(self, user_ids: list[str], batch: int = 32) -> None:
         for start in range(0, len(user_ids), batch):
@@ -157,7 +184,8 @@ class Presence:
             # Only the instance whose ZREM removed the entry announces the change.
             if int(left) == 0 and await self.cache.zrem(self.keys.index, user_id):
                 log.info("realtime.presence.expired", user_id=user_id)
-                self.spawn(self.announce(user_id), "announce-expired")
+                # With the others of this sweep (up to ``limit``), not one task each at once.
+                self.went_offline([user_id])
 
     def prune(self) -> None:
         """Drop what expired of who blocked whom."""

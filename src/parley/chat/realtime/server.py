@@ -209,7 +209,8 @@ class Realtime:
 
     async def drain(self, timeout: float = 5) -> None:
         """Let go of the clients: refuse new sockets, close this instance's (their clients
-        reconnect, to another instance during a rolling restart) and end held long-polls.
+        reconnect, to another instance during a rolling restart), remove their presence and end
+        held long-polls.
 
         Events still go out (to the other instances' sockets) until :meth:`stop`, so requests
         that finish meanwhile are delivered. The server calls this as soon as it stops taking
@@ -230,6 +231,10 @@ class Realtime:
         for sid in list(self._connections):
             # Whatever did not go through the disconnect handler (a stalled transport).
             self.sessions.forget(sid)
+        # Their presence goes in a few round trips, a few hundred sockets each (not one pipeline
+        # per socket at once: thousands of them exhausted the cache's pool); users left with no
+        # socket anywhere are announced offline in the background, before stop() ends.
+        await self.sessions.released(timeout)
         # Engine.IO sessions with no Socket.IO connection left, and long-polls whose session is
         # gone (a client that went away mid-poll), would hold their request, and the server's
         # shutdown, until the next ping: close what is left and end those requests.
@@ -303,11 +308,11 @@ class Realtime:
             await asyncio.sleep(0.01)
         log.warning("realtime.manager.not_subscribed", instance=self.instance)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[None] | None:
         """Run ``coro`` in the background; its failure is logged, never raised."""
         if self._closed:
             coro.close()
-            return
+            return None
 
         async def guarded() -> None:
             try:
@@ -320,6 +325,7 @@ class Realtime:
         task = asyncio.create_task(guarded())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     def _disconnect_later(self, sid: str) -> None:
         self._spawn(self.sio.disconnect(sid, ignore_queue=True), "disconnect")

@@ -13,7 +13,7 @@ import structlog
 from redis.asyncio import Redis
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from parley.chat.realtime.connections import Connection, Keys, Spawn
+from parley.chat.realtime.connections import Batched, Connection, Keys, Spawn
 from parley.chat.realtime.presence import Presence
 from parley.chat.realtime.protocol import MAX_PENDING_PACKETS, NAMESPACE, TokenBucket, user_room
 from parley.core.auth import Tokens, session_cookie
@@ -22,6 +22,9 @@ from parley.core.metrics import SOCKETS_CONNECTED
 from parley.core.revocations import Revocation
 
 log = structlog.get_logger(__name__)
+
+# Gone sockets whose cache entries are removed in one round trip, at most.
+RELEASE_BATCH = 300
 
 
 class Sessions:
@@ -61,6 +64,7 @@ class Sessions:
         self.disconnect_later = disconnect_later
         self.stop_typing = stop_typing
         self._by_jti: dict[str, set[str]] = {}
+        self._gone = Batched(self.release, size=RELEASE_BATCH, spawn=spawn, what="release")
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         if self.is_stopping():
@@ -127,31 +131,38 @@ class Sessions:
         self.stop_typing(connection)
         return connection
 
-    async def release(self, connection: Connection) -> None:
-        """Remove a gone socket from the cache; tell contacts if it was the user's last socket."""
+    async def release(self, connections: list[Connection]) -> None:
+        """Remove gone sockets from the cache, in two or three round trips; their users' contacts
+        are told, in the background, of those for whom it was their last socket anywhere."""
         try:
             async with self.cache.pipeline(transaction=False) as pipe:
-                for chat_id in connection.joined:
-                    pipe.zrem(self.keys.viewers(chat_id), self.keys.viewer_member(connection))
-                pipe.zrem(self.keys.sockets(connection.user_id), self.keys.socket_member(connection.sid))
+                for connection in connections:
+                    for chat_id in connection.joined:
+                        pipe.zrem(self.keys.viewers(chat_id), self.keys.viewer_member(connection))
+                    pipe.zrem(self.keys.sockets(connection.user_id), self.keys.socket_member(connection.sid))
                 await pipe.execute()
-            last = await self.presence.remove(connection)
+            offline = await self.presence.remove(connections)
         except Exception as exc:
             # The entries expire by themselves; the sweep announces the change then.
-            log.warning("realtime.presence.remove_failed", user_id=connection.user_id, error=str(exc))
+            log.warning("realtime.presence.remove_failed", sockets=len(connections), error=str(exc))
             return
-        if last:
-            await self.presence.announce(connection.user_id)
+        self.presence.went_offline(offline)
 
     def forget(self, sid: str) -> None:
         """Drop a socket: its local state now, its cache entries in the background.
 
         Socket.IO handlers swallow cancellation, so no cache work runs inside one (or inside the
         revocation listener, which calls into them): it could neither be cancelled nor drained.
+        The cache entries of sockets that go together (all of them, when the instance stops) are
+        removed together, a few hundred per round trip.
         """
         connection = self.detach(sid)
         if connection is not None:
-            self.spawn(self.release(connection), "release")
+            self._gone.add(connection)
+
+    async def released(self, timeout: float) -> None:
+        """Until the cache entries of the sockets forgotten so far are removed (or ``timeout``)."""
+        await self._gone.wait(timeout)
 
     async def close_transport(self, sid: str) -> None:
         eio_sid = self.eio_sid(sid)
