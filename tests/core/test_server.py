@@ -17,7 +17,6 @@ from starlette.types import Receive, Scope, Send
 from parley.core.server import (
     HEADER_TIMEOUT,
     KEEP_ALIVE_TIMEOUT,
-    GatheredWrites,
     HeaderTimeoutProtocol,
     Inbox,
     LeanWebSocketProtocol,
@@ -212,7 +211,6 @@ async def test_an_open_websocket_keeps_no_handshake() -> None:
         assert isinstance(protocol.queue, Inbox)
         assert not hasattr(protocol, "request")
         assert not hasattr(protocol, "response")
-        assert isinstance(protocol.transport, GatheredWrites)
         # The ASGI scope keeps the request's headers for the application.
         assert (b"x-big", b"a" * 2000) in protocol.scope["headers"]
 
@@ -234,40 +232,3 @@ async def test_the_inbox_hands_over_in_order_and_survives_a_cancelled_reader() -
     assert await reader == 3
     assert inbox.qsize() == 1
     assert await inbox.get() == 4
-
-
-class RecordingTransport:
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 1) if name == "peername" else default
-
-
-async def test_the_frames_of_one_turn_go_out_in_one_write_and_closing_sends_them_first() -> None:
-    transport = RecordingTransport()
-    gathered = GatheredWrites(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
-    gathered.write(b"one ")
-    gathered.writelines([b"two ", b"three"])
-    assert transport.writes == []
-    await asyncio.sleep(0)  # the loop's next turn
-    assert transport.writes == [b"one two three"]
-    gathered.write(b"last")
-    gathered.close()
-    assert transport.writes == [b"one two three", b"last"] and transport.closed
-    await asyncio.sleep(0)
-    assert transport.writes == [b"one two three", b"last"]  # nothing twice
-    gathered.write(b"after close")
-    await asyncio.sleep(0)
-    assert transport.writes == [b"one two three", b"last"]
-    assert gathered.get_extra_info("peername") == ("127.0.0.1", 1)

@@ -7,7 +7,7 @@ connection and sends nothing, or a header a byte at a time, would hold it for ev
 
 WebSockets are held by the thousand on a chat instance, so what each one keeps counts
 (docs/performance.md, "Idle sockets: where the memory goes"): :class:`LeanWebSocketProtocol` lets
-go of the handshake once answered and gathers each turn's frames into one write, and per-message deflate, whose compressor keeps about 50 KiB per
+go of the handshake once answered, and per-message deflate, whose compressor keeps about 50 KiB per
 connection, is off unless ``ws_per_message_deflate`` asks for it.
 """
 
@@ -108,49 +108,6 @@ class Inbox:
         return self._items.pop(0)
 
 
-class GatheredWrites:
-    """A transport whose writes of one turn of the event loop go out in one system call.
-
-    A chat socket is often sent several frames in a row (a batch's messages, then the
-    acknowledgement); each was its own ``write()``, and a system call to a loopback or LAN peer
-    costs more than building the frame. Writes wait in a list until the loop's next turn, or
-    until the transport is closed (which sends them first); everything else is the transport's.
-    """
-
-    __slots__ = ("_loop", "_transport", "_waiting")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._waiting: list[bytes] | None = None
-
-    def write(self, data: bytes) -> None:
-        if self._waiting is None:
-            self._waiting = []
-            self._loop.call_soon(self.flush)
-        self._waiting.append(data)
-
-    def writelines(self, lines: Any) -> None:
-        for data in lines:
-            self.write(data)
-
-    def flush(self) -> None:
-        waiting, self._waiting = self._waiting, None
-        if waiting and not self._transport.is_closing():
-            self._transport.write(b"".join(waiting))
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def abort(self) -> None:
-        self._waiting = None
-        self._transport.abort()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O websockets protocol, lighter per connection.
 
@@ -167,12 +124,11 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
 
     async def send(self, message: Any) -> None:
         await super().send(message)
-        if self.handshake_complete and "request" in self.__dict__:
-            request = self.__dict__.pop("request")
-            request.headers.clear()
+        if self.handshake_complete:
+            request = self.__dict__.pop("request", None)
+            if request is not None:
+                request.headers.clear()
             self.__dict__.pop("response", None)
-            # Frames from now on: those of one turn of the loop go out together.
-            self.transport = GatheredWrites(self.transport, self.loop)  # type: ignore[assignment]
 
 
 def server_config(
