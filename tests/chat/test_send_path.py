@@ -69,79 +69,52 @@ def chat_db_is_postgres(chat_app: Any) -> bool:
     return not chat_app.state.db.is_sqlite
 
 
-@pytest.fixture(params=[1, 2], ids=["one-writer", "two-writers"])
-async def writer(request: pytest.FixtureRequest, chat_app: Any) -> AsyncIterator[MessageWriter]:
-    """The chat app's writer with one batch in flight at a time (the default), or two."""
-    if request.param > 1 and not chat_db_is_postgres(chat_app):
-        pytest.skip("SQLite stores one batch at a time (it has no row locks)")
-    writer = writer_of(chat_app)
-    default = writer.writers
-    await writer.stop()
-    writer.writers = request.param
-    await writer.start()
-    try:
-        yield writer
-    finally:
-        await writer.stop()
-        writer.writers = default
-        await writer.start()
-
-
-async def occupy_writers(writer: MessageWriter, person: Person, chat_id: str) -> list[asyncio.Task[Any]]:
-    """Send one message per writer, each taken into a batch of its own; with the chat held (see
-    :func:`chat_held`) every writer then waits on it, and what is sent next queues up."""
-    sends = []
-    for n in range(writer.writers):
-        sends.append(asyncio.create_task(post_json(person, chat_id, f"first {n}")))
-        await until(lambda taken=n + 1: writer.pending == taken and writer.waiting == 0)
-    return sends
-
-
 async def test_concurrent_sends_are_stored_in_one_transaction(
-    alice: Person, bob: Person, chat_app: Any, writer: MessageWriter
+    alice: Person, bob: Person, chat_app: Any
 ) -> None:
     chat_id = await direct_chat(alice, bob)
+    writer = writer_of(chat_app)
     batches_before = writer.batches
     sent_before = getattr(writer.backend, "statements", 0)
     with counting_statements(chat_app) as statements:
         async with chat_held(chat_app, chat_id):
-            firsts = await occupy_writers(writer, alice, chat_id)
+            first = asyncio.create_task(post_json(alice, chat_id, "first"))
+            await until(lambda: writer.pending == 1 and writer.waiting == 0)
             rest = [
                 asyncio.create_task(post_json(bob if i % 2 else alice, chat_id, f"m{i}")) for i in range(20)
             ]
             await until(lambda: writer.waiting == 20)
-        responses = [*[await task for task in firsts], *[await task for task in rest]]
+        responses = [await first, *[await task for task in rest]]
 
-    held = writer.writers
-    assert [r.status_code for r in responses] == [201] * (held + 20), [r.text for r in responses]
-    # One transaction for each send that waited for the chat, and one for the twenty queued behind.
-    assert writer.batches - batches_before == held + 1
+    assert [r.status_code for r in responses] == [201] * 21, [r.text for r in responses]
+    # Two transactions: the one that waited for the chat, and one for the twenty queued behind it.
+    assert writer.batches - batches_before == 2
     inserts = [s for s in statements if re.match(r"\s*INSERT INTO messages\b", s, re.IGNORECASE)]
     if chat_db_is_postgres(chat_app):
         # Each batch is one statement on the driver, past SQLAlchemy.
-        assert getattr(writer.backend, "statements", 0) - sent_before == held + 1
+        assert getattr(writer.backend, "statements", 0) - sent_before == 2
         assert inserts == []
     else:
-        assert len(inserts) == held + 1
+        assert len(inserts) == 2
         # The search index (SQLite) takes one more statement per batch, none per message.
         indexed = [s for s in statements if re.match(r"\s*INSERT INTO messages_fts\b", s, re.IGNORECASE)]
-        assert len(indexed) == held + 1
+        assert len(indexed) == 2
     stored = (await history(bob, chat_id))["messages"]
-    assert [m["seq"] for m in stored] == list(range(1, held + 21))
-    # (The batches that waited take the chat's lock in no set order.)
-    assert sorted(m["text"] for m in stored) == sorted(
-        [f"first {n}" for n in range(held)] + [f"m{i}" for i in range(20)]
-    )
+    assert [m["seq"] for m in stored] == list(range(1, 22))
+    assert stored[0]["text"] == "first"
+    assert sorted(m["text"] for m in stored[1:]) == sorted(f"m{i}" for i in range(20))
     assert {r.json()["message"]["_id"] for r in responses} == {m["_id"] for m in stored}
 
 
 async def test_a_batch_keeps_each_send_to_its_own_rules(
-    alice: Person, bob: Person, carol: Person, chat_app: Any, writer: MessageWriter
+    alice: Person, bob: Person, carol: Person, chat_app: Any
 ) -> None:
     """In one batch: a non-member refused, a clientId sent twice stored once, the rest stored."""
     chat_id = await direct_chat(alice, bob)
+    writer = writer_of(chat_app)
     async with chat_held(chat_app, chat_id):
-        firsts = await occupy_writers(writer, alice, chat_id)
+        first = asyncio.create_task(post_json(alice, chat_id, "first"))
+        await until(lambda: writer.pending == 1 and writer.waiting == 0)
         calls = [
             post_json(carol, chat_id, "intruder"),
             post_json(alice, chat_id, "twice", clientId="same"),
@@ -151,13 +124,14 @@ async def test_a_batch_keeps_each_send_to_its_own_rules(
         tasks = [asyncio.create_task(c) for c in calls]
         await until(lambda: writer.waiting == 4)
     intruder, once, again, fine = [await t for t in tasks]
-    assert [(await first).status_code for first in firsts] == [201] * writer.writers
+    assert (await first).status_code == 201
     assert intruder.status_code == 403
     assert sorted([once.status_code, again.status_code]) == [200, 201]
     assert once.json()["message"] == again.json()["message"]
     assert fine.status_code == 201
     texts = [m["text"] for m in (await history(bob, chat_id))["messages"]]
-    assert sorted(texts) == sorted([f"first {n}" for n in range(writer.writers)] + ["fine", "twice"])
+    assert texts[0] == "first"
+    assert sorted(texts[1:]) == ["fine", "twice"]
 
 
 async def test_a_clientid_that_keeps_colliding_is_a_503_not_a_500(
@@ -196,9 +170,9 @@ async def test_after_the_database_drops_every_connection_one_batch_fails_then_se
     assert killed >= 1
 
     try:
-        # The first batches may find a dead connection (one per writer at most); then all works.
-        during = [await post_json(alice, chat_id, "during") for _ in range(writer_of(chat_app).writers)]
-        assert all(r.status_code in (201, 503) for r in during), [r.text for r in during]
+        # The first batch may find a dead connection; then all works.
+        during = await post_json(alice, chat_id, "during")
+        assert during.status_code in (201, 503), during.text
         after = [await post_json(alice, chat_id, f"after {i}") for i in range(3)]
         assert [r.status_code for r in after] == [201] * 3, [r.text for r in after]
     finally:

@@ -127,7 +127,6 @@ class MessageWriter:
         mark_read: MarkRead,
         *,
         max_batch: int = 256,
-        writers: int = 1,
         max_pending: int = 2000,
         max_wait: float = 1.0,
         after_batch: AfterBatch | None = None,
@@ -139,12 +138,6 @@ class MessageWriter:
         self.viewers_of = viewers_of
         self.mark_read = mark_read
         self.max_batch = max_batch
-        # Batches in flight at once. With two on PostgreSQL, the next batch is built and sent
-        # while the last waits for its commit (two batches of one chat still commit one after the
-        # other, on its row's lock, and are delivered in ``chat_seq`` order, as from two
-        # instances). Measured, one is better: batches get smaller and each message costs more
-        # CPU (docs/performance.md). SQLite has no row locks: its batches must be one at a time.
-        self.writers = 1 if db.is_sqlite else writers
         self.max_pending = max_pending
         self.max_wait = max_wait
         self.after_batch = after_batch
@@ -169,11 +162,8 @@ class MessageWriter:
     async def start(self) -> None:
         if not self._tasks:
             self._tasks = [
+                asyncio.create_task(self._write_loop(), name="message-writer"),
                 asyncio.create_task(self._deliver_loop(), name="message-delivery"),
-                *(
-                    asyncio.create_task(self._write_loop(), name="message-writer")
-                    for _ in range(self.writers)
-                ),
             ]
 
     async def stop(self, timeout: float = 5) -> None:
@@ -220,7 +210,7 @@ class MessageWriter:
     # ---------------------------------------------------------------- writing
 
     async def _write_loop(self) -> None:
-        """One of the ``writers``: takes what is waiting when it is free, stores it, hands it on."""
+        """Takes what is waiting when it is free, stores it, hands it on."""
         while True:
             while not self._waiting:
                 self._wakeup.clear()
