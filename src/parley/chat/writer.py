@@ -303,7 +303,7 @@ class MessageWriter:
             for s in sorted(batch.stored, key=lambda s: (s.message.chat_id, s.message.chat_seq or 0))
         ]
         await emit_all(self.sink(), events)
-        log.info(
+        log.debug(  # once per batch: hundreds a second under load (parley_messages_stored_total counts)
             "chat.messages.stored",
             count=len(batch.stored),
             chats=len({s.message.chat_id for s in batch.stored}),
