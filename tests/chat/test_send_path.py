@@ -19,13 +19,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.engine import make_url
 
 from parley.chat import writer as writer_module
 from parley.chat.app import create_app as create_chat_app
 from parley.chat.batches import Repeats
-from parley.chat.store import Chat
+from parley.chat.store import Chat, Member
 from parley.chat.writer import MessageWriter
 from tests.chat.helpers import direct_chat, eventually, group_chat, history, send
 from tests.chat.live_helpers import Live, full_history
@@ -91,8 +91,9 @@ async def test_concurrent_sends_are_stored_in_one_transaction(
     assert writer.batches - batches_before == 2
     inserts = [s for s in statements if re.match(r"\s*INSERT INTO messages\b", s, re.IGNORECASE)]
     if chat_db_is_postgres(chat_app):
-        # Each batch is one statement on the driver, past SQLAlchemy.
-        assert getattr(writer.backend, "statements", 0) - sent_before == 2
+        # Each batch is one statement on the driver, past SQLAlchemy; the one that waited for the
+        # chat found its row changed by the holder (members could have changed) and went again.
+        assert getattr(writer.backend, "statements", 0) - sent_before == 3
         assert inserts == []
     else:
         assert len(inserts) == 2
@@ -132,6 +133,40 @@ async def test_a_batch_keeps_each_send_to_its_own_rules(
     texts = [m["text"] for m in (await history(bob, chat_id))["messages"]]
     assert texts[0] == "first"
     assert sorted(texts[1:]) == ["fine", "twice"]
+
+
+async def waiting_for_a_lock(chat_app: Any) -> bool:
+    """A statement on the chat service's database waits for a lock (PostgreSQL)."""
+    database = make_url(chat_app.state.db.url).database
+    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
+    try:
+        waiting = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'", database
+        )
+    finally:
+        await admin.close()
+    return bool(waiting)
+
+
+async def test_a_member_removed_while_their_message_waited_for_the_chat_is_refused(
+    alice: Person, bob: Person, carol: Person, chat_app: Any
+) -> None:
+    """The batch reads the members after the chat's lock is granted, not as they were before."""
+    chat_id = await group_chat(alice, bob, carol)
+    writer = writer_of(chat_app)
+    async with chat_app.state.db.session() as session:
+        # As a removal does: the chat's row locked and changed, the member gone, in one transaction.
+        await session.execute(update(Chat).where(Chat.id == chat_id).values(name=Chat.name))
+        await session.execute(delete(Member).where(Member.chat_id == chat_id, Member.user_id == bob.id))
+        sent = asyncio.create_task(post_json(bob, chat_id, "after I was removed"))
+        await until(lambda: writer.pending == 1 and writer.waiting == 0)  # taken into a batch
+        if chat_db_is_postgres(chat_app):
+            await eventually(lambda: waiting_for_a_lock(chat_app))  # its statement waits for the chat
+    response = await sent
+    assert response.status_code == 403, response.text
+    texts = [m["text"] for m in (await history(alice, chat_id))["messages"]]
+    assert "after I was removed" not in texts
+    assert (await post_json(carol, chat_id, "still here")).status_code == 201
 
 
 async def test_a_clientid_that_keeps_colliding_is_a_503_not_a_500(

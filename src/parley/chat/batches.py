@@ -88,6 +88,8 @@ class Batch:
     # Drafts answered with an earlier message (their clientId was a repeat), or refused.
     repeats: list[tuple[Draft, MessageFields]] = field(default_factory=list)
     failed: list[tuple[Draft, BaseException]] = field(default_factory=list)
+    # Not stored, to be sent again: their chat changed while the batch waited for it (PostgreSQL).
+    stale: list[Draft] = field(default_factory=list)
 
     def extend(self, other: Batch) -> None:
         self.stored.extend(other.stored)
@@ -97,7 +99,8 @@ class Batch:
 
 class BatchStore(Protocol):
     async def store(self, drafts: list[Draft]) -> Batch:
-        """Store ``drafts`` in one transaction; raises :class:`Repeats` or :class:`RunAgain`."""
+        """Store ``drafts`` in one transaction (but those it answers ``stale``); raises
+        :class:`Repeats` or :class:`RunAgain`, having stored nothing."""
         ...
 
 
@@ -130,8 +133,10 @@ def _settle_followers(batch: Batch, followers: list[tuple[Draft, Draft]]) -> Bat
         for draft, first in followers:
             if first.id in stored:
                 batch.repeats.append((draft, stored[first.id]))
-            else:
+            elif first.id in refused:
                 batch.failed.append((draft, refused[first.id]))
+            else:
+                batch.stale.append(draft)  # with its first, sent again
     return batch
 
 
@@ -174,17 +179,24 @@ class PgBatches:
         )
         numbers: dict[str, tuple[int, int]] = {}
         members: dict[str, list[str]] = {}
-        for key, seq, chat_seq, people in rows:
+        stale: set[str] = set()
+        for key, seq, chat_seq, people, changed in rows:
             if people is None:
                 numbers[key] = (seq, chat_seq)
             else:
                 members[key] = people
+                if changed:
+                    stale.add(key)
         batch = Batch()
         for draft in unique:
             numbered = numbers.get(draft.id)
             if numbered is None:
-                # Not numbered: the statement found no such chat, or the sender among no members.
-                batch.failed.append((draft, ChatNotFound() if draft.chat_id not in members else NotAMember()))
+                if draft.chat_id in stale:
+                    batch.stale.append(draft)
+                elif not members.get(draft.chat_id):
+                    batch.failed.append((draft, ChatNotFound()))
+                else:
+                    batch.failed.append((draft, NotAMember()))
                 continue
             seq, chat_seq = numbered
             message = NewMessage(seq, **draft.row(chat_seq))
@@ -205,7 +217,7 @@ class PgBatches:
                 # The server refused the statement (nothing was stored); the connection is fine
                 # unless the server ended it (an administrator, a restart).
                 if driver.is_closed():
-                    await self._drop(connection)
+                    await self._drop(connection, pool=True)
                 state = _sqlstate(exc)
                 if state in RETRYABLE_SQLSTATES:
                     raise RunAgain(state) from exc
@@ -216,19 +228,22 @@ class PgBatches:
                 raise  # a bug: answered 500 and logged
             except BaseException as exc:
                 # Lost, timed out or interrupted half way: the connection's state is unknown, so it
-                # is never handed out again.
-                await self._drop(connection)
+                # is never handed out again; when it is closed, the server went away (a restart),
+                # and so did the pool's other connections.
+                await self._drop(connection, pool=driver.is_closed())
                 if isinstance(exc, Exception):
                     raise ServiceUnavailable("The database is unavailable, try again shortly") from exc
                 raise
 
-    async def _drop(self, connection: AsyncConnection) -> None:
-        """What SQLAlchemy's own execute path does on a lost connection: drop it, and the pool's
-        other connections with it (after a database restart they are all dead), so that one batch
-        fails (503) instead of one per pooled connection."""
+    async def _drop(self, connection: AsyncConnection, *, pool: bool) -> None:
+        """Close this connection for good, as SQLAlchemy's own execute path does with a lost one;
+        with ``pool``, the pool's idle connections too (after a database restart they are all dead,
+        and one batch fails instead of one per pooled connection)."""
         with contextlib.suppress(Exception):
             await connection.invalidate()
-            await self.db.engine.dispose(close=False)
+        if pool:
+            with contextlib.suppress(Exception):
+                await self.db.engine.dispose()
 
 
 class SqlBatches:

@@ -509,11 +509,19 @@ class LockedChat:
 async def lock_chats_for_messages(session: AsyncSession, chat_ids: list[str]) -> dict[str, LockedChat]:
     """Lock the chats' rows until the transaction ends (in id order) and read their members.
 
-    One statement. The lock (``FOR NO KEY UPDATE``, as membership changes take) makes the members
-    read here the ones at commit time, and hands each chat's sequence numbers out in commit order.
+    The lock (``FOR NO KEY UPDATE``, as membership changes take) hands each chat's sequence
+    numbers out in commit order. On PostgreSQL the members are those of the statement's snapshot:
+    one that waited for the lock may read members a change committed meanwhile has replaced (the
+    writer's own one-statement path, ``STORE_BATCH_PG``, checks for that); on SQLite a write takes
+    the database's lock first.
     """
     chats = Chat.__table__
     members = Member.__table__
+    if not _is_postgres(session):
+        # SQLite has no row locks, and reads outside a transaction: a write first takes the
+        # database's write lock (waiting for a writer such as a membership change to commit),
+        # so that the members read next are the ones at commit time.
+        await session.execute(update(chats).where(chats.c.id.in_(chat_ids)).values(last_seq=chats.c.last_seq))
     stmt = (
         select(chats.c.id, chats.c.last_seq, members.c.user_id)
         .join(members, members.c.chat_id == chats.c.id)
@@ -584,9 +592,13 @@ async def set_latest_messages(session: AsyncSession, latest: list[dict[str, Any]
 #
 # Every part reads the statement's snapshot, except the locked chats' rows: a row another
 # transaction changed while this one waited for its lock is read as that transaction left it
-# (READ COMMITTED), so ``last_seq`` is always the latest. A repeated ``(sender, clientId)`` fails the
-# whole statement (a unique violation; nothing is stored), so that no number is skipped.
-# The answer: a row per stored message (id, seq, chat_seq) and a row per chat (id, members).
+# (READ COMMITTED), so ``last_seq`` is always the latest. The members, though, would be those of
+# the snapshot: a membership change commits (with the chat's row, see ``touch_chat``) while the
+# batch waits. So a chat whose row is not the snapshot's any more stores nothing here and is
+# answered ``stale``; the writer sends its messages again, in a statement with a fresh snapshot.
+# A repeated ``(sender, clientId)`` fails the whole statement (a unique violation; nothing is
+# stored), so that no number is skipped.
+# The answer: a row per stored message (id, seq, chat_seq) and a row per chat (id, members, stale).
 STORE_BATCH_PG = """
 WITH input AS (
     SELECT * FROM unnest(
@@ -597,12 +609,15 @@ WITH input AS (
                            preview, ord)
 ),
 locked AS MATERIALIZED (
-    SELECT c.id, c.last_seq FROM chats c WHERE c.id = ANY($14::text[])
+    SELECT c.id, c.last_seq, c.xmin AS version FROM chats c WHERE c.id = ANY($14::text[])
     ORDER BY c.id FOR NO KEY UPDATE
 ),
+current AS MATERIALIZED (
+    SELECT l.id, l.last_seq FROM locked l JOIN chats s ON s.id = l.id AND s.xmin = l.version
+),
 accepted AS MATERIALIZED (
-    SELECT i.*, l.last_seq + row_number() OVER (PARTITION BY i.chat_id ORDER BY i.ord) AS chat_seq
-    FROM input i JOIN locked l ON l.id = i.chat_id
+    SELECT i.*, c.last_seq + row_number() OVER (PARTITION BY i.chat_id ORDER BY i.ord) AS chat_seq
+    FROM input i JOIN current c ON c.id = i.chat_id
     WHERE EXISTS (SELECT 1 FROM chat_members m WHERE m.chat_id = i.chat_id AND m.user_id = i.sender_id)
 ),
 inserted AS (
@@ -625,10 +640,12 @@ updated AS (
         last_activity_at = l.created_at, updated_at = l.created_at
     FROM latest l WHERE c.id = l.chat_id
 )
-SELECT id, seq, chat_seq, NULL::text[] AS members FROM inserted
+SELECT id, seq, chat_seq, NULL::text[] AS members, NULL::boolean AS stale FROM inserted
 UNION ALL
-SELECT m.chat_id, NULL, NULL, array_agg(m.user_id::text)
-FROM chat_members m JOIN locked l ON l.id = m.chat_id GROUP BY m.chat_id
+SELECT l.id, NULL, NULL,
+       ARRAY(SELECT m.user_id::text FROM chat_members m WHERE m.chat_id = l.id),
+       NOT EXISTS (SELECT 1 FROM current c WHERE c.id = l.id)
+FROM locked l
 """
 
 

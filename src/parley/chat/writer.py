@@ -235,9 +235,16 @@ class MessageWriter:
             attempts += 1
             try:
                 batch = await self.backend.store(drafts)
-                self.batches += 1
                 done.extend(batch)
-                return done
+                if not batch.stale:
+                    self.batches += 1
+                    return done
+                # Their chat changed (its members, maybe) while they waited for it: again, afresh.
+                if attempts >= 5:
+                    done.failed.extend((draft, Overloaded()) for draft in batch.stale)
+                    self.batches += 1
+                    return done
+                drafts = batch.stale
             except Repeats:
                 # Someone stored one of these clientIds meanwhile: answer those with it, store the rest.
                 if attempts >= 5:
