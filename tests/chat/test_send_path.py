@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import delete, update
@@ -30,7 +29,7 @@ from parley.chat.writer import MessageWriter
 from tests.chat.helpers import direct_chat, eventually, group_chat, history, send
 from tests.chat.live_helpers import Live, full_history
 from tests.chat.test_queries import counting_statements
-from tests.fixtures.backends import PG_HOST, PG_PORT, PG_USER
+from tests.fixtures.backends import pg_admin_value, terminate_connections
 from tests.fixtures.stack import Person, Stack, make_settings
 from tests.fixtures.topology import PARLEY, free_port
 
@@ -137,14 +136,10 @@ async def test_a_batch_keeps_each_send_to_its_own_rules(
 
 async def waiting_for_a_lock(chat_app: Any) -> bool:
     """A statement on the chat service's database waits for a lock (PostgreSQL)."""
-    database = make_url(chat_app.state.db.url).database
-    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
-    try:
-        waiting = await admin.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'", database
-        )
-    finally:
-        await admin.close()
+    waiting = await pg_admin_value(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+        make_url(chat_app.state.db.url).database,
+    )
     return bool(waiting)
 
 
@@ -194,15 +189,7 @@ async def test_after_the_database_drops_every_connection_one_batch_fails_then_se
         pytest.skip("PostgreSQL: SQLite has no server to drop connections")
     chat_id = await direct_chat(alice, bob)
     await send(alice, chat_id, "before")  # the pool holds connections now
-    database = make_url(chat_app.state.db.url).database
-    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
-    try:
-        killed = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", database
-        )
-    finally:
-        await admin.close()
-    assert killed >= 1
+    assert await terminate_connections(str(make_url(chat_app.state.db.url).database)) >= 1
 
     try:
         # The first batch may find a dead connection; then all works.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
@@ -19,6 +18,7 @@ from tests.fixtures.backends import (
     drop_databases,
     reachable,
     require,
+    terminate_connections,
 )
 
 
@@ -48,14 +48,7 @@ async def test_after_the_server_drops_every_connection_one_statement_fails_then_
     async with db.session() as a, db.session() as b, db.session() as c:
         for session in (a, b, c):
             await session.execute(text("SELECT 1"))
-    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
-    try:
-        killed = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", name
-        )
-    finally:
-        await admin.close()
-    assert killed >= 3
+    assert await terminate_connections(name) >= 3
 
     with pytest.raises((sa_exc.DBAPIError, ConnectionError)):
         await select_one(db)

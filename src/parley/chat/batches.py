@@ -152,6 +152,23 @@ def _sqlstate(exc: BaseException) -> str:
     return ""
 
 
+# The draft's fields that ``store.STORE_BATCH_PG`` takes, one array each, in its parameters' order.
+_COLUMNS = (
+    "id",
+    "chat_id",
+    "sender_id",
+    "message_type",
+    "text",
+    "image_key",
+    "image_width",
+    "image_height",
+    "image_content_type",
+    "client_id",
+    "created_at",
+    "reply_to",
+)
+
+
 class PgBatches:
     """PostgreSQL: a batch is one statement, ``store.STORE_BATCH_PG``, on the asyncpg driver."""
 
@@ -162,18 +179,7 @@ class PgBatches:
     async def store(self, drafts: list[Draft]) -> Batch:
         unique, followers = split_repeats(drafts)
         rows = await self._run(
-            [d.id for d in unique],
-            [d.chat_id for d in unique],
-            [d.sender_id for d in unique],
-            [d.message_type for d in unique],
-            [d.text for d in unique],
-            [d.image_key for d in unique],
-            [d.image_width for d in unique],
-            [d.image_height for d in unique],
-            [d.image_content_type for d in unique],
-            [d.client_id for d in unique],
-            [d.created_at for d in unique],
-            [d.reply_to for d in unique],
+            *([getattr(d, column) for d in unique] for column in _COLUMNS),
             [preview_of(d.text, d.image_key is not None) for d in unique],
             sorted({d.chat_id for d in unique}),
         )
