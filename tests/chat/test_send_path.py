@@ -23,9 +23,11 @@ from sqlalchemy.engine import make_url
 
 from parley.chat import writer as writer_module
 from parley.chat.app import create_app as create_chat_app
-from parley.chat.batches import Repeats
-from parley.chat.store import Chat, Member
-from parley.chat.writer import MessageWriter
+from parley.chat.batches import Batch, Repeats
+from parley.chat.store import Chat, Member, utcnow
+from parley.chat.writer import Draft, MessageWriter
+from parley.core.errors import ServiceUnavailable
+from parley.core.ids import new_id
 from tests.chat.helpers import direct_chat, eventually, group_chat, history, send
 from tests.chat.live_helpers import Live, full_history
 from tests.chat.test_queries import counting_statements
@@ -162,6 +164,34 @@ async def test_a_member_removed_while_their_message_waited_for_the_chat_is_refus
     texts = [m["text"] for m in (await history(alice, chat_id))["messages"]]
     assert "after I was removed" not in texts
     assert (await post_json(carol, chat_id, "still here")).status_code == 201
+
+
+async def test_a_batch_stored_in_part_answers_that_part_when_the_rest_then_fails(
+    alice: Person, bob: Person, chat_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message stored in a batch's first round is answered as stored, whatever its second round meets."""
+    chat_id = await direct_chat(alice, bob)
+    writer = writer_of(chat_app)
+    real_store = writer.backend.store
+    rounds = 0
+
+    async def first_half_then_down(drafts: list[Draft]) -> Batch:
+        nonlocal rounds
+        rounds += 1
+        if rounds > 1:
+            raise ServiceUnavailable("The database did not answer in time")
+        batch = await real_store(drafts[:1])
+        batch.stale = drafts[1:]  # as if their chat had changed meanwhile
+        return batch
+
+    monkeypatch.setattr(writer.backend, "store", first_half_then_down)
+    drafts = [Draft(new_id(), chat_id, alice.id, text, None, utcnow()) for text in ("stored", "not stored")]
+    batch = await writer._commit(drafts)
+    monkeypatch.undo()
+
+    assert [s.draft.text for s in batch.stored] == ["stored"]
+    assert [(d.text, type(error)) for d, error in batch.failed] == [("not stored", ServiceUnavailable)]
+    assert [m["text"] for m in (await history(bob, chat_id))["messages"]] == ["stored"]
 
 
 async def test_a_clientid_that_keeps_colliding_is_a_503_not_a_500(

@@ -234,28 +234,37 @@ class MessageWriter:
         while drafts:
             attempts += 1
             try:
-                batch = await self.backend.store(drafts)
-                done.extend(batch)
-                if not batch.stale:
-                    self.batches += 1
-                    return done
-                # Their chat changed (its members, maybe) while they waited for it: again, afresh.
-                if attempts >= 5:
-                    done.failed.extend((draft, Overloaded()) for draft in batch.stale)
-                    self.batches += 1
-                    return done
-                drafts = batch.stale
-            except Repeats:
-                # Someone stored one of these clientIds meanwhile: answer those with it, store the rest.
-                if attempts >= 5:
-                    # Still colliding after several rounds: busy, not a bug; the client tries again.
-                    raise Overloaded() from None
-                drafts = await self._answer_repeats(drafts, done)
-            except RunAgain as exc:
-                if attempts >= 5:
-                    raise Overloaded() from exc
-                log.info("chat.writer.retry", code=str(exc))
+                drafts = await self._round(drafts, done, attempts)
+            except Exception as exc:
+                if not (done.stored or done.repeats or done.failed):
+                    raise
+                # Part of the batch is stored (or answered) already: only the rest fails.
+                done.failed.extend((draft, exc) for draft in drafts)
+                break
+        self.batches += 1
         return done
+
+    async def _round(self, drafts: list[Draft], done: Batch, attempts: int) -> list[Draft]:
+        """Store ``drafts`` into ``done``; those to try again (a repeat, a deadlock, a chat that changed)."""
+        try:
+            batch = await self.backend.store(drafts)
+        except Repeats:
+            # Someone stored one of these clientIds meanwhile: answer those with it, store the rest.
+            if attempts >= 5:
+                # Still colliding after several rounds: busy, not a bug; the client tries again.
+                raise Overloaded() from None
+            return await self._answer_repeats(drafts, done)
+        except RunAgain as exc:
+            if attempts >= 5:
+                raise Overloaded() from exc
+            log.info("chat.writer.retry", code=str(exc))
+            return drafts
+        done.extend(batch)
+        # Their chat changed (its members, maybe) while they waited for it: again, afresh.
+        if batch.stale and attempts >= 5:
+            done.failed.extend((draft, Overloaded()) for draft in batch.stale)
+            return []
+        return batch.stale
 
     async def _answer_repeats(self, drafts: list[Draft], done: Batch) -> list[Draft]:
         keyed = [d for d in drafts if d.client_id is not None]
