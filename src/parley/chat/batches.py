@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from parley.chat import store
 from parley.chat.documents import MessageFields, preview_of
 from parley.chat.errors import ChatNotFound, NotAMember
-from parley.core.app import UNAVAILABLE_SQLSTATES
+from parley.core.app import UNAVAILABLE_SQLSTATES, sqlstate
 from parley.core.database import Database
 from parley.core.errors import ServiceUnavailable
 
@@ -140,18 +140,6 @@ def _settle_followers(batch: Batch, followers: list[tuple[Draft, Draft]]) -> Bat
     return batch
 
 
-def _sqlstate(exc: BaseException) -> str:
-    for candidate in (
-        exc,
-        getattr(exc, "orig", None),
-        getattr(getattr(exc, "orig", None), "__cause__", None),
-    ):
-        state = getattr(candidate, "sqlstate", None)
-        if isinstance(state, str):
-            return state
-    return ""
-
-
 # The draft's fields that ``store.STORE_BATCH_PG`` takes, one array each, in its parameters' order.
 _COLUMNS = (
     "id",
@@ -224,7 +212,7 @@ class PgBatches:
                 # unless the server ended it (an administrator, a restart).
                 if driver.is_closed():
                     await self._drop(connection, pool=True)
-                state = _sqlstate(exc)
+                state = sqlstate(exc) or ""
                 if state in RETRYABLE_SQLSTATES:
                     raise RunAgain(state) from exc
                 if state.startswith(UNAVAILABLE_SQLSTATES):
@@ -264,8 +252,9 @@ class SqlBatches:
             async with self.db.session() as session:
                 batch = await self._store(session, unique)
         except DBAPIError as exc:
-            if _sqlstate(exc) in RETRYABLE_SQLSTATES:
-                raise RunAgain(_sqlstate(exc)) from exc
+            state = sqlstate(exc)
+            if state in RETRYABLE_SQLSTATES:
+                raise RunAgain(state) from exc
             raise
         return _settle_followers(batch, followers)
 

@@ -69,8 +69,10 @@ def _validation_message(exc: RequestValidationError) -> str:
 UNAVAILABLE_SQLSTATES = ("08", "53", "57", "55P03")
 
 
-def _sqlstate(exc: sa_exc.DBAPIError) -> str | None:
-    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error: the driver's own (asyncpg), or the one SQLAlchemy wraps."""
+    orig = getattr(exc, "orig", None)
+    for candidate in (exc, orig, getattr(orig, "__cause__", None)):
         state = getattr(candidate, "sqlstate", None)
         if isinstance(state, str):
             return state
@@ -119,8 +121,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # A statement cancelled by DATABASE_STATEMENT_TIMEOUT (or a lock wait it bounded), or a
         # database out of connections, is an overloaded or stuck database: 503, retry later.
         # Anything else is a bug.
-        if (_sqlstate(exc) or "-").startswith(UNAVAILABLE_SQLSTATES):
-            log.error("http.database_timeout", sqlstate=_sqlstate(exc))
+        if (sqlstate(exc) or "-").startswith(UNAVAILABLE_SQLSTATES):
+            log.error("http.database_timeout", sqlstate=sqlstate(exc))
             return JSONResponse(
                 error_body("The database did not answer in time, try again shortly", "unavailable"),
                 status_code=503,
